@@ -1,0 +1,572 @@
+//! Broker settings, by Kafka's names, from a TOML file and `--set name=value`.
+//!
+//! One table lists every setting fjord accepts: its Kafka name, default and
+//! documentation. Values are kept as validated strings in that table and
+//! parsed into the typed fields of [`BrokerConfig`] once, at load. Unknown
+//! names and bad values are errors at start, naming the setting.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown setting '{0}'")]
+    UnknownSetting(String),
+    #[error("invalid value '{value}' for {name}: {reason}")]
+    InvalidValue {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("config file: {0}")]
+    File(String),
+    #[error("--set {0}: expected name=value")]
+    BadOverride(String),
+}
+
+/// (Kafka name, default, doc). The default is Kafka's unless the doc says otherwise.
+const SETTINGS: &[(&str, &str, &str)] = &[
+    ("num.partitions", "1", "Partitions of an auto-created topic"),
+    (
+        "default.replication.factor",
+        "1",
+        "Replication factor of auto-created topics",
+    ),
+    (
+        "auto.create.topics.enable",
+        "true",
+        "Create unknown topics on Metadata/Produce",
+    ),
+    (
+        "log.segment.bytes",
+        "1073741824",
+        "Roll a segment at this size",
+    ),
+    ("log.roll.ms", "604800000", "Roll a segment after this age"),
+    (
+        "log.roll.hours",
+        "168",
+        "Roll a segment after this age (log.roll.ms wins)",
+    ),
+    (
+        "log.index.interval.bytes",
+        "4096",
+        "Bytes of log between offset index entries",
+    ),
+    (
+        "log.index.size.max.bytes",
+        "10485760",
+        "Preallocated size of an index file",
+    ),
+    (
+        "log.flush.interval.messages",
+        "",
+        "Unset (fjord default): fsync before every acknowledgement",
+    ),
+    (
+        "log.flush.interval.ms",
+        "",
+        "Unset (fjord default): fsync before every acknowledgement",
+    ),
+    (
+        "log.flush.scheduler.interval.ms",
+        "9223372036854775807",
+        "Accepted for compatibility",
+    ),
+    (
+        "log.retention.hours",
+        "168",
+        "Retention by time (not enforced yet)",
+    ),
+    (
+        "log.retention.minutes",
+        "",
+        "Retention by time, wins over hours",
+    ),
+    (
+        "log.retention.ms",
+        "",
+        "Retention by time, wins over minutes",
+    ),
+    (
+        "log.retention.bytes",
+        "-1",
+        "Retention by size (not enforced yet)",
+    ),
+    (
+        "log.cleanup.policy",
+        "delete",
+        "delete, compact or compact,delete",
+    ),
+    (
+        "log.message.timestamp.type",
+        "CreateTime",
+        "CreateTime or LogAppendTime",
+    ),
+    (
+        "message.max.bytes",
+        "1048588",
+        "Largest record batch accepted",
+    ),
+    (
+        "compression.type",
+        "producer",
+        "Keep batches as the producer sent them",
+    ),
+    (
+        "min.insync.replicas",
+        "1",
+        "Stored; enforced when replication lands",
+    ),
+    (
+        "socket.request.max.bytes",
+        "104857600",
+        "Largest request frame; larger closes the connection",
+    ),
+    (
+        "socket.send.buffer.bytes",
+        "102400",
+        "Accepted for compatibility",
+    ),
+    (
+        "socket.receive.buffer.bytes",
+        "102400",
+        "Accepted for compatibility",
+    ),
+    (
+        "num.io.threads",
+        "8",
+        "Ignored: fjord is thread-per-core (see --cores)",
+    ),
+    (
+        "num.network.threads",
+        "3",
+        "Ignored: fjord is thread-per-core (see --cores)",
+    ),
+    ("node.id", "0", "This broker's id"),
+    ("broker.id", "0", "Alias of node.id"),
+    (
+        "fjord.batch.cache.bytes",
+        "268435456",
+        "Per-shard hot-tail batch cache budget",
+    ),
+    (
+        "fjord.partition.cache.bytes",
+        "8388608",
+        "Hot-tail cache budget per partition",
+    ),
+    (
+        "fjord.max.inflight.requests.per.connection",
+        "64",
+        "Requests in progress per connection",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    values: BTreeMap<&'static str, String>,
+    pub num_partitions: i32,
+    pub auto_create_topics_enable: bool,
+    pub log_segment_bytes: u64,
+    pub log_roll_ms: u64,
+    pub log_index_interval_bytes: u64,
+    pub log_index_size_max_bytes: u64,
+    pub log_flush_interval_messages: Option<u64>,
+    pub log_flush_interval_ms: Option<u64>,
+    pub socket_request_max_bytes: usize,
+    pub node_id: i32,
+    pub partition_cache_bytes: usize,
+    pub max_inflight_requests_per_connection: usize,
+}
+
+/// One broker setting as DescribeConfigs reports it.
+pub struct ConfigEntry {
+    pub name: &'static str,
+    pub value: String,
+    pub is_default: bool,
+    pub doc: &'static str,
+}
+
+/// A topic-level config and the broker setting its default comes from.
+pub struct TopicConfigDefault {
+    pub name: &'static str,
+    pub synonym: &'static str,
+    pub value: String,
+    pub is_default: bool,
+}
+
+impl BrokerConfig {
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<BrokerConfig, ConfigError> {
+        let mut values: BTreeMap<&'static str, String> = SETTINGS
+            .iter()
+            .map(|(n, d, _)| (*n, d.to_string()))
+            .collect();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+            let mut flat = Vec::new();
+            flatten("", &table, &mut flat);
+            for (name, value) in flat {
+                set(&mut values, &name, value)?;
+            }
+        }
+        for item in overrides {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            set(&mut values, name.trim(), value.trim().to_string())?;
+        }
+        BrokerConfig::from_values(values)
+    }
+
+    fn from_values(values: BTreeMap<&'static str, String>) -> Result<BrokerConfig, ConfigError> {
+        let get = |n: &str| values.get(n).cloned().unwrap_or_default();
+        let roll_ms = match get("log.roll.ms").as_str() {
+            "" => parse::<u64>("log.roll.hours", &get("log.roll.hours"))? * 3_600_000,
+            v => parse::<u64>("log.roll.ms", v)?,
+        };
+        let node_id = if get("node.id") != "0" {
+            "node.id"
+        } else {
+            "broker.id"
+        };
+        let cfg = BrokerConfig {
+            num_partitions: parse("num.partitions", &get("num.partitions"))?,
+            auto_create_topics_enable: parse(
+                "auto.create.topics.enable",
+                &get("auto.create.topics.enable"),
+            )?,
+            log_segment_bytes: parse("log.segment.bytes", &get("log.segment.bytes"))?,
+            log_roll_ms: roll_ms,
+            log_index_interval_bytes: parse(
+                "log.index.interval.bytes",
+                &get("log.index.interval.bytes"),
+            )?,
+            log_index_size_max_bytes: parse(
+                "log.index.size.max.bytes",
+                &get("log.index.size.max.bytes"),
+            )?,
+            log_flush_interval_messages: optional(
+                "log.flush.interval.messages",
+                &get("log.flush.interval.messages"),
+            )?,
+            log_flush_interval_ms: optional(
+                "log.flush.interval.ms",
+                &get("log.flush.interval.ms"),
+            )?,
+            socket_request_max_bytes: parse(
+                "socket.request.max.bytes",
+                &get("socket.request.max.bytes"),
+            )?,
+            node_id: parse(node_id, &get(node_id))?,
+            partition_cache_bytes: parse(
+                "fjord.partition.cache.bytes",
+                &get("fjord.partition.cache.bytes"),
+            )?,
+            max_inflight_requests_per_connection: parse(
+                "fjord.max.inflight.requests.per.connection",
+                &get("fjord.max.inflight.requests.per.connection"),
+            )?,
+            values,
+        };
+        let positive = [
+            ("num.partitions", cfg.num_partitions as i64),
+            ("log.segment.bytes", cfg.log_segment_bytes as i64 - 13),
+            (
+                "socket.request.max.bytes",
+                cfg.socket_request_max_bytes as i64,
+            ),
+            (
+                "log.index.interval.bytes",
+                cfg.log_index_interval_bytes as i64,
+            ),
+        ];
+        for (name, v) in positive {
+            if v < 1 {
+                return Err(invalid(name, &get_value(&cfg.values, name), "too small"));
+            }
+        }
+        let policy = get_value(&cfg.values, "log.cleanup.policy");
+        if !matches!(
+            policy.as_str(),
+            "delete" | "compact" | "compact,delete" | "delete,compact"
+        ) {
+            return Err(invalid(
+                "log.cleanup.policy",
+                &policy,
+                "expected delete, compact or compact,delete",
+            ));
+        }
+        let ts = get_value(&cfg.values, "log.message.timestamp.type");
+        if !matches!(ts.as_str(), "CreateTime" | "LogAppendTime") {
+            return Err(invalid(
+                "log.message.timestamp.type",
+                &ts,
+                "expected CreateTime or LogAppendTime",
+            ));
+        }
+        Ok(cfg)
+    }
+
+    pub fn partition_cache_bytes(&self) -> usize {
+        self.partition_cache_bytes
+    }
+
+    /// Every setting in table order, for DescribeConfigs on the broker.
+    pub fn entries(&self) -> Vec<ConfigEntry> {
+        SETTINGS
+            .iter()
+            .map(|(name, default, doc)| {
+                let value = get_value(&self.values, name);
+                ConfigEntry {
+                    name,
+                    is_default: value == *default,
+                    value,
+                    doc,
+                }
+            })
+            .collect()
+    }
+
+    /// Topic configs with the broker defaults they take.
+    pub fn topic_defaults(&self) -> Vec<TopicConfigDefault> {
+        let retention_ms = match (
+            get_value(&self.values, "log.retention.ms"),
+            get_value(&self.values, "log.retention.minutes"),
+        ) {
+            (ms, _) if !ms.is_empty() => ("log.retention.ms", ms),
+            (_, min) if !min.is_empty() => (
+                "log.retention.minutes",
+                (min.parse::<i64>().unwrap_or(0) * 60_000).to_string(),
+            ),
+            _ => (
+                "log.retention.hours",
+                (get_value(&self.values, "log.retention.hours")
+                    .parse::<i64>()
+                    .unwrap_or(168)
+                    * 3_600_000)
+                    .to_string(),
+            ),
+        };
+        let flush = |n: &str| match get_value(&self.values, n) {
+            v if v.is_empty() => i64::MAX.to_string(),
+            v => v,
+        };
+        let mut out = vec![
+            (
+                "cleanup.policy",
+                "log.cleanup.policy",
+                get_value(&self.values, "log.cleanup.policy"),
+            ),
+            ("retention.ms", retention_ms.0, retention_ms.1),
+            (
+                "retention.bytes",
+                "log.retention.bytes",
+                get_value(&self.values, "log.retention.bytes"),
+            ),
+            (
+                "segment.bytes",
+                "log.segment.bytes",
+                self.log_segment_bytes.to_string(),
+            ),
+            ("segment.ms", "log.roll.ms", self.log_roll_ms.to_string()),
+            (
+                "segment.index.bytes",
+                "log.index.size.max.bytes",
+                self.log_index_size_max_bytes.to_string(),
+            ),
+            (
+                "index.interval.bytes",
+                "log.index.interval.bytes",
+                self.log_index_interval_bytes.to_string(),
+            ),
+            (
+                "max.message.bytes",
+                "message.max.bytes",
+                get_value(&self.values, "message.max.bytes"),
+            ),
+            (
+                "message.timestamp.type",
+                "log.message.timestamp.type",
+                get_value(&self.values, "log.message.timestamp.type"),
+            ),
+            (
+                "compression.type",
+                "compression.type",
+                get_value(&self.values, "compression.type"),
+            ),
+            (
+                "min.insync.replicas",
+                "min.insync.replicas",
+                get_value(&self.values, "min.insync.replicas"),
+            ),
+            (
+                "flush.messages",
+                "log.flush.interval.messages",
+                flush("log.flush.interval.messages"),
+            ),
+            (
+                "flush.ms",
+                "log.flush.interval.ms",
+                flush("log.flush.interval.ms"),
+            ),
+        ];
+        out.drain(..)
+            .map(|(name, synonym, value)| {
+                let default = SETTINGS
+                    .iter()
+                    .find(|(n, _, _)| *n == synonym)
+                    .map(|(_, d, _)| d.to_string());
+                TopicConfigDefault {
+                    name,
+                    synonym,
+                    is_default: default.as_deref()
+                        == Some(get_value(&self.values, synonym).as_str()),
+                    value,
+                }
+            })
+            .collect()
+    }
+}
+
+fn get_value(values: &BTreeMap<&'static str, String>, name: &str) -> String {
+    values.get(name).cloned().unwrap_or_default()
+}
+
+fn set(
+    values: &mut BTreeMap<&'static str, String>,
+    name: &str,
+    value: String,
+) -> Result<(), ConfigError> {
+    let Some((known, _, _)) = SETTINGS.iter().find(|(n, _, _)| *n == name) else {
+        return Err(ConfigError::UnknownSetting(name.to_string()));
+    };
+    values.insert(known, value.clone());
+    if *known == "node.id" || *known == "broker.id" {
+        values.insert("node.id", value.clone());
+        values.insert("broker.id", value);
+    }
+    Ok(())
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => flatten(&name, t, out),
+            toml::Value::String(s) => out.push((name, s.clone())),
+            other => out.push((name, other.to_string())),
+        }
+    }
+}
+
+fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| invalid(name, value, &e.to_string()))
+}
+
+fn optional(name: &str, value: &str) -> Result<Option<u64>, ConfigError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse(name, value).map(Some)
+    }
+}
+
+/// `--cores`: a shard count ("2") or a CPU list ("0,2-3").
+pub enum CoreSpec {
+    Count(usize),
+    List(Vec<usize>),
+}
+
+pub fn parse_core_list(text: &str) -> Result<CoreSpec, ConfigError> {
+    let bad = |reason: &str| invalid("--cores", text, reason);
+    if !text.contains([',', '-']) {
+        return text
+            .trim()
+            .parse()
+            .map(CoreSpec::Count)
+            .map_err(|_| bad("not a number"));
+    }
+    let mut cpus = Vec::new();
+    for piece in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match piece.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.parse().map_err(|_| bad("bad range"))?,
+                    b.parse().map_err(|_| bad("bad range"))?,
+                );
+                if a > b {
+                    return Err(bad("range runs backwards"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(piece.parse().map_err(|_| bad("bad CPU number"))?),
+        }
+    }
+    Ok(CoreSpec::List(cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let cfg = BrokerConfig::load(None, &[]).unwrap();
+        assert_eq!(cfg.num_partitions, 1);
+        assert_eq!(cfg.log_flush_interval_messages, None);
+        let cfg = BrokerConfig::load(None, &["num.partitions=4".into()]).unwrap();
+        assert_eq!(cfg.num_partitions, 4);
+    }
+
+    #[test]
+    fn file_then_set_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fjord.toml");
+        std::fs::write(
+            &path,
+            "\"num.partitions\" = 3\n[log]\n\"segment.bytes\" = 2000000\n",
+        )
+        .unwrap();
+        let cfg = BrokerConfig::load(Some(&path), &["num.partitions=5".into()]).unwrap();
+        assert_eq!(cfg.num_partitions, 5);
+        assert_eq!(cfg.log_segment_bytes, 2_000_000);
+    }
+
+    #[test]
+    fn unknown_and_bad_values_are_named() {
+        let e = BrokerConfig::load(None, &["no.such.thing=1".into()]).unwrap_err();
+        assert!(e.to_string().contains("no.such.thing"));
+        let e = BrokerConfig::load(None, &["num.partitions=zero".into()]).unwrap_err();
+        assert!(e.to_string().contains("num.partitions"));
+    }
+
+    #[test]
+    fn core_lists() {
+        assert!(matches!(parse_core_list("2").unwrap(), CoreSpec::Count(2)));
+        match parse_core_list("0,2-3").unwrap() {
+            CoreSpec::List(l) => assert_eq!(l, vec![0, 2, 3]),
+            CoreSpec::Count(_) => panic!("expected a list"),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! CreateTopics: through the controller shard. A single broker can hold only
+//! replication factor 1; explicit replica assignments and per-topic configs
+//! are not supported yet and are refused rather than ignored.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::topics;
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let partitions = if topic.num_partitions == -1 {
+            shard.config.num_partitions
+        } else {
+            topic.num_partitions
+        };
+        let refusal = if !matches!(topic.replication_factor, -1 | 1) {
+            Some((
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "replication factor {} is larger than the 1 available broker",
+                    topic.replication_factor
+                ),
+            ))
+        } else if !topic.assignments.is_empty() {
+            Some((
+                ResponseError::InvalidReplicaAssignment,
+                "replica assignments are not supported".to_string(),
+            ))
+        } else if let Some(config) = topic.configs.first() {
+            Some((
+                ResponseError::InvalidConfig,
+                format!("topic config {} is not supported yet", config.name.as_str()),
+            ))
+        } else {
+            None
+        };
+        let result = CreatableTopicResult::default().with_name(topic.name.clone());
+        let result = match refusal {
+            Some((error, message)) => result
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_string(message)))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1),
+            None => match topics::create(shard, &name, partitions, request.validate_only).await {
+                (0, _, Some(meta)) if version >= 7 => result
+                    .with_topic_id(meta.id)
+                    .with_num_partitions(meta.partitions)
+                    .with_replication_factor(1),
+                (0, _, Some(meta)) if version >= 5 => result
+                    .with_num_partitions(meta.partitions)
+                    .with_replication_factor(1),
+                (0, _, Some(_)) => result,
+                (code, message, _) => result
+                    .with_error_code(code)
+                    .with_error_message(message.map(StrBytes::from_string))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            },
+        };
+        results.push(result);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}

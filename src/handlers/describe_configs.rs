@@ -1,0 +1,139 @@
+//! DescribeConfigs for the broker (resource type 4) and topics (2). Read-only
+//! here: topics carry the broker's defaults, reported with their broker
+//! synonym so tools like kafka-configs show where a value comes from.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::shard::Shard;
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+// Kafka's ConfigSource values.
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let keys: Option<Vec<String>> = resource
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
+            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|n| n == name));
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match resource.resource_type {
+                BROKER
+                    if resource.resource_name.is_empty()
+                        || resource.resource_name.as_str()
+                            == shard.identity.node_id.to_string() =>
+                {
+                    result.with_configs(broker_configs(shard, &wanted, request.include_synonyms))
+                }
+                TOPIC => {
+                    if shard
+                        .topics
+                        .borrow()
+                        .get(resource.resource_name.as_str())
+                        .is_none()
+                    {
+                        return result
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    }
+                    result.with_configs(topic_configs(shard, &wanted, request.include_synonyms))
+                }
+                BROKER => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_static_str("unknown broker id"))),
+                _ => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "unsupported resource type",
+                    ))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn broker_configs(
+    shard: &Shard,
+    wanted: &dyn Fn(&str) -> bool,
+    synonyms: bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    shard
+        .config
+        .entries()
+        .into_iter()
+        .filter(|e| wanted(e.name))
+        .map(|e| {
+            let source = if e.is_default {
+                DEFAULT_CONFIG
+            } else {
+                STATIC_BROKER_CONFIG
+            };
+            let value = Some(StrBytes::from_string(e.value.clone()));
+            let entry = DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_static_str(e.name))
+                .with_value(value.clone())
+                .with_read_only(true)
+                .with_config_source(source);
+            if synonyms {
+                entry.with_synonyms(vec![DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_static_str(e.name))
+                    .with_value(value)
+                    .with_source(source)])
+            } else {
+                entry
+            }
+        })
+        .collect()
+}
+
+fn topic_configs(
+    shard: &Shard,
+    wanted: &dyn Fn(&str) -> bool,
+    synonyms: bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    shard
+        .config
+        .topic_defaults()
+        .into_iter()
+        .filter(|d| wanted(d.name))
+        .map(|d| {
+            let value = Some(StrBytes::from_string(d.value.clone()));
+            let source = if d.is_default {
+                DEFAULT_CONFIG
+            } else {
+                STATIC_BROKER_CONFIG
+            };
+            let entry = DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_static_str(d.name))
+                .with_value(value.clone())
+                .with_read_only(true)
+                .with_config_source(source);
+            if synonyms {
+                entry.with_synonyms(vec![DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_static_str(d.synonym))
+                    .with_value(value)
+                    .with_source(source)])
+            } else {
+                entry
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,172 @@
+//! Fetch: read each partition from its owner, long-polling up to max_wait_ms
+//! until min_bytes are available (woken by appends, never by polling), and
+//! trim to the response's max_bytes while always returning the first batch
+//! found, as Kafka does (KIP-74).
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use uuid::Uuid;
+
+use super::topics;
+use crate::shard::messages::{FetchPart, FetchResult};
+use crate::shard::{router, Shard};
+
+/// One partition of the request: an error decided here, or the n-th read.
+enum Slot {
+    Failed(i16),
+    Read(usize),
+}
+
+struct TopicSlots {
+    name: TopicName,
+    id: Uuid,
+    partitions: Vec<(i32, Slot)>,
+}
+
+pub async fn handle(shard: &Rc<Shard>, version: i16, request: FetchRequest) -> FetchResponse {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX
+    } else {
+        request.max_bytes
+    } as usize;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let mut parts = Vec::new();
+    let mut slots = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let meta = if version >= 13 {
+            topics::by_id(shard, topic.topic_id).ok_or(ResponseError::UnknownTopicId.code())
+        } else {
+            topics::resolve(shard, topic.topic.0.as_str(), false).await
+        };
+        let mut out = TopicSlots {
+            name: topic.topic.clone(),
+            id: topic.topic_id,
+            partitions: Vec::with_capacity(topic.partitions.len()),
+        };
+        for p in topic.partitions {
+            let slot = match &meta {
+                Err(code) => Slot::Failed(*code),
+                Ok(m) if p.partition < 0 || p.partition >= m.partitions => {
+                    Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
+                }
+                Ok(m) => {
+                    parts.push(FetchPart {
+                        topic: m.name.clone(),
+                        partition: p.partition,
+                        offset: p.fetch_offset,
+                        max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                    });
+                    Slot::Read(parts.len() - 1)
+                }
+            };
+            out.partitions.push((p.partition, slot));
+        }
+        slots.push(out);
+    }
+
+    let results = read_until_ready(shard, parts, min_bytes, max_bytes, deadline).await;
+    FetchResponse::default().with_responses(
+        slots
+            .into_iter()
+            .map(|t| respond_topic(t, &results, version))
+            .collect(),
+    )
+}
+
+/// Reads, and while fewer than `min_bytes` came back and time remains, waits
+/// for new data on any of the partitions and reads again.
+async fn read_until_ready(
+    shard: &Rc<Shard>,
+    parts: Vec<FetchPart>,
+    min_bytes: usize,
+    max_bytes: usize,
+    deadline: Instant,
+) -> Vec<FetchResult> {
+    loop {
+        let mut results = router::fetch(shard, parts.clone()).await;
+        let total = trim_to_max_bytes(&mut results, max_bytes);
+        let failed = results.iter().any(|r| r.error_code != 0);
+        let now = Instant::now();
+        if parts.is_empty() || total >= min_bytes.max(1) || failed || now >= deadline {
+            return results;
+        }
+        // Wait for data past what is there now, not past the fetch offset:
+        // otherwise a partition holding less than min_bytes would wake us at
+        // once, forever.
+        let waits = parts
+            .iter()
+            .zip(&results)
+            .map(|(part, result)| FetchPart {
+                offset: part.offset.max(result.high_watermark),
+                ..part.clone()
+            })
+            .collect();
+        router::wait_for_data(shard, waits, deadline - now).await;
+    }
+}
+
+/// Drops record sets that would take the response past `max_bytes`, except
+/// the first non-empty one. Returns the bytes kept.
+fn trim_to_max_bytes(results: &mut [FetchResult], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for result in results.iter_mut() {
+        let len = result.records.len();
+        if len == 0 {
+            continue;
+        }
+        if total == 0 || total + len <= max_bytes {
+            total += len;
+        } else {
+            result.records = Bytes::new();
+        }
+    }
+    total
+}
+
+fn respond_topic(
+    topic: TopicSlots,
+    results: &[FetchResult],
+    version: i16,
+) -> FetchableTopicResponse {
+    // log_start_offset exists from v5 on.
+    let start = |o: i64| if version >= 5 { o } else { -1 };
+    let partitions = topic
+        .partitions
+        .into_iter()
+        .map(|(index, slot)| {
+            let base = PartitionData::default().with_partition_index(index);
+            match slot {
+                Slot::Failed(code) => base
+                    .with_error_code(code)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
+                    .with_records(Some(Bytes::new())),
+                Slot::Read(i) => match results.get(i) {
+                    Some(r) => base
+                        .with_error_code(r.error_code)
+                        .with_high_watermark(r.high_watermark)
+                        .with_last_stable_offset(r.high_watermark)
+                        .with_log_start_offset(start(r.log_start_offset))
+                        .with_records(Some(r.records.clone())),
+                    None => base.with_error_code(ResponseError::UnknownServerError.code()),
+                },
+            }
+        })
+        .collect();
+    let (name, id) = if version >= 13 {
+        (TopicName::default(), topic.id)
+    } else {
+        (topic.name, Uuid::nil())
+    };
+    FetchableTopicResponse::default()
+        .with_topic(name)
+        .with_topic_id(id)
+        .with_partitions(partitions)
+}

@@ -1,0 +1,83 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first
+//! offset at or after a timestamp, per partition, from its owner.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::topics;
+use crate::shard::messages::{OffsetAnswer, OffsetQuery};
+use crate::shard::{router, Shard};
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let mut queries = Vec::new();
+    // Per topic: its name and, per partition, an error or a query index.
+    let mut layout = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let meta = topics::resolve(shard, topic.name.0.as_str(), false).await;
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let slot = match &meta {
+                Err(code) => Err(*code),
+                Ok(m) if p.partition_index < 0 || p.partition_index >= m.partitions => {
+                    Err(ResponseError::UnknownTopicOrPartition.code())
+                }
+                Ok(m) => {
+                    queries.push(OffsetQuery {
+                        topic: m.name.clone(),
+                        partition: p.partition_index,
+                        timestamp: p.timestamp,
+                    });
+                    Ok(queries.len() - 1)
+                }
+            };
+            partitions.push((p.partition_index, slot));
+        }
+        layout.push((topic.name, partitions));
+    }
+    let answers = router::list_offsets(shard, queries).await;
+    let topics_out = layout
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, slot)| {
+                    let answer = match slot {
+                        Err(code) => OffsetAnswer {
+                            error_code: code,
+                            offset: -1,
+                            timestamp: -1,
+                        },
+                        Ok(i) => answers.get(i).cloned().unwrap_or(OffsetAnswer {
+                            error_code: ResponseError::UnknownServerError.code(),
+                            offset: -1,
+                            timestamp: -1,
+                        }),
+                    };
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(index)
+                        .with_error_code(answer.error_code)
+                        .with_offset(answer.offset)
+                        .with_timestamp(answer.timestamp)
+                        .with_leader_epoch(if answer.error_code == 0 && version >= 4 {
+                            0
+                        } else {
+                            -1
+                        })
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics_out)
+}

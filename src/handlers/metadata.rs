@@ -1,0 +1,93 @@
+//! Metadata: this broker, and the topics asked for (all when none are named),
+//! each partition led by this broker. Unknown topics are auto-created when the
+//! client allows it and auto.create.topics.enable is on.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::topics;
+use crate::shard::messages::TopicMeta;
+use crate::shard::Shard;
+use uuid::Uuid;
+
+/// Kafka's "authorized operations not requested" marker.
+const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -> MetadataResponse {
+    let id = &shard.identity;
+    let broker = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(id.node_id))
+        .with_host(StrBytes::from_string(id.host.clone()))
+        .with_port(id.port);
+    // v0 sends an empty list for "all topics"; v1+ sends null.
+    let wanted = match request.topics {
+        Some(t) if !(version == 0 && t.is_empty()) => Some(t),
+        _ => None,
+    };
+    let auto_create = version < 4 || request.allow_auto_topic_creation;
+    let mut topics_out = Vec::new();
+    match wanted {
+        None => {
+            let all: Vec<TopicMeta> = shard.topics.borrow().iter().cloned().collect();
+            topics_out.extend(all.iter().map(|m| describe(shard, m, version)));
+        }
+        Some(requested) => {
+            for topic in requested {
+                let name = match topic.name {
+                    Some(name) => name.0.to_string(),
+                    None => match topics::by_id(shard, topic.topic_id) {
+                        Some(meta) => meta.name,
+                        None => {
+                            topics_out.push(
+                                MetadataResponseTopic::default()
+                                    .with_error_code(ResponseError::UnknownTopicId.code())
+                                    .with_topic_id(topic.topic_id)
+                                    .with_topic_authorized_operations(OPERATIONS_OMITTED),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                topics_out.push(match topics::resolve(shard, &name, auto_create).await {
+                    Ok(meta) => describe(shard, &meta, version),
+                    Err(code) => MetadataResponseTopic::default()
+                        .with_error_code(code)
+                        .with_name(Some(TopicName(StrBytes::from_string(name))))
+                        .with_topic_authorized_operations(OPERATIONS_OMITTED),
+                });
+            }
+        }
+    }
+    MetadataResponse::default()
+        .with_brokers(vec![broker])
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(id.cluster_id.clone())))
+        .with_controller_id(BrokerId(if version >= 1 { id.node_id } else { -1 }))
+        .with_topics(topics_out)
+        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+}
+
+fn describe(shard: &Shard, meta: &TopicMeta, version: i16) -> MetadataResponseTopic {
+    let node = BrokerId(shard.identity.node_id);
+    let partitions = (0..meta.partitions)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(node)
+                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(meta.name.clone()))))
+        .with_topic_id(if version >= 10 { meta.id } else { Uuid::nil() })
+        .with_is_internal(version >= 1 && meta.name.starts_with("__"))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+}

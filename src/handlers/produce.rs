@@ -1,0 +1,135 @@
+//! Produce: append each partition's record batches on the shard that owns it.
+//!
+//! Split in two so pipelined requests keep their order: [`start`] resolves
+//! topics and hands every partition's bytes to its owner (appends are ordered
+//! at that moment); the future it returns waits for durability and builds the
+//! response. With acks=0 there is no response at all, as in Kafka.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::topics;
+use crate::shard::messages::{ProducePart, ProduceResult};
+use crate::shard::{router, Shard};
+
+pub type PendingProduce = Pin<Box<dyn Future<Output = Option<ProduceResponse>>>>;
+
+/// Where a partition's answer comes from: an error decided here, or the
+/// n-th routed part.
+enum Slot {
+    Failed(i16),
+    Routed(usize),
+}
+
+struct TopicSlots {
+    name: TopicName,
+    id: Uuid,
+    partitions: Vec<(i32, Slot)>,
+}
+
+pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> PendingProduce {
+    let acks = request.acks;
+    let valid_acks = matches!(acks, -1..=1);
+    let mut parts = Vec::new();
+    let mut topics_out = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let resolved = if version >= 13 {
+            topics::by_id(shard, topic.topic_id).ok_or(ResponseError::UnknownTopicId.code())
+        } else {
+            topics::resolve(shard, topic.name.0.as_str(), true).await
+        };
+        let mut slots = TopicSlots {
+            name: topic.name.clone(),
+            id: topic.topic_id,
+            partitions: Vec::with_capacity(topic.partition_data.len()),
+        };
+        for data in topic.partition_data {
+            let slot = match (&resolved, data.records) {
+                _ if !valid_acks => Slot::Failed(ResponseError::InvalidRequiredAcks.code()),
+                (Err(code), _) => Slot::Failed(*code),
+                (Ok(meta), _) if data.index < 0 || data.index >= meta.partitions => {
+                    Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
+                }
+                (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
+                (Ok(meta), Some(records)) => {
+                    parts.push(ProducePart {
+                        topic: meta.name.clone(),
+                        partition: data.index,
+                        records,
+                    });
+                    Slot::Routed(parts.len() - 1)
+                }
+            };
+            slots.partitions.push((data.index, slot));
+        }
+        topics_out.push(slots);
+    }
+    let pending = router::produce(shard, acks, parts).await;
+    Box::pin(async move {
+        let results = pending.await;
+        if acks == 0 {
+            return None;
+        }
+        Some(
+            ProduceResponse::default().with_responses(
+                topics_out
+                    .into_iter()
+                    .map(|t| respond_topic(t, &results, version))
+                    .collect(),
+            ),
+        )
+    })
+}
+
+fn respond_topic(
+    topic: TopicSlots,
+    results: &[ProduceResult],
+    version: i16,
+) -> TopicProduceResponse {
+    // log_start_offset exists from v5 on, error_message from v8.
+    let start = |o: i64| if version >= 5 { o } else { -1 };
+    let message = |m: &Option<String>| {
+        m.clone()
+            .filter(|_| version >= 8)
+            .map(StrBytes::from_string)
+    };
+    let partitions = topic
+        .partitions
+        .into_iter()
+        .map(|(index, slot)| {
+            let base = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_log_append_time_ms(-1);
+            match slot {
+                Slot::Failed(code) => base
+                    .with_error_code(code)
+                    .with_base_offset(-1)
+                    .with_log_start_offset(-1),
+                Slot::Routed(i) => match results.get(i) {
+                    Some(r) => base
+                        .with_error_code(r.error_code)
+                        .with_error_message(message(&r.error_message))
+                        .with_base_offset(r.base_offset)
+                        .with_log_start_offset(start(r.log_start_offset)),
+                    None => base.with_error_code(ResponseError::UnknownServerError.code()),
+                },
+            }
+        })
+        .collect();
+    let (name, id) = if version >= 13 {
+        (TopicName::default(), topic.id)
+    } else {
+        (topic.name, Uuid::nil())
+    };
+    TopicProduceResponse::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_partition_responses(partitions)
+}

@@ -1,0 +1,17 @@
+//! fjord: a Kafka-compatible broker, thread-per-core on glommio with a direct-I/O log.
+//!
+//! Layers, top to bottom: `protocol` (framing, versions, dispatch) → `handlers`
+//! (one file per Kafka API) → `shard` (executors, partition ownership, cross-core
+//! messages) → `storage` (segments, indexes, recovery). `storage` knows nothing
+//! of the wire protocol. See docs/DESIGN.md for the why.
+
+pub mod alloc_guard;
+pub mod config;
+pub mod handlers;
+pub mod protocol;
+pub mod shard;
+pub mod storage;
+pub mod util;
+
+#[global_allocator]
+static ALLOCATOR: alloc_guard::GuardedAlloc = alloc_guard::GuardedAlloc;

@@ -1,0 +1,117 @@
+//! The `fjord` command line: `fjord serve` runs the broker.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fjord::config::{parse_core_list, BrokerConfig, CoreSpec};
+use fjord::shard::runtime::{serve, ServeOptions};
+
+#[derive(Parser)]
+#[command(name = "fjord", version, about = "Kafka-compatible message broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to accept Kafka clients on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    listen: String,
+    /// host:port clients are told to connect to (default: the listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Where partition logs live.
+    #[arg(long, default_value = "./fjord-data")]
+    data_dir: PathBuf,
+    /// Number of shards (one pinned thread each), or a CPU list like "0,2-3".
+    /// Default: one per online CPU.
+    #[arg(long)]
+    cores: Option<String>,
+    /// TOML file of broker settings with Kafka's names.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A broker setting, e.g. --set num.partitions=4 (repeatable; wins over --config).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fjord: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: ServeArgs) -> Result<(), String> {
+    let config =
+        BrokerConfig::load(args.config.as_deref(), &args.set).map_err(|e| e.to_string())?;
+    let listen = resolve(&args.listen)?;
+    let advertise = args.advertise.as_deref().map(split_host_port).transpose()?;
+    let cpus = cpus(args.cores.as_deref())?;
+    serve(ServeOptions {
+        listen,
+        advertise,
+        data_dir: args.data_dir,
+        cpus,
+        config,
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .map_err(|e| format!("--listen {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--listen {addr}: no address"))
+}
+
+fn split_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("--advertise {text}: expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("--advertise {text}: bad port"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+/// The CPU each shard is pinned to.
+fn cpus(spec: Option<&str>) -> Result<Vec<usize>, String> {
+    let online: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let online = if online.is_empty() { vec![0] } else { online };
+    let spec = match spec {
+        Some(text) => parse_core_list(text).map_err(|e| e.to_string())?,
+        None => CoreSpec::Count(online.len()),
+    };
+    match spec {
+        CoreSpec::Count(0) => Err("--cores must be at least 1".into()),
+        // More shards than CPUs is allowed (tests do it); they share CPUs.
+        CoreSpec::Count(n) => Ok((0..n).map(|i| online[i % online.len()]).collect()),
+        CoreSpec::List(list) if list.is_empty() => Err("--cores: empty CPU list".into()),
+        CoreSpec::List(list) => Ok(list),
+    }
+}

@@ -1,0 +1,143 @@
+//! One client connection: read frames, start each request in order, write the
+//! responses in the same order (Kafka clients rely on it), with at most
+//! `fjord.max.inflight.requests.per.connection` requests in progress.
+//!
+//! Reading and writing are separate tasks on two descriptors of the same
+//! socket, so a slow response (a long-polling Fetch) never stops the next
+//! request from being read and started.
+
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::rc::Rc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use glommio::task::JoinHandle;
+
+use super::dispatch::{self, Pending};
+use crate::shard::Shard;
+
+const READ_CHUNK: usize = 64 * 1024;
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let _ = stream.set_nodelay(true);
+    let writer_stream = match dup_stream(&stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%peer, "dup socket: {e}");
+            return;
+        }
+    };
+    let inflight = shard.config.max_inflight_requests_per_connection.max(1);
+    let (queue, responses) =
+        local_channel::new_bounded::<JoinHandle<Result<Option<Bytes>, String>>>(inflight);
+    let writer = glommio::spawn_local(write_responses(writer_stream, responses, peer.clone()));
+    if let Err(reason) = read_requests(&shard, stream, &queue).await {
+        tracing::info!(%peer, "closing connection: {reason}");
+    }
+    drop(queue);
+    let _ = writer.await;
+}
+
+async fn read_requests(
+    shard: &Rc<Shard>,
+    mut stream: TcpStream,
+    queue: &local_channel::LocalSender<JoinHandle<Result<Option<Bytes>, String>>>,
+) -> Result<(), String> {
+    let max_frame = shard.config.socket_request_max_bytes;
+    let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let Some(frame) = next_frame(&mut stream, &mut buffer, max_frame).await? else {
+            return Ok(());
+        };
+        if shard.stopping.get() {
+            return Err("broker shutting down".into());
+        }
+        let pending: Pending = dispatch::start(shard, frame).await?;
+        let task = glommio::spawn_local(pending).detach();
+        if queue.send(task).await.is_err() {
+            return Err("response writer stopped".into());
+        }
+    }
+}
+
+/// Reads the next length-prefixed frame. `Ok(None)` on a clean EOF between
+/// frames.
+async fn next_frame(
+    stream: &mut TcpStream,
+    buffer: &mut BytesMut,
+    max_frame: usize,
+) -> Result<Option<Bytes>, String> {
+    loop {
+        if buffer.len() >= 4 {
+            let length = (&buffer[..4]).get_i32();
+            if length < 0 || length as usize > max_frame {
+                return Err(format!(
+                    "request of {length} bytes exceeds socket.request.max.bytes ({max_frame})"
+                ));
+            }
+            let needed = 4 + length as usize;
+            if buffer.len() >= needed {
+                buffer.advance(4);
+                return Ok(Some(buffer.split_to(length as usize).freeze()));
+            }
+            buffer.reserve(needed - buffer.len());
+        } else {
+            buffer.reserve(READ_CHUNK);
+        }
+        let start = buffer.len();
+        let room = buffer.capacity() - start;
+        buffer.resize(start + room.max(1), 0);
+        let read = stream.read(&mut buffer[start..]).await;
+        match read {
+            Ok(0) => {
+                buffer.truncate(start);
+                return if start == 0 {
+                    Ok(None)
+                } else {
+                    Err("connection closed mid-frame".into())
+                };
+            }
+            Ok(n) => buffer.truncate(start + n),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+async fn write_responses(
+    mut stream: TcpStream,
+    responses: local_channel::LocalReceiver<JoinHandle<Result<Option<Bytes>, String>>>,
+    peer: String,
+) {
+    while let Some(task) = responses.recv().await {
+        let frame = match task.await {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) => continue,
+            Some(Err(e)) => {
+                tracing::error!(%peer, "{e}");
+                break;
+            }
+            None => break,
+        };
+        if let Err(e) = stream.write_all(&frame).await {
+            tracing::debug!(%peer, "write: {e}");
+            break;
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both).await;
+}
+
+fn dup_stream(stream: &TcpStream) -> std::io::Result<TcpStream> {
+    // SAFETY: dup of a valid open fd; the new fd is owned by the new stream.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor for a connected TCP socket.
+    Ok(unsafe { TcpStream::from_raw_fd(fd) })
+}

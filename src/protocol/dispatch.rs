@@ -1,0 +1,117 @@
+//! From a request frame to the future of its response frame.
+//!
+//! `start` runs in the connection's read loop, in request order. It decodes
+//! the request and, for Produce, performs the ordered part (appends and
+//! cross-shard sends) before returning; everything else happens inside the
+//! returned future, which the connection runs concurrently with later
+//! requests and awaits in order when writing responses.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+
+use super::codec::{decode, encode_response};
+use super::versions;
+use crate::handlers;
+use crate::shard::Shard;
+
+/// The response frame to write, or `None` when Kafka sends no response
+/// (Produce with acks=0). An `Err` closes the connection.
+pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Bytes>, String>>>>;
+
+/// Decodes `frame` (without its length prefix) and starts handling it.
+/// `Err` means the frame is not a request fjord can answer: the connection is
+/// closed and the reason logged once.
+pub async fn start(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Pending, String> {
+    if frame.len() < 8 {
+        return Err(format!(
+            "request frame of {} bytes is too short",
+            frame.len()
+        ));
+    }
+    let key = frame.slice(0..2).get_i16();
+    let version = frame.slice(2..4).get_i16();
+    let Ok(api_key) = ApiKey::try_from(key) else {
+        return Err(format!("unknown API key {key}"));
+    };
+    if api_key == ApiKey::ApiVersions && !versions::is_supported(api_key, version) {
+        // KIP-511: answer an unknown ApiVersions version with a v0 response
+        // carrying UNSUPPORTED_VERSION and our ranges, so the client retries.
+        let correlation_id = frame.slice(4..8).get_i32();
+        let body = handlers::api_versions::unsupported_version();
+        return Ok(ready(
+            encode_response(api_key, 0, correlation_id, &body).map(Some),
+        ));
+    }
+    if !versions::is_supported(api_key, version) {
+        return Err(format!("{api_key:?} v{version} is not supported"));
+    }
+    let header_version = api_key.request_header_version(version);
+    let header: RequestHeader = decode(&mut frame, header_version)?;
+    let correlation_id = header.correlation_id;
+
+    macro_rules! respond {
+        ($request:ty, $handler:path) => {{
+            let request: $request = decode(&mut frame, version)?;
+            let shard = shard.clone();
+            Ok(Box::pin(async move {
+                let response = $handler(&shard, version, request).await;
+                encode_response(api_key, version, correlation_id, &response).map(Some)
+            }) as Pending)
+        }};
+    }
+
+    use kafka_protocol::messages as m;
+    match api_key {
+        ApiKey::Produce => {
+            let request: m::ProduceRequest = decode(&mut frame, version)?;
+            let pending = handlers::produce::start(shard, version, request).await;
+            Ok(Box::pin(async move {
+                match pending.await {
+                    Some(response) => {
+                        encode_response(api_key, version, correlation_id, &response).map(Some)
+                    }
+                    None => Ok(None),
+                }
+            }))
+        }
+        ApiKey::Fetch => respond!(m::FetchRequest, handlers::fetch::handle),
+        ApiKey::ListOffsets => respond!(m::ListOffsetsRequest, handlers::list_offsets::handle),
+        ApiKey::Metadata => respond!(m::MetadataRequest, handlers::metadata::handle),
+        ApiKey::ApiVersions => respond!(m::ApiVersionsRequest, handlers::api_versions::handle),
+        ApiKey::CreateTopics => respond!(m::CreateTopicsRequest, handlers::create_topics::handle),
+        ApiKey::DeleteTopics => respond!(m::DeleteTopicsRequest, handlers::delete_topics::handle),
+        ApiKey::InitProducerId => {
+            respond!(m::InitProducerIdRequest, handlers::init_producer_id::handle)
+        }
+        ApiKey::DescribeConfigs => {
+            respond!(
+                m::DescribeConfigsRequest,
+                handlers::describe_configs::handle
+            )
+        }
+        other => Err(format!("{other:?} is not implemented")),
+    }
+}
+
+fn ready(result: Result<Option<Bytes>, String>) -> Pending {
+    Box::pin(std::future::ready(result))
+}
+
+/// Decodes a request of type `T` from a complete frame body (header
+/// included), as the broker does. Used by the fuzz tests and benchmarks.
+pub fn decode_request<T: Decodable>(mut frame: Bytes) -> Result<(RequestHeader, T), String> {
+    if frame.len() < 8 {
+        return Err("short frame".into());
+    }
+    let key = frame.slice(0..2).get_i16();
+    let version = frame.slice(2..4).get_i16();
+    let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown API key {key}"))?;
+    let header: RequestHeader = decode(&mut frame, api_key.request_header_version(version))?;
+    let body = decode(&mut frame, version)?;
+    Ok((header, body))
+}

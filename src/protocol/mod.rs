@@ -1,0 +1,13 @@
+//! The Kafka wire protocol: framing, the versions fjord speaks, decoding a
+//! request and routing it to its handler, and one connection's life.
+//!
+//! This layer turns bytes into typed requests and typed responses back into
+//! bytes. It owns no broker state: what a request does is in `handlers`.
+
+pub mod codec;
+pub mod connection;
+pub mod dispatch;
+pub mod versions;
+
+#[cfg(test)]
+mod fuzz;

@@ -1,0 +1,29 @@
+//! The APIs and versions fjord implements, advertised by ApiVersions exactly.
+
+use kafka_protocol::messages::ApiKey;
+
+/// Every API fjord answers, with the version range it supports. The ranges
+/// are kafka-protocol's, because every version it can decode is handled.
+pub const SUPPORTED: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+    ApiKey::DescribeConfigs,
+];
+
+/// The supported version range of `key`, if fjord implements it.
+pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .contains(&key)
+        .then(|| key.valid_versions())
+        .map(|range| (range.min, range.max))
+}
+
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    supported_range(key).is_some_and(|(min, max)| (min..=max).contains(&version))
+}

@@ -1,0 +1,120 @@
+//! The messages shards exchange. Everything here is `Send` plain data: a
+//! request names partitions by topic name and index, carries record bytes as
+//! `Bytes`, and gets back Kafka error codes, never storage types.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+/// A topic as every shard knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+}
+
+/// Records for one partition of a produce request.
+pub struct ProducePart {
+    pub topic: String,
+    pub partition: i32,
+    pub records: Bytes,
+}
+
+/// Outcome of appending to one partition.
+#[derive(Clone, Debug)]
+pub struct ProduceResult {
+    pub error_code: i16,
+    pub error_message: Option<String>,
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// One partition to read.
+#[derive(Clone, Debug)]
+pub struct FetchPart {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub max_bytes: usize,
+}
+
+/// What a read of one partition found.
+#[derive(Clone, Debug)]
+pub struct FetchResult {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub records: Bytes,
+}
+
+/// One ListOffsets query: `timestamp` is Kafka's (-1 latest, -2 earliest,
+/// -3 max timestamp, else a time in ms).
+#[derive(Clone, Debug)]
+pub struct OffsetQuery {
+    pub topic: String,
+    pub partition: i32,
+    pub timestamp: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct OffsetAnswer {
+    pub error_code: i16,
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// A request to another shard.
+pub enum ShardRequest {
+    /// Append, in order, then answer once every part is durable (or at once
+    /// with acks=0).
+    Produce {
+        acks: i16,
+        parts: Vec<ProducePart>,
+    },
+    Fetch {
+        parts: Vec<FetchPart>,
+    },
+    /// Answer as soon as any part has data at or past its offset, or after
+    /// `timeout_ms`.
+    WaitForData {
+        parts: Vec<FetchPart>,
+        timeout_ms: u64,
+    },
+    ListOffsets {
+        queries: Vec<OffsetQuery>,
+    },
+    /// To the controller shard (0): create a topic everywhere.
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        validate_only: bool,
+    },
+    /// To the controller shard: delete a topic everywhere.
+    DeleteTopic {
+        name: String,
+    },
+    /// From the controller: learn a topic and open the partitions owned here.
+    TopicUpsert {
+        meta: TopicMeta,
+    },
+    /// From the controller: forget a topic and delete the partitions owned here.
+    TopicRemove {
+        name: String,
+    },
+    /// To the controller: a fresh producer id.
+    AllocateProducerId,
+}
+
+/// The answer to a [`ShardRequest`], variant for variant.
+pub enum ShardResponse {
+    Produce(Vec<ProduceResult>),
+    Fetch(Vec<FetchResult>),
+    DataReady,
+    ListOffsets(Vec<OffsetAnswer>),
+    /// Kafka error code (0 = created) and message.
+    TopicCreated(i16, Option<String>, Option<TopicMeta>),
+    TopicDeleted(i16, Option<Uuid>),
+    /// Topic change applied on this shard.
+    Applied,
+    ProducerId(Result<i64, String>),
+}

@@ -1,0 +1,91 @@
+//! Shards: one pinned glommio executor per core, the partitions each owns, and
+//! the messages between them.
+//!
+//! A [`Shard`] is the per-core state: its copy of the topic table, the logs of
+//! the partitions it owns, its end of the mesh. It is `!Send` and lives in an
+//! `Rc` on its executor. Handlers reach partitions only through the routing
+//! functions in `router`, which run local work in place and send the rest to
+//! the owning shard; nothing here touches another shard's memory.
+
+pub mod mesh;
+pub mod messages;
+pub mod producer_ids;
+pub mod router;
+pub mod runtime;
+pub mod service;
+pub mod topics;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::config::BrokerConfig;
+use crate::storage::{LogConfig, PartitionLog};
+
+use mesh::Mesh;
+use producer_ids::ProducerIdBlock;
+use topics::TopicTable;
+
+/// The shard that creates and deletes topics and hands out producer ids.
+pub const CONTROLLER_SHARD: usize = 0;
+
+/// How clients reach this broker (Metadata's broker list).
+#[derive(Clone, Debug)]
+pub struct BrokerIdentity {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub cluster_id: String,
+}
+
+/// Per-core broker state. See the module doc.
+pub struct Shard {
+    pub id: usize,
+    pub config: BrokerConfig,
+    pub data_dir: PathBuf,
+    pub identity: BrokerIdentity,
+    pub topics: RefCell<TopicTable>,
+    /// Logs of the partitions this shard owns: topic → partition → log.
+    pub logs: RefCell<HashMap<String, HashMap<i32, PartitionLog>>>,
+    pub mesh: Rc<Mesh>,
+    /// Controller only: topics being created, so a second create of the same
+    /// name while the first is in flight is refused.
+    pub creating: RefCell<HashSet<String>>,
+    /// Controller only.
+    pub producer_ids: RefCell<Option<ProducerIdBlock>>,
+    pub stopping: Cell<bool>,
+}
+
+impl Shard {
+    pub fn shard_count(&self) -> usize {
+        self.mesh.shard_count()
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
+        topics::owner(topic, partition, self.shard_count())
+    }
+
+    pub fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.logs.borrow().get(topic)?.get(&partition).cloned()
+    }
+
+    pub fn log_config(&self) -> LogConfig {
+        log_config(&self.config)
+    }
+}
+
+/// Storage settings for a partition, from the broker's Kafka-named settings.
+pub fn log_config(config: &BrokerConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: config.log_segment_bytes,
+        segment_ms: config.log_roll_ms,
+        index_interval_bytes: config.log_index_interval_bytes,
+        segment_index_bytes: config.log_index_size_max_bytes,
+        flush_interval_messages: config.log_flush_interval_messages,
+        flush_interval_ms: config.log_flush_interval_ms,
+        cache_bytes: config.partition_cache_bytes(),
+    }
+}
+
+pub type ShardRef = Rc<Shard>;

@@ -1,0 +1,242 @@
+//! Starting and stopping the broker: one pinned executor per core, each with
+//! its own listener on the shared port (SO_REUSEPORT spreads connections over
+//! shards), its end of the mesh, and the logs it owns.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::mesh::{self, Mesh, MeshMessage};
+use super::producer_ids::ProducerIdBlock;
+use super::topics::TopicTable;
+use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
+use crate::config::BrokerConfig;
+
+/// Everything `fjord serve` needs, resolved from flags and settings.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// host:port clients are told to connect to; defaults to the listen address.
+    pub advertise: Option<(String, u16)>,
+    pub data_dir: PathBuf,
+    /// CPUs to pin one shard each to.
+    pub cpus: Vec<usize>,
+    pub config: BrokerConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("shard {0} failed to start: {1}")]
+    Shard(usize, String),
+}
+
+/// Runs the broker until SIGINT/SIGTERM. Prints `fjord listening on ADDR` on
+/// stdout once every shard accepts connections.
+pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e| ServeError::Io(what, e)
+    };
+    std::fs::create_dir_all(&options.data_dir).map_err(io("create data dir"))?;
+    let _lock =
+        lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
+    let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;
+    let reservation = reserve_port(options.listen).map_err(io("bind listen address"))?;
+    let listen = reservation.local_addr().map_err(io("listen address"))?;
+    let listen = listen.as_socket().unwrap_or(options.listen);
+    let (host, port) = options
+        .advertise
+        .clone()
+        .unwrap_or_else(|| (listen.ip().to_string(), listen.port()));
+    let identity = BrokerIdentity {
+        node_id: options.config.node_id,
+        host,
+        port: i32::from(port),
+        cluster_id: cluster_id(&options.data_dir),
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(io("install signal handler"))?;
+    }
+
+    let shards = options.cpus.len();
+    let mesh = MeshBuilder::<MeshMessage, _>::full(shards, 1024);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::new();
+    for (index, cpu) in options.cpus.iter().copied().enumerate() {
+        let start = ShardStart {
+            index,
+            listen,
+            identity: identity.clone(),
+            data_dir: options.data_dir.clone(),
+            config: options.config.clone(),
+            table: table.clone(),
+            stop: stop.clone(),
+            ready: ready_tx.clone(),
+        };
+        let mesh = mesh.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("fjord-shard-{index}"))
+            .spawn(move || async move { run_shard(start, mesh).await })
+            .map_err(|e| ServeError::Shard(index, e.to_string()))?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(ServeError::Shard(0, e));
+            }
+            Err(_) => return Err(ServeError::Shard(0, "exited during start".into())),
+        }
+    }
+    println!("fjord listening on {listen}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(%listen, shards, data_dir = %options.data_dir.display(), "fjord started");
+    for handle in handles {
+        let _ = handle.join();
+    }
+    drop(reservation);
+    tracing::info!("fjord stopped");
+    Ok(())
+}
+
+struct ShardStart {
+    index: usize,
+    listen: SocketAddr,
+    identity: BrokerIdentity,
+    data_dir: PathBuf,
+    config: BrokerConfig,
+    table: TopicTable,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<(), String>>,
+}
+
+async fn run_shard(
+    start: ShardStart,
+    mesh: MeshBuilder<MeshMessage, glommio::channels::channel_mesh::Full>,
+) {
+    let ready = start.ready.clone();
+    if let Err(e) = run_shard_inner(start, mesh).await {
+        tracing::error!("shard failed: {e}");
+        let _ = ready.send(Err(e));
+    }
+}
+
+async fn run_shard_inner(
+    start: ShardStart,
+    mesh: MeshBuilder<MeshMessage, glommio::channels::channel_mesh::Full>,
+) -> Result<(), String> {
+    let (senders, receivers) = mesh.join().await.map_err(|_| "join mesh".to_string())?;
+    let producer_ids = if start.index == CONTROLLER_SHARD {
+        Some(ProducerIdBlock::load(&start.data_dir).map_err(|e| format!("producer ids: {e}"))?)
+    } else {
+        None
+    };
+    let shard = Rc::new(Shard {
+        id: start.index,
+        config: start.config,
+        data_dir: start.data_dir,
+        identity: start.identity,
+        topics: RefCell::new(TopicTable::default()),
+        logs: RefCell::new(HashMap::new()),
+        mesh: Rc::new(Mesh::new(senders)),
+        creating: RefCell::new(HashSet::new()),
+        producer_ids: RefCell::new(producer_ids),
+        stopping: Cell::new(false),
+    });
+    debug_assert_eq!(shard.mesh.shard_id(), shard.id);
+    let handler = {
+        let shard = shard.clone();
+        move |from, id, request| service::handle_remote(&shard, from, id, request)
+    };
+    mesh::spawn_receivers(shard.mesh.clone(), receivers, handler);
+    service::open_owned_logs(&shard, start.table).await;
+    let listener = TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?;
+    let _ = start.ready.send(Ok(()));
+
+    let stop = start.stop.clone();
+    let stopped = async move {
+        while !stop.load(Ordering::Relaxed) {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let shard = shard.clone();
+                    glommio::spawn_local(crate::protocol::connection::serve(shard, stream))
+                        .detach();
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    futures_lite::future::or(stopped, accept).await;
+    shard.stopping.set(true);
+    drop(listener);
+    service::close_all(&shard).await;
+    tracing::debug!(shard = shard.id, "shard stopped");
+    Ok(())
+}
+
+/// Binds (without listening) to learn the real port when asked for port 0 and
+/// to hold it while shards bind their own SO_REUSEPORT listeners.
+fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+    socket.set_reuse_port(true)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// An exclusive lock on the data dir for the life of the process, so two
+/// brokers never write the same logs.
+fn lock_data_dir(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))?;
+    // SAFETY: flock on a valid, owned fd has no memory-safety preconditions.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// A stable cluster id, created with the data dir (Kafka's meta.properties role).
+fn cluster_id(dir: &std::path::Path) -> String {
+    let path = dir.join("cluster.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return id.trim().to_string();
+        }
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    if let Err(e) = std::fs::write(&path, &id) {
+        tracing::warn!("could not save cluster id: {e}");
+    }
+    id
+}

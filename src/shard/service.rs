@@ -1,0 +1,398 @@
+//! What a shard does with a [`ShardRequest`], whether it came from another
+//! shard over the mesh or from a connection on this shard.
+//!
+//! Produce is special: its appends run synchronously, in arrival order, before
+//! anything else can interleave, so a connection's pipelined produce requests
+//! keep their order; only waiting for durability is deferred.
+
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+
+use super::messages::*;
+use super::topics::{self, TopicTable};
+use super::{Shard, CONTROLLER_SHARD};
+use crate::storage::{AppendError, PartitionLog, ReadError};
+use crate::util::{now_ms, race_all};
+
+/// Entry point for requests arriving on the mesh. Runs in the mesh receive
+/// loop, so it must not await: produce appends happen here, everything else is
+/// spawned.
+pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequest) {
+    let shard = shard.clone();
+    let answer: std::pin::Pin<Box<dyn Future<Output = ShardResponse>>> = match request {
+        ShardRequest::Produce { acks, parts } => {
+            let pending = produce_local(&shard, acks, parts);
+            Box::pin(async move { ShardResponse::Produce(pending.await) })
+        }
+        other => {
+            let shard = shard.clone();
+            Box::pin(async move { execute(&shard, other).await })
+        }
+    };
+    glommio::spawn_local(async move {
+        let body = answer.await;
+        shard.mesh.reply(from, id, body).await;
+    })
+    .detach();
+}
+
+/// Runs any request except Produce on this shard.
+pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse {
+    match request {
+        ShardRequest::Produce { acks, parts } => {
+            ShardResponse::Produce(produce_local(shard, acks, parts).await)
+        }
+        ShardRequest::Fetch { parts } => ShardResponse::Fetch(fetch_local(shard, parts).await),
+        ShardRequest::WaitForData { parts, timeout_ms } => {
+            wait_local(shard, &parts, timeout_ms).await;
+            ShardResponse::DataReady
+        }
+        ShardRequest::ListOffsets { queries } => {
+            ShardResponse::ListOffsets(list_offsets_local(shard, queries).await)
+        }
+        ShardRequest::CreateTopic {
+            name,
+            partitions,
+            validate_only,
+        } => create_topic(shard, name, partitions, validate_only).await,
+        ShardRequest::DeleteTopic { name } => delete_topic(shard, name).await,
+        ShardRequest::TopicUpsert { meta } => {
+            apply_upsert(shard, meta).await;
+            ShardResponse::Applied
+        }
+        ShardRequest::TopicRemove { name } => {
+            apply_remove(shard, &name).await;
+            ShardResponse::Applied
+        }
+        ShardRequest::AllocateProducerId => ShardResponse::ProducerId(allocate_producer_id(shard)),
+    }
+}
+
+/// Appends every part now (in order) and returns a future that resolves when
+/// they are durable. With acks=0 the future resolves without waiting.
+pub fn produce_local(
+    shard: &Rc<Shard>,
+    acks: i16,
+    parts: Vec<ProducePart>,
+) -> impl Future<Output = Vec<ProduceResult>> {
+    let now = now_ms();
+    let mut waits = Vec::with_capacity(parts.len());
+    for part in parts {
+        let Some(log) = shard.log(&part.topic, part.partition) else {
+            waits.push(Err(failed(ResponseError::NotLeaderOrFollower, None)));
+            continue;
+        };
+        match log.append(&part.records, 0, now) {
+            Ok(appended) => waits.push(Ok((appended, log))),
+            Err(e) => waits.push(Err(append_failure(&e))),
+        }
+    }
+    async move {
+        let mut results = Vec::with_capacity(waits.len());
+        for wait in waits {
+            results.push(match wait {
+                Err(result) => result,
+                Ok((appended, log)) => {
+                    let durable = if acks == 0 {
+                        Ok(())
+                    } else {
+                        appended.durable.await
+                    };
+                    match durable {
+                        Ok(()) => ProduceResult {
+                            error_code: 0,
+                            error_message: None,
+                            base_offset: appended.base_offset,
+                            log_start_offset: log.log_start_offset(),
+                        },
+                        Err(e) => {
+                            tracing::error!("append not made durable: {e}");
+                            failed(ResponseError::KafkaStorageError, Some(e.to_string()))
+                        }
+                    }
+                }
+            });
+        }
+        results
+    }
+}
+
+fn failed(error: ResponseError, message: Option<String>) -> ProduceResult {
+    ProduceResult {
+        error_code: error.code(),
+        error_message: message,
+        base_offset: -1,
+        log_start_offset: -1,
+    }
+}
+
+fn append_failure(error: &AppendError) -> ProduceResult {
+    let code = match error {
+        AppendError::Corrupt(_) => ResponseError::CorruptMessage,
+        AppendError::UnsupportedMagic => ResponseError::UnsupportedForMessageFormat,
+        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        AppendError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+        AppendError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        AppendError::Stopped(_) => ResponseError::KafkaStorageError,
+    };
+    failed(code, Some(error.to_string()))
+}
+
+async fn fetch_local(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
+    let mut results = Vec::with_capacity(parts.len());
+    for part in parts {
+        let Some(log) = shard.log(&part.topic, part.partition) else {
+            results.push(FetchResult {
+                error_code: ResponseError::NotLeaderOrFollower.code(),
+                high_watermark: -1,
+                log_start_offset: -1,
+                records: bytes::Bytes::new(),
+            });
+            continue;
+        };
+        let read = log.read(part.offset, part.max_bytes, true).await;
+        let (error_code, records) = match read {
+            Ok(records) => (0, records),
+            Err(ReadError::OffsetOutOfRange { .. }) => {
+                (ResponseError::OffsetOutOfRange.code(), bytes::Bytes::new())
+            }
+            Err(e) => {
+                tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
+                (ResponseError::KafkaStorageError.code(), bytes::Bytes::new())
+            }
+        };
+        results.push(FetchResult {
+            error_code,
+            high_watermark: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            records,
+        });
+    }
+    results
+}
+
+/// Resolves when any part owned here has data past its offset, or after the
+/// timeout. Parts not owned here are ignored.
+async fn wait_local(shard: &Rc<Shard>, parts: &[FetchPart], timeout_ms: u64) {
+    let mut waits: Vec<std::pin::Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
+    for part in parts {
+        if let Some(log) = shard.log(&part.topic, part.partition) {
+            waits.push(Box::pin(log.wait_for_data(part.offset)));
+        }
+    }
+    waits.push(Box::pin(glommio::timer::sleep(Duration::from_millis(
+        timeout_ms,
+    ))));
+    race_all(waits).await;
+}
+
+async fn list_offsets_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
+    let mut answers = Vec::with_capacity(queries.len());
+    for query in queries {
+        let Some(log) = shard.log(&query.topic, query.partition) else {
+            answers.push(OffsetAnswer {
+                error_code: ResponseError::NotLeaderOrFollower.code(),
+                offset: -1,
+                timestamp: -1,
+            });
+            continue;
+        };
+        answers.push(list_offset(&log, query.timestamp).await);
+    }
+    answers
+}
+
+async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {
+    let found = |offset, timestamp| OffsetAnswer {
+        error_code: 0,
+        offset,
+        timestamp,
+    };
+    match timestamp {
+        -1 => found(log.high_watermark(), -1),
+        -2 => found(log.log_start_offset(), -1),
+        -3 => match log.max_timestamp() {
+            Some((ts, offset)) => found(offset, ts),
+            None => found(-1, -1),
+        },
+        ts if ts >= 0 => match log.offset_for_timestamp(ts).await {
+            Ok(Some((offset, ts))) => found(offset, ts),
+            Ok(None) => found(-1, -1),
+            Err(e) => {
+                tracing::error!("offset_for_timestamp: {e}");
+                OffsetAnswer {
+                    error_code: ResponseError::KafkaStorageError.code(),
+                    offset: -1,
+                    timestamp: -1,
+                }
+            }
+        },
+        // -4 (earliest local) and -5 (tiered) have no meaning without tiered
+        // storage beyond "earliest".
+        -4 | -5 => found(log.log_start_offset(), -1),
+        _ => OffsetAnswer {
+            error_code: ResponseError::InvalidRequest.code(),
+            offset: -1,
+            timestamp: -1,
+        },
+    }
+}
+
+/// Controller: create `name` with `partitions` partitions on every shard.
+async fn create_topic(
+    shard: &Rc<Shard>,
+    name: String,
+    partitions: i32,
+    validate_only: bool,
+) -> ShardResponse {
+    debug_assert_eq!(shard.id, CONTROLLER_SHARD);
+    if !topics::valid_topic_name(&name) {
+        let msg = format!("topic name {name:?} is not valid");
+        return ShardResponse::TopicCreated(
+            ResponseError::InvalidTopicException.code(),
+            Some(msg),
+            None,
+        );
+    }
+    if partitions < 1 {
+        let msg = "number of partitions must be at least 1".to_string();
+        return ShardResponse::TopicCreated(
+            ResponseError::InvalidPartitions.code(),
+            Some(msg),
+            None,
+        );
+    }
+    if shard.topics.borrow().get(&name).is_some() || shard.creating.borrow().contains(&name) {
+        let msg = format!("topic '{name}' already exists");
+        return ShardResponse::TopicCreated(
+            ResponseError::TopicAlreadyExists.code(),
+            Some(msg),
+            None,
+        );
+    }
+    let meta = TopicMeta {
+        name: name.clone(),
+        id: uuid::Uuid::new_v4(),
+        partitions,
+    };
+    if validate_only {
+        return ShardResponse::TopicCreated(0, None, Some(meta));
+    }
+    shard.creating.borrow_mut().insert(name.clone());
+    let created = create_dirs(shard, &meta);
+    let response = match created {
+        Ok(()) => {
+            broadcast(shard, |_| ShardRequest::TopicUpsert { meta: meta.clone() }).await;
+            tracing::info!(topic = name, partitions, "created topic");
+            ShardResponse::TopicCreated(0, None, Some(meta))
+        }
+        Err(e) => {
+            tracing::error!(topic = name, "create topic: {e}");
+            ShardResponse::TopicCreated(
+                ResponseError::KafkaStorageError.code(),
+                Some(e.to_string()),
+                None,
+            )
+        }
+    };
+    shard.creating.borrow_mut().remove(&name);
+    response
+}
+
+fn create_dirs(shard: &Shard, meta: &TopicMeta) -> std::io::Result<()> {
+    for p in 0..meta.partitions {
+        topics::ensure_partition_dir(&shard.data_dir, &meta.name, p, meta.id)?;
+    }
+    Ok(())
+}
+
+/// Controller: delete `name` on every shard.
+async fn delete_topic(shard: &Rc<Shard>, name: String) -> ShardResponse {
+    let Some(meta) = shard.topics.borrow().get(&name).cloned() else {
+        return ShardResponse::TopicDeleted(ResponseError::UnknownTopicOrPartition.code(), None);
+    };
+    broadcast(shard, |_| ShardRequest::TopicRemove { name: name.clone() }).await;
+    tracing::info!(topic = name, "deleted topic");
+    ShardResponse::TopicDeleted(0, Some(meta.id))
+}
+
+/// Sends a request to every shard (this one included) and waits for all.
+async fn broadcast(shard: &Rc<Shard>, make: impl Fn(usize) -> ShardRequest) {
+    let mut remote = Vec::new();
+    for target in 0..shard.shard_count() {
+        if target != shard.id {
+            remote.push(shard.mesh.send(target, make(target)).await);
+        }
+    }
+    Box::pin(execute(shard, make(shard.id))).await;
+    for reply in remote {
+        // A shard that is shutting down drops the request; nothing to undo.
+        let _ = reply.await;
+    }
+}
+
+/// Learns a topic: opens the partitions owned here, then publishes the topic
+/// in this shard's table, so no request finds the topic without its logs.
+async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
+    for p in 0..meta.partitions {
+        if shard.owner_of(&meta.name, p) != shard.id || shard.log(&meta.name, p).is_some() {
+            continue;
+        }
+        let dir = topics::partition_dir(&shard.data_dir, &meta.name, p);
+        match PartitionLog::open(dir, shard.log_config()).await {
+            Ok(log) => {
+                shard
+                    .logs
+                    .borrow_mut()
+                    .entry(meta.name.clone())
+                    .or_default()
+                    .insert(p, log);
+            }
+            Err(e) => tracing::error!(topic = meta.name, partition = p, "open log: {e}"),
+        }
+    }
+    shard.topics.borrow_mut().upsert(meta);
+}
+
+async fn apply_remove(shard: &Rc<Shard>, name: &str) {
+    shard.topics.borrow_mut().remove(name);
+    let logs = shard.logs.borrow_mut().remove(name);
+    for (p, log) in logs.into_iter().flatten() {
+        if let Err(e) = log.delete().await {
+            tracing::error!(topic = name, partition = p, "delete log: {e}");
+        }
+    }
+}
+
+fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, String> {
+    let mut block = shard.producer_ids.borrow_mut();
+    let block = block
+        .as_mut()
+        .ok_or_else(|| "producer ids are allocated by the controller shard".to_string())?;
+    block.allocate().map_err(|e| e.to_string())
+}
+
+/// Opens the logs this shard owns for every topic in `table` (start-up).
+pub async fn open_owned_logs(shard: &Rc<Shard>, table: TopicTable) {
+    for meta in table.iter() {
+        apply_upsert(shard, meta.clone()).await;
+    }
+}
+
+/// Closes every log (shutdown): pending data flushed, synced, truncated.
+pub async fn close_all(shard: &Rc<Shard>) {
+    let logs: Vec<(String, i32, PartitionLog)> = shard
+        .logs
+        .borrow()
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(|(p, l)| (t.clone(), *p, l.clone())))
+        .collect();
+    for (topic, partition, log) in logs {
+        if let Err(e) = log.close().await {
+            tracing::error!(topic, partition, "close log: {e}");
+        }
+    }
+}

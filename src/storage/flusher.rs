@@ -1,0 +1,312 @@
+//! The per-partition flusher task: group commit of queued appends.
+//!
+//! Each round takes everything pending (capped at WRITE_CAP bytes), writes
+//! it with one aligned `write_at` per segment touched (tail block + new
+//! batches + padding), updates the indexes, then in fsync mode issues one
+//! `fdatasync`, and only then advances the high watermark and wakes durable
+//! and data waiters. Appends arriving meanwhile form the next round. In
+//! periodic mode the high watermark moves after the write and fdatasync runs
+//! when flush_interval_messages or flush_interval_ms is reached. Rolls
+//! happen here, between writes.
+//!
+//! Owns: every write, sync, truncate and roll of the log files. Must not:
+//! run two writes to a file at once (it is the only writer and awaits each),
+//! hold the state borrow across an await, or acknowledge after an I/O error
+//! (the log stops: waiters fail, appends are refused).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::log::{Inner, Pending};
+use super::recovery::sync_dir;
+use super::segment::{self, BatchInfo, Segment};
+use super::StorageError;
+
+/// Largest single write; more pending data waits for the next round.
+const WRITE_CAP: usize = 4 << 20;
+
+/// A one-waiter wake-up flag (the flusher is its only waiter).
+#[derive(Default)]
+pub struct Notify {
+    set: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    pub fn notify(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.set.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Written but not yet fdatasync'ed (periodic mode).
+#[derive(Default)]
+struct Unsynced {
+    messages: u64,
+    since: Option<Instant>,
+}
+
+enum Step {
+    Write(Vec<Pending>),
+    Sync,
+    Wait(Option<Duration>),
+    Exit,
+}
+
+pub async fn run(inner: Rc<Inner>) {
+    let mut unsynced = Unsynced::default();
+    loop {
+        let result = match next_step(&inner, &unsynced) {
+            Step::Write(round) => write_round(&inner, round, &mut unsynced).await,
+            Step::Sync => sync_active(&inner, &mut unsynced).await,
+            Step::Wait(timeout) => {
+                wait(&inner, timeout).await;
+                Ok(())
+            }
+            Step::Exit => break,
+        };
+        if let Err(e) = result {
+            fail(&inner, e);
+            break;
+        }
+    }
+    let mut st = inner.st.borrow_mut();
+    st.flusher_running = false;
+    for tx in st.close_waiters.drain(..) {
+        let _ = tx.send(());
+    }
+}
+
+fn next_step(inner: &Inner, unsynced: &Unsynced) -> Step {
+    let mut st = inner.st.borrow_mut();
+    if st.failed.is_some() {
+        return Step::Exit;
+    }
+    if !st.pending.is_empty() {
+        let mut round = Vec::new();
+        let mut bytes = 0;
+        while let Some(p) = st.pending.front() {
+            if !round.is_empty() && bytes + p.data.len() > WRITE_CAP {
+                break;
+            }
+            bytes += p.data.len();
+            round.extend(st.pending.pop_front());
+        }
+        return Step::Write(round);
+    }
+    let due = sync_due_in(inner, unsynced);
+    if due == Some(Duration::ZERO) || (st.closing && unsynced.messages > 0) {
+        return Step::Sync;
+    }
+    if st.closing {
+        return Step::Exit;
+    }
+    Step::Wait(due)
+}
+
+/// Time until the periodic flush is due (None: nothing to flush or no
+/// time-based flush configured).
+fn sync_due_in(inner: &Inner, unsynced: &Unsynced) -> Option<Duration> {
+    let since = unsynced.since?;
+    let ms = inner.cfg.flush_interval_ms?;
+    Some(Duration::from_millis(ms).saturating_sub(since.elapsed()))
+}
+
+async fn wait(inner: &Inner, timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => {
+            futures_lite::future::or(inner.wake.wait(), glommio::timer::sleep(t)).await;
+        }
+        None => inner.wake.wait().await,
+    }
+}
+
+/// Writes one round, syncs per the mode, then publishes it.
+async fn write_round(
+    inner: &Inner,
+    round: Vec<Pending>,
+    unsynced: &mut Unsynced,
+) -> Result<(), StorageError> {
+    debug_assert!(!round.is_empty());
+    let mut i = 0;
+    while i < round.len() {
+        let (n, roll) = plan_group(inner, &round[i..]);
+        if n > 0 {
+            write_group(inner, &round[i..i + n]).await?;
+            i += n;
+        }
+        if roll {
+            roll_segment(inner, unsynced).await?;
+        }
+    }
+    let last = round.last().map_or(-1, |p| p.last);
+    let messages: u64 = round.iter().map(|p| p.records).sum();
+    if inner.cfg.sync_every_append() {
+        fdatasync_active(inner).await?;
+    } else {
+        unsynced.messages += messages;
+        unsynced.since.get_or_insert_with(Instant::now);
+        if inner
+            .cfg
+            .flush_interval_messages
+            .is_some_and(|n| unsynced.messages >= n)
+        {
+            sync_active(inner, unsynced).await?;
+        }
+    }
+    let max_ts = round
+        .iter()
+        .map(|p| (p.max_ts, p.base))
+        .reduce(|a, b| if b.0 > a.0 { b } else { a });
+    publish(inner, last + 1, max_ts);
+    Ok(())
+}
+
+fn info(p: &Pending) -> BatchInfo {
+    BatchInfo {
+        base_offset: p.base,
+        last_offset: p.last,
+        max_timestamp: p.max_ts,
+        len: p.data.len() as u64,
+    }
+}
+
+/// How many of `batches` fit in the active segment, and whether it must
+/// roll after them.
+fn plan_group(inner: &Inner, batches: &[Pending]) -> (usize, bool) {
+    let st = inner.st.borrow();
+    let Some(active) = st.segments.last() else {
+        return (0, true);
+    };
+    let mut planned = (0u64, 0usize);
+    for p in batches {
+        if active.needs_roll(&info(p), p.append_ms, planned, &inner.cfg) {
+            return (planned.1, true);
+        }
+        planned = (planned.0 + p.data.len() as u64, planned.1 + 1);
+    }
+    (planned.1, false)
+}
+
+async fn write_group(inner: &Inner, group: &[Pending]) -> Result<(), StorageError> {
+    let data: Vec<Bytes> = group.iter().map(|p| p.data.clone()).collect();
+    let (file, pos, buf, tail) = {
+        let st = inner.st.borrow();
+        let active = st.segments.last().ok_or(StorageError::Closed)?;
+        let (pos, buf, tail) = active.plan_write(&data);
+        (active.file(), pos, buf, tail)
+    };
+    segment::write_buffer(&file, pos, buf).await?;
+    let infos: Vec<BatchInfo> = group.iter().map(info).collect();
+    let append_ms = group.first().map_or(0, |p| p.append_ms);
+    let mut st = inner.st.borrow_mut();
+    let active = st.segments.last_mut().ok_or(StorageError::Closed)?;
+    active.commit_write(&infos, tail, append_ms);
+    Ok(())
+}
+
+/// Seals the active segment (truncate, fdatasync, trim indexes) and starts
+/// a new one at the next offset. The order makes every non-last segment
+/// end exactly at its last batch on disk before its successor exists.
+async fn roll_segment(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), StorageError> {
+    let (file, size, next) = {
+        let st = inner.st.borrow();
+        let active = st.segments.last().ok_or(StorageError::Closed)?;
+        (active.file(), active.size(), active.next_offset())
+    };
+    segment::truncate_and_sync(&file, size).await?;
+    *unsynced = Unsynced::default(); // the seal synced everything written
+    inner
+        .st
+        .borrow_mut()
+        .segments
+        .last_mut()
+        .ok_or(StorageError::Closed)?
+        .finish_seal()?;
+    let seg = Segment::create(&inner.dir, next, &inner.cfg).await?;
+    sync_dir(&inner.dir)?;
+    tracing::debug!(dir = %inner.dir.display(), base = next, "rolled segment");
+    inner.st.borrow_mut().segments.push(seg);
+    Ok(())
+}
+
+async fn fdatasync_active(inner: &Inner) -> Result<(), StorageError> {
+    let file = {
+        let st = inner.st.borrow();
+        st.segments.last().ok_or(StorageError::Closed)?.file()
+    };
+    file.fdatasync()
+        .await
+        .map_err(|e| StorageError::io("fdatasync segment".into(), e.into()))
+}
+
+async fn sync_active(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), StorageError> {
+    fdatasync_active(inner).await?;
+    *unsynced = Unsynced::default();
+    Ok(())
+}
+
+/// Moves the high watermark to `hw` (and the log's max timestamp to the
+/// round's, if larger) and wakes whoever waited for it.
+fn publish(inner: &Inner, hw: i64, round_max_ts: Option<(i64, i64)>) {
+    let mut st = inner.st.borrow_mut();
+    debug_assert!(hw >= st.hw, "high watermark moves forward");
+    st.hw = hw;
+    if let Some(m) = round_max_ts {
+        if st.max_ts.is_none_or(|(ts, _)| m.0 > ts) {
+            st.max_ts = Some(m);
+        }
+    }
+    let later = st.durable.split_off(&hw);
+    let done = std::mem::replace(&mut st.durable, later);
+    let ready: Vec<u64> = st
+        .data_waiters
+        .iter()
+        .filter(|(_, (offset, _))| *offset < hw)
+        .map(|(id, _)| *id)
+        .collect();
+    let wakers: Vec<_> = ready
+        .iter()
+        .filter_map(|id| st.data_waiters.remove(id))
+        .collect();
+    drop(st);
+    for tx in done.into_values().flatten() {
+        let _ = tx.send(Ok(()));
+    }
+    for (_, w) in wakers {
+        w.wake();
+    }
+}
+
+/// Stops the log after an I/O error: nothing more is acknowledged.
+fn fail(inner: &Inner, e: StorageError) {
+    tracing::error!(dir = %inner.dir.display(), "partition log stopped: {e}");
+    let mut st = inner.st.borrow_mut();
+    let stopped = StorageError::Stopped(e.to_string());
+    st.failed = Some(stopped.clone());
+    st.pending.clear();
+    st.cache.clear();
+    let waiters = std::mem::take(&mut st.durable);
+    drop(st);
+    for tx in waiters.into_values().flatten() {
+        let _ = tx.send(Err(stopped.clone()));
+    }
+}

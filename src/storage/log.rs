@@ -1,0 +1,477 @@
+//! [`PartitionLog`]: the public, shard-local handle to one partition's log.
+//!
+//! ```text
+//! PartitionLog::open(dir, LogConfig) -> Result<PartitionLog, StorageError>   (async; spawns the flusher)
+//! append(&self, records: &Bytes, leader_epoch: i32, now_ms: i64) -> Result<Appended, AppendError>  (sync)
+//! log_start_offset / log_end_offset / high_watermark (&self) -> i64
+//! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async)
+//! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async)
+//! max_timestamp(&self) -> Option<(max_ts, offset)>
+//! wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static
+//! close(&self) / delete(self) -> Result<(), StorageError>  (async)
+//! ```
+//!
+//! Semantics: `append` validates every batch first (all or nothing), runs
+//! the idempotence checks, assigns offsets in call order, rewrites
+//! baseOffset/leaderEpoch in a copy of the bytes, queues them for the
+//! flusher and puts them in the hot-tail cache. `Appended::durable`
+//! resolves once the flusher wrote them and (default mode) fdatasync'ed; the
+//! high watermark moves at the same moment, so readers never see data that a
+//! crash could take back. `read` serves [offset, hw): OffsetOutOfRange only
+//! below the log start or above the log end offset (as Kafka); an offset in
+//! [hw, log end] reads empty. `max_timestamp`/`offset_for_timestamp` work at
+//! batch granularity (the batch's base offset, its maxTimestamp).
+//!
+//! Owns: the shared state of a partition and the read path. Must not: await
+//! while holding the state borrow, or write files (the flusher does).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Waker;
+
+use bytes::{Bytes, BytesMut};
+use futures_channel::oneshot;
+
+use super::batch::{self, BatchError, BatchHeader, Batches};
+use super::cache::BatchCache;
+use super::flusher::{self, Notify};
+use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
+use super::reader::{DataWait, Window};
+use super::recovery;
+use super::segment::Segment;
+use super::{AppendError, LogConfig, ReadError, StorageError};
+
+/// Most bytes one disk read answers with (unless its first batch alone is
+/// larger and `min_one`): a client asking for gigabytes gets them in turns.
+const MAX_READ: usize = 16 << 20;
+
+/// A batch queued for the flusher.
+pub(super) struct Pending {
+    pub base: i64,
+    pub last: i64,
+    pub max_ts: i64,
+    pub records: u64,
+    pub append_ms: i64,
+    pub data: Bytes,
+}
+
+type DurableTx = oneshot::Sender<Result<(), StorageError>>;
+
+pub(super) struct State {
+    pub segments: Vec<Segment>,
+    pub log_end: i64,
+    pub hw: i64,
+    pub max_ts: Option<(i64, i64)>,
+    pub pending: VecDeque<Pending>,
+    pub cache: BatchCache,
+    pub producers: ProducerState,
+    /// Durable waiters by the last offset they need.
+    pub durable: BTreeMap<i64, Vec<DurableTx>>,
+    /// wait_for_data registrations: id → (offset, waker).
+    pub data_waiters: BTreeMap<u64, (i64, Waker)>,
+    pub next_waiter_id: u64,
+    pub failed: Option<StorageError>,
+    /// No more appends; the flusher drains and exits.
+    pub closing: bool,
+    pub closed: bool,
+    pub flusher_running: bool,
+    pub close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+pub(super) struct Inner {
+    pub dir: PathBuf,
+    pub cfg: LogConfig,
+    pub st: RefCell<State>,
+    pub wake: Notify,
+}
+
+/// Keeps the flusher alive while any handle exists; the last handle
+/// dropped without `close` stops it (pending data is still written).
+struct Handle {
+    inner: Rc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.inner.st.try_borrow_mut() {
+            st.closing = true;
+        }
+        self.inner.wake.notify();
+    }
+}
+
+/// A partition's log; cheap to clone, owned by one shard (`!Send`).
+#[derive(Clone)]
+pub struct PartitionLog {
+    handle: Rc<Handle>,
+}
+
+/// Result of an accepted append.
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The append was a retry of batches already in the log (idempotent
+    /// producer): nothing was appended; offsets are the original ones.
+    pub duplicate: bool,
+    /// Resolves when the data is durable (fsync mode) or written (periodic
+    /// mode). Errors if the log failed before that.
+    pub durable: Pin<Box<dyn Future<Output = Result<(), StorageError>>>>,
+}
+
+impl std::fmt::Debug for Appended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appended")
+            .field("base_offset", &self.base_offset)
+            .field("last_offset", &self.last_offset)
+            .field("duplicate", &self.duplicate)
+            .finish_non_exhaustive()
+    }
+}
+
+fn append_error(e: BatchError) -> AppendError {
+    match e {
+        BatchError::UnsupportedMagic(_) => AppendError::UnsupportedMagic,
+        BatchError::InvalidRecord(m) => AppendError::InvalidRecord(m),
+        e @ (BatchError::Truncated { .. }
+        | BatchError::BadLength(_)
+        | BatchError::BadCrc { .. }) => AppendError::Corrupt(e.to_string()),
+    }
+}
+
+fn seq_error(e: SeqError) -> AppendError {
+    match e {
+        SeqError::InvalidProducerEpoch => AppendError::InvalidProducerEpoch,
+        SeqError::OutOfOrderSequence => AppendError::OutOfOrderSequence,
+    }
+}
+
+/// A batch accepted by the checks, with its assigned base offset.
+struct Planned {
+    header: BatchHeader,
+    base: i64,
+    at: usize,
+}
+
+/// Outcome of checking an append.
+enum Plan {
+    Append(Vec<Planned>, Staged, i64),
+    Duplicate(BatchMeta),
+}
+
+impl State {
+    fn log_start(&self) -> i64 {
+        self.segments.first().map_or(0, |s| s.base_offset)
+    }
+
+    fn accepting(&self) -> Result<(), AppendError> {
+        if let Some(e) = &self.failed {
+            return Err(AppendError::Stopped(e.to_string()));
+        }
+        if self.closing {
+            return Err(AppendError::Stopped("log closed".into()));
+        }
+        Ok(())
+    }
+
+    /// Validates every batch and runs producer checks, changing nothing.
+    fn plan(&self, records: &Bytes) -> Result<Plan, AppendError> {
+        let mut planned = Vec::new();
+        let mut staged = Staged::default();
+        let (mut next, mut at) = (self.log_end, 0usize);
+        for item in Batches::new(records.clone()) {
+            let (h, data) = item.map_err(append_error)?;
+            match self.producers.check(&staged, &h).map_err(seq_error)? {
+                SeqCheck::Duplicate(meta) => return Ok(Plan::Duplicate(meta)),
+                SeqCheck::Append | SeqCheck::Unchecked => {}
+            }
+            let last = next
+                .checked_add(i64::from(h.last_offset_delta))
+                .ok_or_else(|| AppendError::InvalidRecord("offset overflow".into()))?;
+            self.producers.stage(&mut staged, &h, next, last);
+            planned.push(Planned {
+                header: h,
+                base: next,
+                at,
+            });
+            at += data.len();
+            next = last + 1;
+        }
+        if planned.is_empty() {
+            return Err(AppendError::InvalidRecord("no record batches".into()));
+        }
+        Ok(Plan::Append(planned, staged, next))
+    }
+
+    /// A future resolving once `last_offset` is below the high watermark.
+    fn durable_after(
+        &mut self,
+        last_offset: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StorageError>>>> {
+        if last_offset < self.hw {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        if let Some(e) = &self.failed {
+            return Box::pin(std::future::ready(Err(e.clone())));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.durable.entry(last_offset).or_default().push(tx);
+        Box::pin(async move { rx.await.unwrap_or(Err(StorageError::Closed)) })
+    }
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) and recovers the partition in `dir`,
+    /// then spawns its flusher on the current executor.
+    pub async fn open(dir: PathBuf, config: LogConfig) -> Result<PartitionLog, StorageError> {
+        let rec = recovery::recover(&dir, &config).await?;
+        let max_ts = rec
+            .segments
+            .iter()
+            .filter_map(Segment::max_timestamp)
+            .reduce(|a, b| if b.0 > a.0 { b } else { a });
+        let st = State {
+            segments: rec.segments,
+            log_end: rec.log_end,
+            hw: rec.log_end,
+            max_ts,
+            pending: VecDeque::new(),
+            cache: BatchCache::new(config.cache_bytes),
+            producers: rec.producers,
+            durable: BTreeMap::new(),
+            data_waiters: BTreeMap::new(),
+            next_waiter_id: 0,
+            failed: None,
+            closing: false,
+            closed: false,
+            flusher_running: true,
+            close_waiters: Vec::new(),
+        };
+        let inner = Rc::new(Inner {
+            dir,
+            cfg: config,
+            st: RefCell::new(st),
+            wake: Notify::default(),
+        });
+        glommio::spawn_local(flusher::run(inner.clone())).detach();
+        Ok(PartitionLog {
+            handle: Rc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Rc<Inner> {
+        &self.handle.inner
+    }
+
+    /// Appends the batches in `records` (see the module doc). Synchronous:
+    /// offsets are assigned in call order.
+    pub fn append(
+        &self,
+        records: &Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Appended, AppendError> {
+        let inner = self.inner();
+        let mut st = inner.st.borrow_mut();
+        st.accepting()?;
+        let (planned, staged, next) = match st.plan(records)? {
+            Plan::Duplicate(meta) => {
+                return Ok(Appended {
+                    base_offset: meta.base_offset,
+                    last_offset: meta.last_offset,
+                    duplicate: true,
+                    durable: st.durable_after(meta.last_offset),
+                })
+            }
+            Plan::Append(p, s, n) => (p, s, n),
+        };
+        // One copy: the request buffer is shared and must not be mutated.
+        let mut buf = BytesMut::from(&records[..]);
+        for p in &planned {
+            batch::set_offset_and_epoch(&mut buf[p.at..], p.base, leader_epoch);
+        }
+        let all = buf.freeze();
+        for p in &planned {
+            let data = all.slice(p.at..p.at + p.header.total_len());
+            let last = p.base + i64::from(p.header.last_offset_delta);
+            st.cache.push(p.base, last, data.clone());
+            st.pending.push_back(Pending {
+                base: p.base,
+                last,
+                max_ts: p.header.max_timestamp,
+                records: p.header.record_count.max(0) as u64,
+                append_ms: now_ms,
+                data,
+            });
+        }
+        st.producers.commit(staged);
+        let base_offset = st.log_end;
+        st.log_end = next;
+        let durable = st.durable_after(next - 1);
+        drop(st);
+        inner.wake.notify();
+        Ok(Appended {
+            base_offset,
+            last_offset: next - 1,
+            duplicate: false,
+            durable,
+        })
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner().st.borrow().log_start()
+    }
+
+    /// The next offset to assign.
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner().st.borrow().log_end
+    }
+
+    /// Offsets below it are readable: durable (fsync mode) or written
+    /// (periodic mode).
+    pub fn high_watermark(&self) -> i64 {
+        self.inner().st.borrow().hw
+    }
+
+    /// The largest batch max timestamp below the high watermark, with the
+    /// base offset of its batch.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.inner().st.borrow().max_ts
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (at
+    /// least one if `min_one`), below the high watermark, from one segment.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Bytes, ReadError> {
+        let (file, from, limit, hw) = {
+            let st = self.inner().st.borrow();
+            let (log_start, log_end) = (st.log_start(), st.log_end);
+            if offset < log_start || offset > log_end {
+                return Err(ReadError::OffsetOutOfRange {
+                    offset,
+                    log_start,
+                    log_end,
+                });
+            }
+            if offset >= st.hw {
+                return Ok(Bytes::new());
+            }
+            if let Some(b) = st.cache.read(offset, max_bytes, min_one, st.hw) {
+                return Ok(b);
+            }
+            let seg = segment_for(&st.segments, offset).ok_or(StorageError::Closed)?;
+            (seg.file(), seg.position_for(offset), seg.size(), st.hw)
+        };
+        let mut w = Window::new(file, limit);
+        let start = w.find(from, |h| h.last_offset() >= offset).await?;
+        let Some((start, _)) = start else {
+            return Err(
+                StorageError::Corrupt(format!("offset {offset} not found in its segment")).into(),
+            );
+        };
+        let end = w
+            .extent(start, max_bytes.min(MAX_READ), min_one, hw)
+            .await?;
+        Ok(Bytes::from(
+            w.bytes(start, (end - start) as usize).await?.to_vec(),
+        ))
+    }
+
+    /// First batch whose max timestamp is >= `ts`: (base offset, its max
+    /// timestamp); None if no batch below the high watermark qualifies.
+    pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let (file, from, limit, hw) = {
+            let st = self.inner().st.borrow();
+            let seg = st
+                .segments
+                .iter()
+                .find(|s| s.max_timestamp().is_some_and(|(m, _)| m >= ts));
+            let Some(seg) = seg else { return Ok(None) };
+            (
+                seg.file(),
+                seg.position_for_timestamp(ts),
+                seg.size(),
+                st.hw,
+            )
+        };
+        let mut w = Window::new(file, limit);
+        let found = w
+            .find(from, |h| h.max_timestamp >= ts || h.base_offset >= hw)
+            .await?;
+        Ok(found
+            .map(|(_, h)| h)
+            .filter(|h| h.base_offset < hw)
+            .map(|h| (h.base_offset, h.max_timestamp)))
+    }
+
+    /// Resolves once the high watermark is above `offset`.
+    pub fn wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static {
+        DataWait {
+            inner: self.inner().clone(),
+            offset,
+            id: None,
+        }
+    }
+
+    /// Writes and syncs everything pending, stops the flusher, truncates the
+    /// active segment to its logical size and trims its indexes.
+    pub async fn close(&self) -> Result<(), StorageError> {
+        let inner = self.inner();
+        let rx = {
+            let mut st = inner.st.borrow_mut();
+            if st.closed {
+                return Ok(());
+            }
+            st.closing = true;
+            let (tx, rx) = oneshot::channel();
+            st.close_waiters.push(tx);
+            st.flusher_running.then_some(rx)
+        };
+        inner.wake.notify();
+        if let Some(rx) = rx {
+            let _ = rx.await;
+        }
+        let (file, size) = {
+            let st = inner.st.borrow();
+            if let Some(e) = &st.failed {
+                return Err(e.clone());
+            }
+            let Some(active) = st.segments.last() else {
+                return Ok(());
+            };
+            (active.file(), active.size())
+        };
+        super::segment::truncate_and_sync(&file, size).await?;
+        let mut st = inner.st.borrow_mut();
+        if let Some(active) = st.segments.last_mut() {
+            active.finish_seal()?;
+        }
+        st.closed = true;
+        Ok(())
+    }
+
+    /// Closes the log and removes its directory (DeleteTopics).
+    pub async fn delete(self) -> Result<(), StorageError> {
+        if let Err(e) = self.close().await {
+            tracing::warn!("closing a log being deleted: {e}");
+        }
+        let dir = self.inner().dir.clone();
+        self.inner().st.borrow_mut().segments.clear();
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| StorageError::io(format!("remove {}", dir.display()), e))
+    }
+}
+
+/// The segment holding `offset` (the last one whose base is <= it); None
+/// only once the log was deleted.
+fn segment_for(segments: &[Segment], offset: i64) -> Option<&Segment> {
+    let i = segments.partition_point(|s| s.base_offset <= offset);
+    segments.get(i.saturating_sub(1))
+}

@@ -1,0 +1,371 @@
+//! Opening a partition directory after a clean stop or a crash.
+//!
+//! Owns: finding segments, scanning them (length sane, magic 2, CRC ok,
+//! baseOffset == expected next offset), truncating a torn or zero-padded
+//! tail, validating or rebuilding indexes, replaying producer state. Must
+//! not: leave a gap or a duplicate offset. Every segment but the last was
+//! truncated and synced before its successor was created, so a sealed
+//! segment that does not scan clean to its end is corruption: it is cut at
+//! the first bad batch and every later segment removed (Kafka does the same).
+//!
+//! Every segment is scanned in full (producer state has no snapshots yet),
+//! so opening costs one sequential read of the log.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use glommio::io::DmaFile;
+
+use super::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
+use super::index::{OffsetIndex, TimeIndex};
+use super::producer_state::ProducerState;
+use super::segment::{self, BatchInfo, Segment};
+use super::{LogConfig, StorageError};
+
+const SCAN_CHUNK: usize = 1 << 20;
+
+pub struct Recovered {
+    pub segments: Vec<Segment>,
+    pub producers: ProducerState,
+    pub log_end: i64,
+}
+
+/// Where a scan stopped.
+struct ScanEnd {
+    /// Bytes of valid batches from the start of the file.
+    valid_len: u64,
+    next_offset: i64,
+    first_max_ts: Option<i64>,
+}
+
+fn io_err(ctx: &str, path: &Path, e: impl Into<std::io::Error>) -> StorageError {
+    StorageError::io(format!("{ctx} {}", path.display()), e.into())
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted.
+fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err("list", dir, e))? {
+        let entry = entry.map_err(|e| io_err("list", dir, e))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
+            continue;
+        };
+        if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(base) = stem.parse::<i64>() {
+                bases.push(base);
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Reads exactly `[pos, pos + len)`; `len` must lie within the file's
+/// known size (DmaFile::read_at may misreport lengths past EOF).
+pub async fn read_exact(file: &DmaFile, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let got = file
+        .read_at(pos, len)
+        .await
+        .map_err(|e| StorageError::io("read segment".into(), e.into()))?;
+    if got.len() != len {
+        return Err(StorageError::Corrupt(format!(
+            "short read at {pos}: {} of {len} bytes",
+            got.len()
+        )));
+    }
+    Ok(got.to_vec())
+}
+
+/// A batch stored at `pos` is acceptable if its header is sane, it fits in
+/// the file, its CRC matches and it carries the expected offset.
+fn check_stored(buf: &[u8], expected: i64) -> Option<BatchHeader> {
+    let h = batch::validate(buf).ok()?;
+    (h.base_offset == expected && h.last_offset_delta >= 0).then_some(h)
+}
+
+/// How many bytes the batch at the start of `buf` needs, if its header
+/// looks plausible; None if it cannot be a batch (end of valid data).
+fn needed(buf: &[u8], remaining_in_file: u64) -> Option<usize> {
+    let h = BatchHeader::decode(buf).ok()?;
+    if h.magic != 2 || h.batch_length < MIN_BATCH_LENGTH {
+        return None;
+    }
+    let total = h.total_len();
+    (total as u64 <= remaining_in_file).then_some(total)
+}
+
+/// Scans batches from the start of `file` (of `file_len` bytes), calling
+/// `visit(header, position)` for each valid one, until the first invalid.
+async fn scan(
+    file: &DmaFile,
+    file_len: u64,
+    base: i64,
+    visit: &mut dyn FnMut(&BatchHeader, u64),
+) -> Result<ScanEnd, StorageError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let (mut buf_pos, mut read_pos) = (0u64, 0u64);
+    let mut end = ScanEnd {
+        valid_len: 0,
+        next_offset: base,
+        first_max_ts: None,
+    };
+    loop {
+        let mut at = 0usize;
+        let mut want = HEADER_LEN;
+        let mut stop = false;
+        while buf.len() - at >= HEADER_LEN {
+            let Some(total) = needed(&buf[at..], file_len - (buf_pos + at as u64)) else {
+                stop = true;
+                break;
+            };
+            if buf.len() - at < total {
+                want = total;
+                break;
+            }
+            let Some(h) = check_stored(&buf[at..at + total], end.next_offset) else {
+                stop = true;
+                break;
+            };
+            visit(&h, buf_pos + at as u64);
+            end.first_max_ts.get_or_insert(h.max_timestamp);
+            end.next_offset = h.last_offset() + 1;
+            at += total;
+        }
+        buf.drain(..at);
+        buf_pos += at as u64;
+        end.valid_len = buf_pos;
+        if stop || read_pos >= file_len {
+            return Ok(end);
+        }
+        let len = (want.max(SCAN_CHUNK) as u64).min(file_len - read_pos) as usize;
+        buf.extend(read_exact(file, read_pos, len).await?);
+        read_pos += len as u64;
+    }
+}
+
+/// Checks, during a scan, that every index entry names a real batch start.
+#[derive(Default)]
+struct IndexCheck {
+    next_offset_entry: usize,
+    next_time_entry: usize,
+    bad: bool,
+}
+
+impl IndexCheck {
+    fn visit(&mut self, oi: &OffsetIndex, ti: &TimeIndex, h: &BatchHeader, pos: u64) {
+        if self.next_offset_entry < oi.len() {
+            let (off, p) = oi.get(self.next_offset_entry);
+            if p == pos {
+                self.bad |= off != h.base_offset;
+                self.next_offset_entry += 1;
+            } else {
+                self.bad |= p < pos; // skipped past it: not a batch start
+            }
+        }
+        while self.next_time_entry < ti.len() {
+            let (ts, off) = ti.get(self.next_time_entry);
+            if off > h.base_offset {
+                break;
+            }
+            self.bad |= off != h.base_offset || ts != h.max_timestamp;
+            self.next_time_entry += 1;
+        }
+    }
+
+    fn all_seen(&self, oi: &OffsetIndex, ti: &TimeIndex) -> bool {
+        !self.bad && self.next_offset_entry == oi.len() && self.next_time_entry == ti.len()
+    }
+}
+
+fn info(h: &BatchHeader) -> BatchInfo {
+    BatchInfo {
+        base_offset: h.base_offset,
+        last_offset: h.last_offset(),
+        max_timestamp: h.max_timestamp,
+        len: h.total_len() as u64,
+    }
+}
+
+/// Opens a sealed segment's indexes if present and structurally valid.
+fn existing_indexes(dir: &Path, base: i64, log_len: u64) -> Option<(OffsetIndex, TimeIndex)> {
+    let oi = OffsetIndex::open_existing(&segment::segment_path(dir, base, "index"), base).ok()?;
+    let ti = TimeIndex::open_existing(&segment::segment_path(dir, base, "timeindex"), base).ok()?;
+    if let Err(e) = oi.validate(log_len) {
+        tracing::warn!("rebuilding offset index: {e}");
+        return None;
+    }
+    if let Err(e) = ti.validate(i64::MAX) {
+        tracing::warn!("rebuilding time index: {e}");
+        return None;
+    }
+    Some((oi, ti))
+}
+
+/// Verifies a sealed segment against its existing indexes in one scan,
+/// replaying producer state. Returns the segment if the indexes held and
+/// the file scanned clean; None (state replayed up to where the scan
+/// stopped, exactly where a rebuild scan stops too) otherwise. The flag
+/// says whether producer state was replayed.
+async fn open_verified(
+    dir: &Path,
+    file: &Rc<DmaFile>,
+    base: i64,
+    file_len: u64,
+    producers: &mut ProducerState,
+    cfg: &LogConfig,
+) -> Result<(Option<Segment>, bool), StorageError> {
+    let Some((oi, ti)) = existing_indexes(dir, base, file_len) else {
+        return Ok((None, false));
+    };
+    let mut check = IndexCheck::default();
+    let mut max_ts: Option<(i64, i64)> = None;
+    let end = scan(file, file_len, base, &mut |h, pos| {
+        check.visit(&oi, &ti, h, pos);
+        if max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
+            max_ts = Some((h.max_timestamp, h.base_offset));
+        }
+        producers.replay(h);
+    })
+    .await?;
+    if end.valid_len != file_len || !check.all_seen(&oi, &ti) {
+        tracing::warn!(base, "segment does not match its indexes; rebuilding");
+        return Ok((None, true));
+    }
+    let mut seg = Segment::assemble(file.clone(), base, oi, ti, cfg);
+    seg.restore(file_len, end.next_offset, max_ts);
+    seg.mark_sealed();
+    Ok((Some(seg), true))
+}
+
+/// Scans a segment rebuilding its indexes (and replaying producer state
+/// unless `producers` is None). Returns it and where it ends.
+async fn open_rebuilt(
+    dir: &Path,
+    file: &Rc<DmaFile>,
+    base: i64,
+    file_len: u64,
+    mut producers: Option<&mut ProducerState>,
+    cfg: &LogConfig,
+) -> Result<(Segment, ScanEnd), StorageError> {
+    let (oi, ti) = segment::create_indexes(dir, base, cfg)?;
+    let mut seg = Segment::assemble(file.clone(), base, oi, ti, cfg);
+    let end = scan(file, file_len, base, &mut |h, pos| {
+        let ok = seg.record(&info(h), pos);
+        debug_assert!(ok, "index sized for the segment");
+        if let Some(p) = producers.as_deref_mut() {
+            p.replay(h);
+        }
+    })
+    .await?;
+    Ok((seg, end))
+}
+
+/// Removes a segment's three files (after corruption cut the log short).
+fn remove_segment_files(dir: &Path, base: i64) {
+    for ext in ["log", "index", "timeindex"] {
+        let p = segment::segment_path(dir, base, ext);
+        if let Err(e) = std::fs::remove_file(&p) {
+            tracing::warn!("remove {}: {e}", p.display());
+        }
+    }
+}
+
+/// Makes `seg` (ending at `valid_len`) the active segment: garbage after
+/// the last valid batch removed, the partial last block kept in memory.
+async fn activate(
+    seg: &mut Segment,
+    file_len: u64,
+    first_ms: Option<i64>,
+) -> Result<(), StorageError> {
+    let file = seg.file();
+    let size = seg.size();
+    if file_len != size {
+        tracing::warn!(
+            base = seg.base_offset,
+            size,
+            file_len,
+            "truncating torn log tail"
+        );
+        segment::truncate_and_sync(&file, size).await?;
+    }
+    let align = file.alignment();
+    let tail_start = size - size % align;
+    let tail = read_exact(&file, tail_start, (size - tail_start) as usize).await?;
+    seg.activate(tail, first_ms);
+    Ok(())
+}
+
+/// Opens (creating if needed) and repairs the partition in `dir`.
+pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
+    let bases = list_segments(dir)?;
+    let mut producers = ProducerState::new();
+    let mut segments: Vec<Segment> = Vec::new();
+    for (i, &base) in bases.iter().enumerate() {
+        let expected = segments.last().map(|s: &Segment| s.next_offset());
+        if expected.is_some_and(|e| e != base) {
+            tracing::error!(
+                base,
+                ?expected,
+                "gap in segment offsets; dropping the rest of the log"
+            );
+            bases[i..]
+                .iter()
+                .for_each(|&b| remove_segment_files(dir, b));
+            break;
+        }
+        let path = segment::segment_path(dir, base, "log");
+        let file = Rc::new(segment::open_log_file(&path, false).await?);
+        let file_len = file
+            .file_size()
+            .await
+            .map_err(|e| io_err("stat", &path, e))?;
+        let is_last = i + 1 == bases.len();
+        let mut replayed = false;
+        if !is_last {
+            let verified = open_verified(dir, &file, base, file_len, &mut producers, cfg).await?;
+            if let (Some(seg), _) = verified {
+                segments.push(seg);
+                continue;
+            }
+            replayed = verified.1;
+        }
+        let replay = (!replayed).then_some(&mut producers);
+        let (mut seg, end) = open_rebuilt(dir, &file, base, file_len, replay, cfg).await?;
+        if is_last || end.valid_len < file_len {
+            if !is_last {
+                tracing::error!(base, "corrupt sealed segment; dropping later segments");
+                bases[i + 1..]
+                    .iter()
+                    .for_each(|&b| remove_segment_files(dir, b));
+            }
+            activate(&mut seg, file_len, end.first_max_ts).await?;
+            segments.push(seg);
+            break;
+        }
+        seg.finish_seal()?;
+        segments.push(seg);
+    }
+    if segments.is_empty() {
+        let base = 0;
+        segments.push(Segment::create(dir, base, cfg).await?);
+        sync_dir(dir)?;
+    }
+    let log_end = segments.last().map_or(0, Segment::next_offset);
+    Ok(Recovered {
+        segments,
+        producers,
+        log_end,
+    })
+}
+
+/// Makes file creations and removals in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("fsync dir", dir, e))
+}

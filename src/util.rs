@@ -1,0 +1,29 @@
+//! Small helpers with no better home: wall-clock time and racing futures.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+/// Milliseconds since the Unix epoch (Kafka's timestamp unit).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Resolves when the first of `futures` does; the rest are dropped.
+pub async fn race_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()>>>>) {
+    if futures.is_empty() {
+        return;
+    }
+    std::future::poll_fn(move |cx| {
+        for future in futures.iter_mut() {
+            if future.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
