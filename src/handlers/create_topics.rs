@@ -38,13 +38,13 @@ pub async fn handle(
                 ResponseError::InvalidReplicaAssignment,
                 "replica assignments are not supported".to_string(),
             ))
-        } else if let Some(config) = topic.configs.first() {
-            Some((
-                ResponseError::InvalidConfig,
-                format!("topic config {} is not supported yet", config.name.as_str()),
-            ))
         } else {
-            None
+            topic.configs.first().map(|config| {
+                (
+                    ResponseError::InvalidConfig,
+                    format!("topic config {} is not supported yet", config.name.as_str()),
+                )
+            })
         };
         let result = CreatableTopicResult::default().with_name(topic.name.clone());
         let result = match refusal {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what the tests need, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+section() { printf '\n=== %s ===\n' "$*"; }
+
+section "prerequisites"
+if ! command -v kcat >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+fi
+python3 -c 'import confluent_kafka, kafka, pytest' 2>/dev/null ||
+  python3 -m pip install -q --root-user-action=ignore confluent-kafka kafka-python pytest
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+section "format and lints"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+
+section "cargo test (unit, storage, decoder fuzz)"
+cargo build
+cargo test
+
+section "python clients and kcat against the real binary"
+FJORD_BIN="$PWD/target/debug/fjord" python3 -m pytest -q -p no:warnings tests/python
+
+section "all tests passed"
