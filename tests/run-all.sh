@@ -22,6 +22,6 @@ cargo build
 cargo test
 
 section "python clients and kcat against the real binary"
-FJORD_BIN="$PWD/target/debug/fjord" python3 -m pytest -q -p no:warnings tests/python
+FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" python3 -m pytest -q -p no:warnings tests/python
 
 section "all tests passed"
