@@ -80,27 +80,7 @@ fn broker_configs(
         .entries()
         .into_iter()
         .filter(|e| wanted(e.name))
-        .map(|e| {
-            let source = if e.is_default {
-                DEFAULT_CONFIG
-            } else {
-                STATIC_BROKER_CONFIG
-            };
-            let value = Some(StrBytes::from_string(e.value.clone()));
-            let entry = DescribeConfigsResourceResult::default()
-                .with_name(StrBytes::from_static_str(e.name))
-                .with_value(value.clone())
-                .with_read_only(true)
-                .with_config_source(source);
-            if synonyms {
-                entry.with_synonyms(vec![DescribeConfigsSynonym::default()
-                    .with_name(StrBytes::from_static_str(e.name))
-                    .with_value(value)
-                    .with_source(source)])
-            } else {
-                entry
-            }
-        })
+        .map(|e| entry(e.name, e.name, e.value, e.is_default, synonyms))
         .collect()
 }
 
@@ -114,26 +94,34 @@ fn topic_configs(
         .topic_defaults()
         .into_iter()
         .filter(|d| wanted(d.name))
-        .map(|d| {
-            let value = Some(StrBytes::from_string(d.value.clone()));
-            let source = if d.is_default {
-                DEFAULT_CONFIG
-            } else {
-                STATIC_BROKER_CONFIG
-            };
-            let entry = DescribeConfigsResourceResult::default()
-                .with_name(StrBytes::from_static_str(d.name))
-                .with_value(value.clone())
-                .with_read_only(true)
-                .with_config_source(source);
-            if synonyms {
-                entry.with_synonyms(vec![DescribeConfigsSynonym::default()
-                    .with_name(StrBytes::from_static_str(d.synonym))
-                    .with_value(value)
-                    .with_source(source)])
-            } else {
-                entry
-            }
-        })
+        .map(|d| entry(d.name, d.synonym, d.value, d.is_default, synonyms))
         .collect()
+}
+
+/// One read-only config; its synonym is the broker setting it comes from.
+fn entry(
+    name: &'static str,
+    synonym: &'static str,
+    value: String,
+    is_default: bool,
+    synonyms: bool,
+) -> DescribeConfigsResourceResult {
+    let source = if is_default {
+        DEFAULT_CONFIG
+    } else {
+        STATIC_BROKER_CONFIG
+    };
+    let value = Some(StrBytes::from_string(value));
+    let entry = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_static_str(name))
+        .with_value(value.clone())
+        .with_read_only(true)
+        .with_config_source(source);
+    if !synonyms {
+        return entry;
+    }
+    entry.with_synonyms(vec![DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_static_str(synonym))
+        .with_value(value)
+        .with_source(source)])
 }

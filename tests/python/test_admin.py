@@ -1,0 +1,25 @@
+"""Admin APIs through confluent-kafka's AdminClient: CreateTopics,
+DescribeConfigs and DeleteTopics, checked through Metadata."""
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+
+def test_create_describe_delete(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("adm", num_partitions=6, replication_factor=1)])["adm"].result(20)
+    md = admin.list_topics(timeout=10)
+    assert len(md.topics["adm"].partitions) == 6
+
+    dup = admin.create_topics([NewTopic("adm", num_partitions=1, replication_factor=1)])["adm"]
+    try:
+        dup.result(20)
+        raise AssertionError("creating an existing topic must fail")
+    except Exception as e:  # KafkaException(TOPIC_ALREADY_EXISTS)
+        assert "TOPIC_ALREADY_EXISTS" in str(e) or "already exists" in str(e)
+
+    res = ConfigResource(ConfigResource.Type.TOPIC, "adm")
+    configs = admin.describe_configs([res])[res].result(20)
+    assert configs["cleanup.policy"].value == "delete"
+    assert configs["segment.bytes"].value == "1073741824"
+
+    admin.delete_topics(["adm"])["adm"].result(20)
+    assert "adm" not in admin.list_topics(timeout=10).topics
