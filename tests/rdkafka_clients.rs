@@ -14,6 +14,9 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+/// A consumed message: offset, key, value, headers.
+type Received = (i64, Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>);
+
 fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
@@ -24,12 +27,7 @@ fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
 }
 
 /// Reads `count` messages of `topic`/`partition` from offset 0.
-fn consume(
-    bootstrap: &str,
-    topic: &str,
-    partition: i32,
-    count: usize,
-) -> Vec<(i64, Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>)> {
+fn consume(bootstrap: &str, topic: &str, partition: i32, count: usize) -> Vec<Received> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "unused")
@@ -93,7 +91,7 @@ async fn produce_all(p: &FutureProducer, topic: &str, n: usize) -> Vec<i64> {
     offsets
 }
 
-fn check(got: &[(i64, Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>)], n: usize) {
+fn check(got: &[Received], n: usize) {
     assert_eq!(got.len(), n);
     for (i, (offset, key, value, headers)) in got.iter().enumerate() {
         assert_eq!(*offset, i as i64);
