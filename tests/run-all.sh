@@ -24,4 +24,7 @@ cargo test
 section "python clients and kcat against the real binary"
 FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" python3 -m pytest -q -p no:warnings tests/python
 
+section "librdkafka test suite"
+FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
+
 section "all tests passed"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# librdkafka's own test suite against a real fjord broker. Builds the suite
+# from the librdkafka sources bundled in the rdkafka-sys crate (a
+# dev-dependency, so `cargo test` has put it in cargo's registry), caches the
+# build in target/librdkafka-tests, and runs the tests named below.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+fjord="${FJORD_BIN:-$root/target/debug/fjord}"
+build="${CARGO_TARGET_DIR:-$root/target}/librdkafka-tests"
+
+# Tests that need only this broker's APIs so far. Missing from the field-notes
+# list, and why: consumer groups (issue 3): 0014 0018 0019 0026 0029 0030 0033
+# 0040 0042 0045 0050 0056 0063 0099 0113 and 0022 (subscribes in one case);
+# admin and compacted topics (issue 4): 0011 (IncrementalAlterConfigs) 0044
+# (CreatePartitions) 0051 0054 0061 0067 0070 0073 0081 0090; 0052 needs a
+# local Kafka install.
+TESTS="
+0001 0002 0003 0005 0007 0008 0012 0013 0015 0017 0021 0031 0034 0035 0036 0041
+"
+
+if [ ! -x "$build/tests/test-runner" ]; then
+  src=$(ls -d ~/.cargo/registry/src/*/rdkafka-sys-*/librdkafka | head -1)
+  [ -d "$src" ] || { echo "rdkafka-sys sources not found; run cargo test first" >&2; exit 1; }
+  rm -rf "$build" && cp -r "$src" "$build"
+  (cd "$build" && ./configure --disable-curl --disable-sasl >/dev/null &&
+    make -j2 libs >/dev/null 2>&1 && make -j2 -C tests build >/dev/null 2>&1)
+fi
+
+work=$(mktemp -d)
+"$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data" --set num.partitions=4 >"$work/out" 2>"$work/broker.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
+port=$(grep -o '[0-9]*$' "$work/out")
+echo "bootstrap.servers=127.0.0.1:$port" >"$work/test.conf"
+
+failed=""
+for t in $TESTS; do
+  if (cd "$build/tests" && LD_LIBRARY_PATH=../src:../src-cpp TESTS=$t RDKAFKA_TEST_CONF="$work/test.conf" \
+      TEST_KAFKA_VERSION=4.0.0 timeout 300 ./test-runner -p1 -Q -E -L >"$work/$t.log" 2>&1); then
+    echo "librdkafka $t: PASS"
+  else
+    echo "librdkafka $t: FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
+  fi
+done
+[ -z "$failed" ] || { echo "failed:$failed"; exit 1; }
