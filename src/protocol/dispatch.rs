@@ -15,7 +15,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
 use super::codec::{decode, encode_response};
-use super::versions;
+use super::{unimplemented, versions};
 use crate::handlers;
 use crate::shard::Shard;
 
@@ -48,7 +48,14 @@ pub async fn start(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Pending, Strin
         ));
     }
     if !versions::is_supported(api_key, version) {
-        return Err(format!("{api_key:?} v{version} is not supported"));
+        let correlation_id = frame.slice(4..8).get_i32();
+        return match unimplemented::error_reply(api_key, version, correlation_id) {
+            Some(reply) => {
+                tracing::debug!("{api_key:?} v{version} is not implemented: error reply");
+                Ok(ready(Ok(Some(reply))))
+            }
+            None => Err(format!("{api_key:?} v{version} is not supported")),
+        };
     }
     let header_version = api_key.request_header_version(version);
     let header: RequestHeader = decode(&mut frame, header_version)?;
@@ -94,7 +101,7 @@ pub async fn start(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Pending, Strin
                 handlers::describe_configs::handle
             )
         }
-        other => Err(format!("{other:?} is not implemented")),
+        other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }
 
