@@ -37,6 +37,7 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use super::batch::{self, BatchError, BatchHeader, Batches};
+use super::records;
 use super::cache::BatchCache;
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
@@ -405,10 +406,16 @@ impl PartitionLog {
         let found = w
             .find(from, |h| h.max_timestamp >= ts || h.base_offset >= hw)
             .await?;
-        Ok(found
-            .map(|(_, h)| h)
-            .filter(|h| h.base_offset < hw)
-            .map(|h| (h.base_offset, h.max_timestamp)))
+        let Some((pos, h)) = found.filter(|(_, h)| h.base_offset < hw) else {
+            return Ok(None);
+        };
+        // The time index finds the batch; the exact record is inside it. A
+        // batch that cannot be decoded answers with its base offset.
+        let bytes = w.bytes(pos, h.total_len()).await?;
+        Ok(Some(
+            records::first_record_at_or_after(&h, bytes, ts)
+                .unwrap_or((h.base_offset, h.max_timestamp)),
+        ))
     }
 
     /// Resolves once the high watermark is above `offset`.

@@ -4,7 +4,8 @@
 //! Owns: segments, indexes, crash recovery, group-committed durability,
 //! idempotent-producer checks, the hot-tail batch cache. Must not: know the
 //! wire protocol, share state across threads (everything is `!Send`), or
-//! decompress records.
+//! decompress records on the produce/fetch path (`records` does, for
+//! ListOffsets by time).
 //!
 //! Files: `batch` (v2 header parsing), `index` (mmapped `.index` /
 //! `.timeindex`), `segment` (one `.log` + indexes), `producer_state`
@@ -18,6 +19,7 @@ mod flusher;
 pub mod index;
 mod log;
 pub mod producer_state;
+mod records;
 mod reader;
 mod recovery;
 pub mod segment;

@@ -92,3 +92,17 @@ def test_list_offsets_by_time(broker):
     lo, hi = c.get_watermark_offsets(TopicPartition("times", 0), timeout=10)
     assert (lo, hi) == (0, 10)
     c.close()
+
+
+def test_list_offsets_by_time_inside_compressed_batch(broker):
+    # All ten records go in one gzip batch: the answer is the exact record,
+    # not the batch's first offset.
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500, "compression.type": "gzip"})
+    for i in range(10):
+        p.produce("times-batched", value=b"x", timestamp=2_000_000 + i * 1000)
+    p.flush(10)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused"})
+    for target, offset in [(2_000_000, 0), (2_000_000 + 6500, 7), (2_000_000 + 9000, 9), (2_000_000 + 9001, -1)]:
+        found = c.offsets_for_times([TopicPartition("times-batched", 0, target)], timeout=10)
+        assert found[0].offset == offset, (target, found[0].offset)
+    c.close()
