@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod protocol;
 pub mod shard;
 pub mod storage;
+pub mod tune;
 pub mod util;
 
 #[global_allocator]

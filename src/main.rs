@@ -1,4 +1,4 @@
-//! The `fjord` command line: `fjord serve` runs the broker.
+//! The `fjord` command line: `fjord serve` runs the broker, `fjord tune` checks the host.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -19,6 +19,24 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Check host settings (CPU governor, IRQs, THP, sysctls, disk queues, memlock).
+    Tune(TuneArgs),
+}
+
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Write the recommended values where they differ (needs root).
+    #[arg(long)]
+    apply: bool,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The shards fjord will run, as for `serve --cores` (default: one per online CPU).
+    #[arg(long)]
+    cores: Option<String>,
+    /// Read /proc and /sys under this directory instead of / (testing).
+    #[arg(long, hide = true)]
+    root: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -52,7 +70,17 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Tune(args) => {
+            return ExitCode::from(fjord::tune::run(&fjord::tune::TuneOptions {
+                apply: args.apply,
+                json: args.json,
+                cores: args.cores,
+                root: args.root,
+            }))
+        }
+    };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
