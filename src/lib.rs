@@ -7,6 +7,7 @@
 
 pub mod alloc_guard;
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod protocol;
 pub mod shard;

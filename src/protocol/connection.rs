@@ -37,7 +37,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let (queue, responses) =
         local_channel::new_bounded::<JoinHandle<Result<Option<Bytes>, String>>>(inflight);
     let writer = glommio::spawn_local(write_responses(writer_stream, responses, peer.clone()));
-    if let Err(reason) = read_requests(&shard, stream, &queue).await {
+    let peer_host = peer
+        .rsplit_once(':')
+        .map_or(peer.as_str(), |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_string();
+    if let Err(reason) = read_requests(&shard, stream, &queue, &peer_host).await {
         tracing::info!(%peer, "closing connection: {reason}");
     }
     drop(queue);
@@ -48,6 +53,7 @@ async fn read_requests(
     shard: &Rc<Shard>,
     mut stream: TcpStream,
     queue: &local_channel::LocalSender<JoinHandle<Result<Option<Bytes>, String>>>,
+    peer_host: &str,
 ) -> Result<(), String> {
     let max_frame = shard.config.socket_request_max_bytes;
     let mut buffer = BytesMut::with_capacity(READ_CHUNK);
@@ -58,7 +64,7 @@ async fn read_requests(
         if shard.stopping.get() {
             return Err("broker shutting down".into());
         }
-        let pending: Pending = dispatch::start(shard, frame).await?;
+        let pending: Pending = dispatch::start(shard, frame, peer_host).await?;
         let task = glommio::spawn_local(pending).detach();
         if queue.send(task).await.is_err() {
             return Err("response writer stopped".into());

@@ -26,7 +26,11 @@ pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Bytes>, String>>>>;
 /// Decodes `frame` (without its length prefix) and starts handling it.
 /// `Err` means the frame is not a request fjord can answer: the connection is
 /// closed and the reason logged once.
-pub async fn start(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Pending, String> {
+pub async fn start(
+    shard: &Rc<Shard>,
+    mut frame: Bytes,
+    peer_host: &str,
+) -> Result<Pending, String> {
     if frame.len() < 8 {
         return Err(format!(
             "request frame of {} bytes is too short",
@@ -101,6 +105,39 @@ pub async fn start(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Pending, Strin
                 handlers::describe_configs::handle
             )
         }
+        ApiKey::FindCoordinator => {
+            respond!(
+                m::FindCoordinatorRequest,
+                handlers::find_coordinator::handle
+            )
+        }
+        ApiKey::JoinGroup => {
+            let request: m::JoinGroupRequest = decode(&mut frame, version)?;
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let client_host = format!("/{peer_host}");
+            let shard = shard.clone();
+            Ok(Box::pin(async move {
+                let response =
+                    handlers::join_group::handle(&shard, version, request, client_id, client_host)
+                        .await;
+                encode_response(api_key, version, correlation_id, &response).map(Some)
+            }))
+        }
+        ApiKey::SyncGroup => respond!(m::SyncGroupRequest, handlers::sync_group::handle),
+        ApiKey::Heartbeat => respond!(m::HeartbeatRequest, handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => respond!(m::LeaveGroupRequest, handlers::leave_group::handle),
+        ApiKey::OffsetCommit => respond!(m::OffsetCommitRequest, handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => respond!(m::OffsetFetchRequest, handlers::offset_fetch::handle),
+        ApiKey::ListGroups => respond!(m::ListGroupsRequest, handlers::list_groups::handle),
+        ApiKey::DescribeGroups => {
+            respond!(m::DescribeGroupsRequest, handlers::describe_groups::handle)
+        }
+        ApiKey::DeleteGroups => respond!(m::DeleteGroupsRequest, handlers::delete_groups::handle),
+        ApiKey::OffsetDelete => respond!(m::OffsetDeleteRequest, handlers::offset_delete::handle),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

@@ -103,6 +103,12 @@ pub enum ShardRequest {
     },
     /// To the controller: a fresh producer id.
     AllocateProducerId,
+    /// To the coordinator of a group (the owner of `partition` of
+    /// `__consumer_offsets`); ListGroups goes to every shard.
+    Group {
+        partition: i32,
+        call: crate::group::types::GroupCall,
+    },
 }
 
 /// The answer to a [`ShardRequest`], variant for variant.
@@ -117,4 +123,5 @@ pub enum ShardResponse {
     /// Topic change applied on this shard.
     Applied,
     ProducerId(Result<i64, String>),
+    Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
 }

@@ -55,6 +55,8 @@ pub struct Shard {
     /// Controller only.
     pub producer_ids: RefCell<Option<ProducerIdBlock>>,
     pub stopping: Cell<bool>,
+    /// The consumer groups this shard coordinates.
+    pub groups: RefCell<crate::group::Coordinator>,
 }
 
 impl Shard {

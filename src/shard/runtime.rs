@@ -158,6 +158,7 @@ async fn run_shard_inner(
         creating: RefCell::new(HashSet::new()),
         producer_ids: RefCell::new(producer_ids),
         stopping: Cell::new(false),
+        groups: RefCell::new(Default::default()),
     });
     debug_assert_eq!(shard.mesh.shard_id(), shard.id);
     let handler = {
@@ -166,6 +167,7 @@ async fn run_shard_inner(
     };
     mesh::spawn_receivers(shard.mesh.clone(), receivers, handler);
     service::open_owned_logs(&shard, start.table).await;
+    glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
     let listener = TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?;
     let _ = start.ready.send(Ok(()));
 

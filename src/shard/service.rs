@@ -68,6 +68,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
             ShardResponse::Applied
         }
         ShardRequest::AllocateProducerId => ShardResponse::ProducerId(allocate_producer_id(shard)),
+        ShardRequest::Group { partition, call } => {
+            ShardResponse::Group(crate::group::handle(shard, partition, call).await)
+        }
     }
 }
 
@@ -354,7 +357,17 @@ async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
             Err(e) => tracing::error!(topic = meta.name, partition = p, "open log: {e}"),
         }
     }
+    let offsets_topic = (meta.name == crate::group::OFFSETS_TOPIC).then(|| {
+        (0..meta.partitions)
+            .filter(|p| shard.owner_of(&meta.name, *p) == shard.id)
+            .collect::<Vec<i32>>()
+    });
     shard.topics.borrow_mut().upsert(meta);
+    if let Some(partitions) = offsets_topic {
+        let shard = shard.clone();
+        glommio::spawn_local(async move { crate::group::load_owned(&shard, partitions).await })
+            .detach();
+    }
 }
 
 async fn apply_remove(shard: &Rc<Shard>, name: &str) {

@@ -37,11 +37,11 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use super::batch::{self, BatchError, BatchHeader, Batches};
-use super::records;
 use super::cache::BatchCache;
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
 use super::reader::{DataWait, Window};
+use super::records;
 use super::recovery;
 use super::segment::Segment;
 use super::{AppendError, LogConfig, ReadError, StorageError};

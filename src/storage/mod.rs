@@ -19,8 +19,8 @@ mod flusher;
 pub mod index;
 mod log;
 pub mod producer_state;
-mod records;
 mod reader;
+mod records;
 mod recovery;
 pub mod segment;
 

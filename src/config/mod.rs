@@ -24,143 +24,8 @@ pub enum ConfigError {
     BadOverride(String),
 }
 
-/// (Kafka name, default, doc). The default is Kafka's unless the doc says otherwise.
-const SETTINGS: &[(&str, &str, &str)] = &[
-    ("num.partitions", "1", "Partitions of an auto-created topic"),
-    (
-        "default.replication.factor",
-        "1",
-        "Replication factor of auto-created topics",
-    ),
-    (
-        "auto.create.topics.enable",
-        "true",
-        "Create unknown topics on Metadata/Produce",
-    ),
-    (
-        "log.segment.bytes",
-        "1073741824",
-        "Roll a segment at this size",
-    ),
-    ("log.roll.ms", "604800000", "Roll a segment after this age"),
-    (
-        "log.roll.hours",
-        "168",
-        "Roll a segment after this age (log.roll.ms wins)",
-    ),
-    (
-        "log.index.interval.bytes",
-        "4096",
-        "Bytes of log between offset index entries",
-    ),
-    (
-        "log.index.size.max.bytes",
-        "10485760",
-        "Preallocated size of an index file",
-    ),
-    (
-        "log.flush.interval.messages",
-        "",
-        "Unset (fjord default): fsync before every acknowledgement",
-    ),
-    (
-        "log.flush.interval.ms",
-        "",
-        "Unset (fjord default): fsync before every acknowledgement",
-    ),
-    (
-        "log.flush.scheduler.interval.ms",
-        "9223372036854775807",
-        "Accepted for compatibility",
-    ),
-    (
-        "log.retention.hours",
-        "168",
-        "Retention by time (not enforced yet)",
-    ),
-    (
-        "log.retention.minutes",
-        "",
-        "Retention by time, wins over hours",
-    ),
-    (
-        "log.retention.ms",
-        "",
-        "Retention by time, wins over minutes",
-    ),
-    (
-        "log.retention.bytes",
-        "-1",
-        "Retention by size (not enforced yet)",
-    ),
-    (
-        "log.cleanup.policy",
-        "delete",
-        "delete, compact or compact,delete",
-    ),
-    (
-        "log.message.timestamp.type",
-        "CreateTime",
-        "CreateTime or LogAppendTime",
-    ),
-    (
-        "message.max.bytes",
-        "1048588",
-        "Largest record batch accepted",
-    ),
-    (
-        "compression.type",
-        "producer",
-        "Keep batches as the producer sent them",
-    ),
-    (
-        "min.insync.replicas",
-        "1",
-        "Stored; enforced when replication lands",
-    ),
-    (
-        "socket.request.max.bytes",
-        "104857600",
-        "Largest request frame; larger closes the connection",
-    ),
-    (
-        "socket.send.buffer.bytes",
-        "102400",
-        "Accepted for compatibility",
-    ),
-    (
-        "socket.receive.buffer.bytes",
-        "102400",
-        "Accepted for compatibility",
-    ),
-    (
-        "num.io.threads",
-        "8",
-        "Ignored: fjord is thread-per-core (see --cores)",
-    ),
-    (
-        "num.network.threads",
-        "3",
-        "Ignored: fjord is thread-per-core (see --cores)",
-    ),
-    ("node.id", "0", "This broker's id"),
-    ("broker.id", "0", "Alias of node.id"),
-    (
-        "fjord.batch.cache.bytes",
-        "268435456",
-        "Per-shard hot-tail batch cache budget",
-    ),
-    (
-        "fjord.partition.cache.bytes",
-        "8388608",
-        "Hot-tail cache budget per partition",
-    ),
-    (
-        "fjord.max.inflight.requests.per.connection",
-        "64",
-        "Requests in progress per connection",
-    ),
-];
+mod settings;
+use settings::SETTINGS;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -177,6 +42,19 @@ pub struct BrokerConfig {
     pub node_id: i32,
     pub partition_cache_bytes: usize,
     pub max_inflight_requests_per_connection: usize,
+    pub group: GroupConfig,
+}
+
+/// Consumer group coordinator settings (Kafka's names, milliseconds/bytes).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay_ms: i64,
+    pub min_session_timeout_ms: i64,
+    pub max_session_timeout_ms: i64,
+    pub offsets_topic_partitions: i32,
+    pub offset_metadata_max_bytes: usize,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_ms: i64,
 }
 
 /// One broker setting as DescribeConfigs reports it.
@@ -270,6 +148,7 @@ impl BrokerConfig {
                 "fjord.max.inflight.requests.per.connection",
                 &get("fjord.max.inflight.requests.per.connection"),
             )?,
+            group: group_config(&get)?,
             values,
         };
         let positive = [
@@ -482,6 +361,25 @@ where
     value
         .parse()
         .map_err(|e: T::Err| invalid(name, value, &e.to_string()))
+}
+
+fn group_config(get: &dyn Fn(&str) -> String) -> Result<GroupConfig, ConfigError> {
+    let num = |name: &str| parse::<i64>(name, &get(name));
+    Ok(GroupConfig {
+        initial_rebalance_delay_ms: num("group.initial.rebalance.delay.ms")?,
+        min_session_timeout_ms: num("group.min.session.timeout.ms")?,
+        max_session_timeout_ms: num("group.max.session.timeout.ms")?,
+        offsets_topic_partitions: parse(
+            "offsets.topic.num.partitions",
+            &get("offsets.topic.num.partitions"),
+        )?,
+        offset_metadata_max_bytes: parse(
+            "offset.metadata.max.bytes",
+            &get("offset.metadata.max.bytes"),
+        )?,
+        offsets_retention_ms: num("offsets.retention.minutes")? * 60_000,
+        offsets_retention_check_ms: num("offsets.retention.check.interval.ms")?,
+    })
 }
 
 fn optional(name: &str, value: &str) -> Result<Option<u64>, ConfigError> {

@@ -1,0 +1,175 @@
+//! Every broker setting fjord accepts: Kafka's name, default, and a one-line
+//! description (DescribeConfigs shows it). Unknown names are refused at start.
+
+/// (Kafka name, default, doc). The default is Kafka's unless the doc says otherwise.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("num.partitions", "1", "Partitions of an auto-created topic"),
+    (
+        "default.replication.factor",
+        "1",
+        "Replication factor of auto-created topics",
+    ),
+    (
+        "auto.create.topics.enable",
+        "true",
+        "Create unknown topics on Metadata/Produce",
+    ),
+    (
+        "log.segment.bytes",
+        "1073741824",
+        "Roll a segment at this size",
+    ),
+    ("log.roll.ms", "604800000", "Roll a segment after this age"),
+    (
+        "log.roll.hours",
+        "168",
+        "Roll a segment after this age (log.roll.ms wins)",
+    ),
+    (
+        "log.index.interval.bytes",
+        "4096",
+        "Bytes of log between offset index entries",
+    ),
+    (
+        "log.index.size.max.bytes",
+        "10485760",
+        "Preallocated size of an index file",
+    ),
+    (
+        "log.flush.interval.messages",
+        "",
+        "Unset (fjord default): fsync before every acknowledgement",
+    ),
+    (
+        "log.flush.interval.ms",
+        "",
+        "Unset (fjord default): fsync before every acknowledgement",
+    ),
+    (
+        "log.flush.scheduler.interval.ms",
+        "9223372036854775807",
+        "Accepted for compatibility",
+    ),
+    (
+        "log.retention.hours",
+        "168",
+        "Retention by time (not enforced yet)",
+    ),
+    (
+        "log.retention.minutes",
+        "",
+        "Retention by time, wins over hours",
+    ),
+    (
+        "log.retention.ms",
+        "",
+        "Retention by time, wins over minutes",
+    ),
+    (
+        "log.retention.bytes",
+        "-1",
+        "Retention by size (not enforced yet)",
+    ),
+    (
+        "log.cleanup.policy",
+        "delete",
+        "delete, compact or compact,delete",
+    ),
+    (
+        "log.message.timestamp.type",
+        "CreateTime",
+        "CreateTime or LogAppendTime",
+    ),
+    (
+        "message.max.bytes",
+        "1048588",
+        "Largest record batch accepted",
+    ),
+    (
+        "compression.type",
+        "producer",
+        "Keep batches as the producer sent them",
+    ),
+    (
+        "min.insync.replicas",
+        "1",
+        "Stored; enforced when replication lands",
+    ),
+    (
+        "socket.request.max.bytes",
+        "104857600",
+        "Largest request frame; larger closes the connection",
+    ),
+    (
+        "socket.send.buffer.bytes",
+        "102400",
+        "Accepted for compatibility",
+    ),
+    (
+        "socket.receive.buffer.bytes",
+        "102400",
+        "Accepted for compatibility",
+    ),
+    (
+        "num.io.threads",
+        "8",
+        "Ignored: fjord is thread-per-core (see --cores)",
+    ),
+    (
+        "num.network.threads",
+        "3",
+        "Ignored: fjord is thread-per-core (see --cores)",
+    ),
+    (
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        "Wait for more members of a new group",
+    ),
+    (
+        "group.min.session.timeout.ms",
+        "6000",
+        "Smallest member session timeout",
+    ),
+    (
+        "group.max.session.timeout.ms",
+        "1800000",
+        "Largest member session timeout",
+    ),
+    (
+        "offsets.topic.num.partitions",
+        "50",
+        "Partitions of __consumer_offsets",
+    ),
+    (
+        "offset.metadata.max.bytes",
+        "4096",
+        "Largest commit metadata",
+    ),
+    (
+        "offsets.retention.minutes",
+        "10080",
+        "Keep offsets of an empty group this long",
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        "600000",
+        "How often expired offsets go",
+    ),
+    ("node.id", "0", "This broker's id"),
+    ("broker.id", "0", "Alias of node.id"),
+    (
+        "fjord.batch.cache.bytes",
+        "268435456",
+        "Per-shard hot-tail batch cache budget",
+    ),
+    (
+        "fjord.partition.cache.bytes",
+        "8388608",
+        "Hot-tail cache budget per partition",
+    ),
+    (
+        "fjord.max.inflight.requests.per.connection",
+        "64",
+        "Requests in progress per connection",
+    ),
+];

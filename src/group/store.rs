@@ -1,0 +1,152 @@
+//! Group state on disk: appending `__consumer_offsets` records through the
+//! partition's own log (durable like any acks=all produce) and replaying a
+//! partition at load to rebuild its groups and committed offsets.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::records::{self, Key};
+use super::state::Group;
+use super::OFFSETS_TOPIC;
+use crate::shard::Shard;
+use crate::util::now_ms;
+
+/// A record to write: key and value (None = tombstone).
+pub type Entry = (Bytes, Option<Bytes>);
+
+/// Appends `entries` as one batch to the group partition and waits until it
+/// is durable. Err is the Kafka error to answer with.
+pub async fn persist(shard: &Rc<Shard>, partition: i32, entries: Vec<Entry>) -> Result<(), E> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let log = shard
+        .log(OFFSETS_TOPIC, partition)
+        .ok_or(E::NotCoordinator)?;
+    let now = now_ms();
+    let batch = encode_batch(entries, now).map_err(|e| {
+        tracing::error!("encoding group records: {e}");
+        E::UnknownServerError
+    })?;
+    let appended = log.append(&batch, 0, now).map_err(|e| {
+        tracing::error!(partition, "appending group records: {e:?}");
+        E::CoordinatorNotAvailable
+    })?;
+    appended.durable.await.map_err(|e| {
+        tracing::error!(partition, "syncing group records: {e}");
+        E::CoordinatorNotAvailable
+    })
+}
+
+fn encode_batch(entries: Vec<Entry>, now: i64) -> Result<Bytes, String> {
+    let records: Vec<Record> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // offset - sequence constant keeps every record in one batch;
+            // the batch's base sequence is then -1, as for non-idempotent
+            // producers.
+            sequence: i as i32 - 1,
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
+/// Replays partition `partition` of `__consumer_offsets` into `groups`.
+pub async fn load(shard: &Rc<Shard>, partition: i32) -> Vec<Group> {
+    let Some(log) = shard.log(OFFSETS_TOPIC, partition) else {
+        return Vec::new();
+    };
+    let mut groups: IndexMap<String, Group> = IndexMap::new();
+    let now = now_ms();
+    let mut offset = log.log_start_offset();
+    while offset < log.high_watermark() {
+        let bytes = match log.read(offset, 1 << 20, true).await {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::error!(partition, offset, "reading group records: {e:?}");
+                break;
+            }
+        };
+        let mut buf = bytes;
+        let Ok(sets) = RecordBatchDecoder::decode_all(&mut buf) else {
+            tracing::error!(partition, offset, "undecodable group batch; stopping load");
+            break;
+        };
+        let mut last = offset - 1;
+        for record in sets.iter().flat_map(|s| s.records.iter()) {
+            last = last.max(record.offset);
+            apply(&mut groups, partition, record, now);
+        }
+        if last < offset {
+            break;
+        }
+        offset = last + 1;
+    }
+    groups.into_values().collect()
+}
+
+fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: i64) {
+    let Some(key) = r.key.as_deref().and_then(records::decode_key) else {
+        return;
+    };
+    match key {
+        Key::Offset {
+            group,
+            topic,
+            partition: p,
+        } => match r.value.as_deref() {
+            None => {
+                if let Some(g) = groups.get_mut(&group) {
+                    g.offsets.remove(&(topic, p));
+                }
+            }
+            Some(v) => {
+                if let Some(value) = records::decode_offset(v) {
+                    let g = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, partition, now));
+                    g.offsets.insert((topic, p), value);
+                }
+            }
+        },
+        Key::Group(group) => match r.value.as_deref().and_then(records::decode_group) {
+            // A tombstone deletes the group and, before it, its offsets.
+            None if r.value.is_none() => {
+                groups.shift_remove(&group);
+            }
+            None => {}
+            Some(value) => {
+                let g = groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group, partition, now));
+                g.restore(value, now);
+            }
+        },
+    }
+}

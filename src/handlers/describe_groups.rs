@@ -1,0 +1,55 @@
+//! DescribeGroups: state, protocol and members (with their metadata and, when
+//! Stable, assignments) of each named group. An unknown group is "Dead".
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::{call, group_id, text, wire};
+use crate::group::types::{GroupCall, GroupReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut groups = Vec::new();
+    for id in &request.groups {
+        let id = text(&id.0);
+        let described = match call(shard, &id, GroupCall::Describe(id.clone())).await {
+            Ok(GroupReply::Describe(d)) => {
+                let members = d
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        let member = DescribedGroupMember::default()
+                            .with_member_id(wire(m.member_id))
+                            .with_client_id(wire(m.client_id))
+                            .with_client_host(wire(m.client_host))
+                            .with_member_metadata(m.metadata)
+                            .with_member_assignment(m.assignment);
+                        if version >= 4 {
+                            member.with_group_instance_id(m.instance_id.map(wire))
+                        } else {
+                            member
+                        }
+                    })
+                    .collect();
+                DescribedGroup::default()
+                    .with_error_code(d.error)
+                    .with_group_state(StrBytes::from_static_str(d.state))
+                    .with_protocol_type(wire(d.protocol_type))
+                    .with_protocol_data(wire(d.protocol))
+                    .with_members(members)
+            }
+            Ok(_) => DescribedGroup::default()
+                .with_error_code(kafka_protocol::error::ResponseError::UnknownServerError.code()),
+            Err(code) => DescribedGroup::default().with_error_code(code),
+        };
+        groups.push(described.with_group_id(group_id(id)));
+    }
+    DescribeGroupsResponse::default().with_groups(groups)
+}

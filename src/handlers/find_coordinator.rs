@@ -1,0 +1,89 @@
+//! FindCoordinator: this broker coordinates every group (v0–3: one key;
+//! v4+: a batch). The first request creates `__consumer_offsets`, as Kafka
+//! does. Transactions are not supported: their keys get an error.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::OFFSETS_TOPIC;
+use crate::shard::messages::{ShardRequest, ShardResponse};
+use crate::shard::{router, Shard};
+
+const KEY_TYPE_GROUP: i8 = 0;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let ready = if request.key_type == KEY_TYPE_GROUP {
+        ensure_offsets_topic(shard).await
+    } else {
+        Err(E::CoordinatorNotAvailable)
+    };
+    let id = &shard.identity;
+    let answer = |key: StrBytes| {
+        let error = ready.err();
+        let message = match (error, request.key_type) {
+            (None, _) => None,
+            (Some(_), KEY_TYPE_GROUP) => Some("group coordinator not ready"),
+            (Some(_), _) => Some("transactions are not supported"),
+        };
+        let mut c = Coordinator::default()
+            .with_key(key)
+            .with_error_code(error.map_or(0, |e| e.code()))
+            .with_error_message(message.map(StrBytes::from_static_str));
+        if error.is_none() {
+            c = c
+                .with_node_id(BrokerId(id.node_id))
+                .with_host(StrBytes::from_string(id.host.clone()))
+                .with_port(id.port);
+        } else {
+            c = c.with_node_id(BrokerId(-1)).with_port(-1);
+        }
+        c
+    };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .cloned()
+            .map(answer)
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let c = answer(request.key.clone());
+    let mut response = FindCoordinatorResponse::default()
+        .with_error_code(c.error_code)
+        .with_node_id(c.node_id)
+        .with_host(c.host)
+        .with_port(c.port);
+    if version >= 1 {
+        response = response.with_error_message(c.error_message);
+    }
+    response
+}
+
+/// Creates `__consumer_offsets` (offsets.topic.num.partitions) if missing.
+async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
+    if shard.topics.borrow().get(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let request = ShardRequest::CreateTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: shard.config.group.offsets_topic_partitions,
+        validate_only: false,
+    };
+    match router::to_controller(shard, request).await {
+        Some(ShardResponse::TopicCreated(code, _, _))
+            if code == 0 || code == E::TopicAlreadyExists.code() =>
+        {
+            Ok(())
+        }
+        _ => Err(E::CoordinatorNotAvailable),
+    }
+}

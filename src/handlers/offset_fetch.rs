@@ -1,0 +1,131 @@
+//! OffsetFetch: a group's committed offsets (v0–7: one group; v8+: several;
+//! v10 names topics by id). A partition without a commit answers -1.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::{call, group_id, text, wire};
+use super::topics;
+use crate::group::types::{FetchedOffset, GroupCall, GroupReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if version < 8 {
+        let parts = request.topics.as_ref().map(|ts| {
+            ts.iter()
+                .flat_map(|t| t.partition_indexes.iter().map(|p| (text(&t.name.0), *p)))
+                .collect()
+        });
+        let (error, offsets) = fetch(shard, &text(&request.group_id.0), parts).await;
+        let mut by_topic: Vec<OffsetFetchResponseTopic> = Vec::new();
+        for o in offsets {
+            let p = OffsetFetchResponsePartition::default()
+                .with_partition_index(o.partition)
+                .with_committed_offset(o.offset)
+                .with_committed_leader_epoch(if version >= 5 { o.leader_epoch } else { -1 })
+                .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                .with_error_code(if version < 2 && error != 0 {
+                    error
+                } else {
+                    o.error
+                });
+            match by_topic.iter_mut().find(|t| t.name.0.as_str() == o.topic) {
+                Some(t) => t.partitions.push(p),
+                None => by_topic.push(
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(wire(o.topic)))
+                        .with_partitions(vec![p]),
+                ),
+            }
+        }
+        let response = OffsetFetchResponse::default().with_topics(by_topic);
+        return if version >= 2 {
+            response.with_error_code(error)
+        } else {
+            response
+        };
+    }
+    let mut groups = Vec::new();
+    for g in &request.groups {
+        let parts = g.topics.as_ref().map(|ts| {
+            ts.iter()
+                .flat_map(|t| {
+                    let name = if version >= 10 {
+                        topics::by_id(shard, t.topic_id)
+                            .map(|m| m.name)
+                            .unwrap_or_default()
+                    } else {
+                        text(&t.name.0)
+                    };
+                    t.partition_indexes.iter().map(move |p| (name.clone(), *p))
+                })
+                .collect()
+        });
+        let (error, offsets) = fetch(shard, &text(&g.group_id.0), parts).await;
+        let mut by_topic: Vec<OffsetFetchResponseTopics> = Vec::new();
+        for o in offsets {
+            let p = OffsetFetchResponsePartitions::default()
+                .with_partition_index(o.partition)
+                .with_committed_offset(o.offset)
+                .with_committed_leader_epoch(o.leader_epoch)
+                .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                .with_error_code(o.error);
+            let topic_id = if version >= 10 {
+                shard.topics.borrow().get(&o.topic).map(|m| m.id)
+            } else {
+                None
+            };
+            let existing = by_topic.iter_mut().find(|t| match topic_id {
+                Some(id) => t.topic_id == id,
+                None => t.name.0.as_str() == o.topic,
+            });
+            match existing {
+                Some(t) => t.partitions.push(p),
+                None => {
+                    let t = OffsetFetchResponseTopics::default().with_partitions(vec![p]);
+                    by_topic.push(match topic_id {
+                        Some(id) => t.with_topic_id(id),
+                        None if version >= 10 => t,
+                        None => t.with_name(TopicName(wire(o.topic))),
+                    });
+                }
+            }
+        }
+        groups.push(
+            OffsetFetchResponseGroup::default()
+                .with_group_id(group_id(text(&g.group_id.0)))
+                .with_topics(by_topic)
+                .with_error_code(error),
+        );
+    }
+    OffsetFetchResponse::default().with_groups(groups)
+}
+
+async fn fetch(
+    shard: &Rc<Shard>,
+    group: &str,
+    parts: Option<Vec<(String, i32)>>,
+) -> (i16, Vec<FetchedOffset>) {
+    match call(
+        shard,
+        group,
+        GroupCall::FetchOffsets(group.to_string(), parts),
+    )
+    .await
+    {
+        Ok(GroupReply::Offsets(error, offsets)) => (error, offsets),
+        Ok(_) => (E::UnknownServerError.code(), Vec::new()),
+        Err(code) => (code, Vec::new()),
+    }
+}

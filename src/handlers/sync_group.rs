@@ -1,0 +1,51 @@
+//! SyncGroup: the leader hands in the assignment; every member waits for its
+//! share at the coordinator.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+
+use super::group_common::{call, opt_text, text, wire};
+use crate::group::types::{GroupCall, GroupReply, SyncArgs, SyncResult};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let group = text(&request.group_id.0);
+    let args = SyncArgs {
+        generation: request.generation_id,
+        member_id: text(&request.member_id),
+        instance_id: opt_text(&request.group_instance_id),
+        protocol_type: opt_text(&request.protocol_type),
+        protocol_name: opt_text(&request.protocol_name),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|a| (text(&a.member_id), a.assignment.clone()))
+            .collect(),
+    };
+    let result = match call(shard, &group, GroupCall::Sync(group.clone(), args)).await {
+        Ok(GroupReply::Sync(r)) => r,
+        Ok(_) => SyncResult {
+            error: kafka_protocol::error::ResponseError::UnknownServerError.code(),
+            ..Default::default()
+        },
+        Err(code) => SyncResult {
+            error: code,
+            ..Default::default()
+        },
+    };
+    let response = SyncGroupResponse::default()
+        .with_error_code(result.error)
+        .with_assignment(result.assignment);
+    if version >= 5 {
+        response
+            .with_protocol_type(result.protocol_type.map(wire))
+            .with_protocol_name(result.protocol_name.map(wire))
+    } else {
+        response
+    }
+}
