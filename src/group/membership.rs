@@ -84,8 +84,10 @@ pub fn join(g: &mut Group, a: JoinArgs, now: i64, delay_ms: i64, fx: &mut Effect
 }
 
 /// A static member rejoined without its member id: the new id replaces the
-/// old one. In a Stable group with unchanged protocols no rebalance is needed;
-/// the member syncs and gets its previous assignment.
+/// old one. In a Stable group whose selected protocol stays the same no
+/// rebalance is needed (Kafka's rule): the member syncs and gets its previous
+/// assignment; a leader is told to skip assignment (v9+) and otherwise its
+/// SyncGroup in the Stable group just returns its share.
 fn rejoin_static(
     g: &mut Group,
     old: &str,
@@ -108,9 +110,9 @@ fn rejoin_static(
             ..Default::default()
         });
     }
-    let unchanged = m.protocols == a.protocols;
     let was_leader = g.leader.as_deref() == Some(old);
     m.id = new_id.clone();
+    m.protocols = a.protocols.clone();
     m.expires_at_ms = now + m.session_timeout_ms;
     g.instances
         .insert(a.instance_id.clone().unwrap_or_default(), new_id.clone());
@@ -118,8 +120,9 @@ fn rejoin_static(
         g.leader = Some(new_id.clone());
     }
     g.members.insert(new_id.clone(), m);
+    let unchanged = g.protocol.is_some() && g.select_protocol() == g.protocol;
     match g.state {
-        GroupState::Stable if unchanged && (!was_leader || a.can_skip_assignment) => {
+        GroupState::Stable if unchanged => {
             fx.persist = true;
             let mut result = g.join_result(&new_id);
             result.skip_assignment = was_leader;

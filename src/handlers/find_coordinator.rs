@@ -79,10 +79,16 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
         validate_only: false,
     };
     match router::to_controller(shard, request).await {
-        Some(ShardResponse::TopicCreated(code, _, _))
-            if code == 0 || code == E::TopicAlreadyExists.code() =>
-        {
-            Ok(())
+        Some(ShardResponse::TopicCreated(code, _, _)) if code == 0 => Ok(()),
+        // Another connection's create is in flight: wait for it to land here.
+        Some(ShardResponse::TopicCreated(code, _, _)) if code == E::TopicAlreadyExists.code() => {
+            for _ in 0..200 {
+                if shard.topics.borrow().get(OFFSETS_TOPIC).is_some() {
+                    return Ok(());
+                }
+                glommio::timer::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Err(E::CoordinatorNotAvailable)
         }
         _ => Err(E::CoordinatorNotAvailable),
     }
