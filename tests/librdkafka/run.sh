@@ -9,15 +9,15 @@ root=$PWD
 fjord="${FJORD_BIN:-$root/target/debug/fjord}"
 build="${CARGO_TARGET_DIR:-$root/target}/librdkafka-tests"
 
-# Tests that need only this broker's APIs so far. Missing from the field-notes
-# list, and why: consumer groups (issue 3): 0014 0018 0019 0026 0029 0030 0033
-# 0040 0042 0045 0050 0056 0063 0099 0113 and 0022 (subscribes in one case);
-# admin and compacted topics (issue 4): 0011 (IncrementalAlterConfigs) 0044
-# (CreatePartitions) 0051 0054 0061 0067 0070 0073 0081 0090; 0052 needs a
-# local Kafka install.
-TESTS="
-0001 0002 0003 0005 0007 0008 0012 0013 0015 0017 0021 0031 0034 0035 0036 0041
-"
+# The field-notes list (what Apache Kafka 4.0 passes), minus tests that need
+# APIs of the storage-lifecycle issue: 0011 (IncrementalAlterConfigs), 0044
+# (CreatePartitions), 0081 (admin APIs: AlterConfigs, DeleteRecords, ...);
+# and 0052, which needs a local Kafka install. LIBRDKAFKA_TESTS overrides.
+TESTS="${LIBRDKAFKA_TESTS:-
+0001 0002 0003 0005 0007 0008 0012 0013 0014 0015 0017 0018 0019 0021 0022 0026
+0029 0030 0031 0033 0034 0035 0036 0040 0041 0042 0045 0050 0051 0054 0056 0061
+0063 0067 0070 0073 0090 0099 0113
+}"
 
 if [ ! -x "$build/tests/test-runner" ]; then
   src=$(ls -d ~/.cargo/registry/src/*/rdkafka-sys-*/librdkafka | head -1)
@@ -28,7 +28,10 @@ if [ ! -x "$build/tests/test-runner" ]; then
 fi
 
 work=$(mktemp -d)
-"$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data" --set num.partitions=4 >"$work/out" 2>"$work/broker.log" &
+# No initial rebalance delay: the suite's group tests form many short-lived
+# groups, and test clusters for it are configured this way.
+"$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data" --set num.partitions=4 \
+  --set group.initial.rebalance.delay.ms=0 >"$work/out" 2>"$work/broker.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
