@@ -7,7 +7,8 @@
 //!   rebalance delay applies only to a group's first join, so rounds after
 //!   the first do not include it.)
 //! * `commits`: 100 members of one group, each committing its partition's
-//!   offset every 100 ms (and heartbeating every second) for a duration;
+//!   offset every 100 ms (or INTERVAL_MS; 0 = back to back) and heartbeating
+//!   every second, for a duration;
 //!   reports commits/s achieved and commit latency percentiles.
 //!
 //! Blocking sockets and one thread per member: the tool measures the broker,
@@ -90,8 +91,12 @@ fn create_topic(addr: &str, topic: &str, partitions: i32) {
     assert!(code == 0 || code == 36, "create {topic}: error {code}");
 }
 
-fn subscription(topic: &str) -> Bytes {
-    let sub = ConsumerProtocolSubscription::default().with_topics(vec![s(topic)]);
+/// A consumer-protocol subscription; `user_data` changes per round so every
+/// rejoin counts as changed metadata and the whole group rebalances.
+fn subscription(topic: &str, round: u64) -> Bytes {
+    let sub = ConsumerProtocolSubscription::default()
+        .with_topics(vec![s(topic)])
+        .with_user_data(Some(Bytes::from(round.to_be_bytes().to_vec())));
     let mut b = BytesMut::new();
     b.put_i16(0);
     sub.encode(&mut b, 0).expect("subscription");
@@ -117,6 +122,7 @@ struct Member {
     topic: String,
     id: String,
     generation: i32,
+    round: u64,
 }
 
 impl Member {
@@ -131,12 +137,14 @@ impl Member {
             topic: topic.into(),
             id: String::new(),
             generation: -1,
+            round: 0,
         }
     }
 
     /// JoinGroup then SyncGroup (the leader assigns round-robin). Blocks
     /// until the coordinator ends the join phase.
     fn join(&mut self) {
+        self.round += 1;
         let request = JoinGroupRequest::default()
             .with_group_id(GroupId(s(&self.group)))
             .with_session_timeout_ms(30_000)
@@ -145,7 +153,7 @@ impl Member {
             .with_protocol_type(s("consumer"))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(s("range"))
-                .with_metadata(subscription(&self.topic))]);
+                .with_metadata(subscription(&self.topic, self.round))]);
         let response = self.conn.call(5, &request);
         if response.error_code == 79 {
             // MEMBER_ID_REQUIRED: join again with the id handed out.
@@ -257,7 +265,7 @@ fn rebalance(addr: &str, rounds: usize) {
     );
 }
 
-fn commits(addr: &str, members: usize, seconds: u64) {
+fn commits(addr: &str, members: usize, seconds: u64, interval_ms: u64) {
     let topic = "group-bench-commits";
     create_topic(addr, topic, members as i32);
     let group = format!("commits-{}", std::process::id());
@@ -280,7 +288,7 @@ fn commits(addr: &str, members: usize, seconds: u64) {
                 let mut beat = Instant::now();
                 let mut offset = 0;
                 while Instant::now() < end {
-                    next += Duration::from_millis(100);
+                    next += Duration::from_millis(interval_ms);
                     let t = Instant::now();
                     offset += 1;
                     match m.commit(i as i32, offset) {
@@ -315,7 +323,7 @@ fn commits(addr: &str, members: usize, seconds: u64) {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "commits, {members} members x 1 per 100 ms, {seconds} s: {:.0} commits/s ok, {failed} failed; latency p50 {} us, p99 {} us, p99.9 {} us, max {} us",
+        "commits, {members} members x 1 per {interval_ms} ms, {seconds} s: {:.0} commits/s ok, {failed} failed; latency p50 {} us, p99 {} us, p99.9 {} us, max {} us",
         ok as f64 / secs,
         total.value_at_quantile(0.5),
         total.value_at_quantile(0.99),
@@ -327,7 +335,7 @@ fn commits(addr: &str, members: usize, seconds: u64) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: fjord-group-bench ADDR rebalance [ROUNDS] | ADDR commits [MEMBERS] [SECONDS]";
+        "usage: fjord-group-bench ADDR rebalance [ROUNDS] | ADDR commits [MEMBERS] [SECONDS] [INTERVAL_MS]";
     let (Some(addr), Some(mode)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -335,7 +343,7 @@ fn main() {
     let num = |i: usize, default: u64| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     match mode.as_str() {
         "rebalance" => rebalance(addr, num(3, 200) as usize),
-        "commits" => commits(addr, num(3, 100) as usize, num(4, 20)),
+        "commits" => commits(addr, num(3, 100) as usize, num(4, 20), num(5, 100)),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

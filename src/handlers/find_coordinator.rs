@@ -79,7 +79,7 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
         validate_only: false,
     };
     match router::to_controller(shard, request).await {
-        Some(ShardResponse::TopicCreated(code, _, _)) if code == 0 => Ok(()),
+        Some(ShardResponse::TopicCreated(0, _, _)) => Ok(()),
         // Another connection's create is in flight: wait for it to land here.
         Some(ShardResponse::TopicCreated(code, _, _)) if code == E::TopicAlreadyExists.code() => {
             for _ in 0..200 {
