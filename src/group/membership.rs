@@ -52,11 +52,11 @@ pub fn join(g: &mut Group, a: JoinArgs, now: i64, delay_ms: i64, fx: &mut Effect
                 .insert(new_id.clone(), now + a.session_timeout_ms as i64);
             return Join::Now(join_error(E::MemberIdRequired, &new_id));
         }
-        return Join::Wait(add_member(g, new_id, a, now, delay_ms));
+        return Join::Wait(add_member(g, new_id, a, now, delay_ms, fx));
     }
     if g.pending.remove(&a.member_id).is_some() {
         let id = a.member_id.clone();
-        return Join::Wait(add_member(g, id, a, now, delay_ms));
+        return Join::Wait(add_member(g, id, a, now, delay_ms, fx));
     }
     if let Some(err) = check_member(g, &a.member_id, a.instance_id.as_deref()) {
         return Join::Now(join_error(err, &a.member_id));
@@ -98,7 +98,7 @@ fn rejoin_static(
     fx: &mut Effects,
 ) -> Join {
     let Some(mut m) = g.members.remove(old) else {
-        return Join::Wait(add_member(g, new_id, a, now, delay_ms));
+        return Join::Wait(add_member(g, new_id, a, now, delay_ms, fx));
     };
     // The old incarnation's waiters learn they were fenced.
     if let Some(tx) = m.join_waiter.take() {
@@ -140,12 +140,15 @@ fn rejoin_static(
     }
 }
 
+/// Adds a member waiting in JoinGroup and starts (or extends) the join
+/// phase; completes it at once if nothing else is awaited.
 fn add_member(
     g: &mut Group,
     id: String,
     a: JoinArgs,
     now: i64,
     delay_ms: i64,
+    fx: &mut Effects,
 ) -> oneshot::Receiver<JoinResult> {
     let (tx, rx) = oneshot::channel();
     if let Some(instance) = &a.instance_id {
@@ -179,6 +182,7 @@ fn add_member(
     } else {
         prepare_rebalance(g, now, delay_ms);
     }
+    try_complete_join(g, now, false, fx);
     rx
 }
 

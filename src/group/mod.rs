@@ -19,6 +19,9 @@ pub mod state;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;

@@ -292,6 +292,22 @@ pub async fn delete_offsets(
     GroupReply::DeleteOffsets(0, codes)
 }
 
+/// The offsets of `g` past retention, and whether the whole group goes.
+pub fn expirable(g: &Group, now: i64, retention: i64) -> Option<(Vec<(String, i32)>, bool)> {
+    if g.state != GroupState::Empty {
+        return None;
+    }
+    let old = |v: &OffsetValue| now - v.commit_timestamp.max(g.state_since_ms) >= retention;
+    let gone: Vec<(String, i32)> = g
+        .offsets
+        .iter()
+        .filter(|(_, v)| old(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let whole = gone.len() == g.offsets.len() && now - g.state_since_ms >= retention;
+    (!gone.is_empty() || whole).then_some((gone, whole))
+}
+
 /// Kafka's rule for an Empty group: an offset expires once both its commit
 /// and the group's becoming Empty are older than offsets.retention.minutes;
 /// a group left with no offsets goes too.
@@ -302,18 +318,7 @@ pub async fn expire(shard: &Rc<Shard>) {
     type Work = (String, i32, Vec<(String, i32)>, bool);
     let mut work: Vec<Work> = Vec::new();
     for g in shard.groups.borrow().groups.values() {
-        if g.state != GroupState::Empty {
-            continue;
-        }
-        let old = |v: &OffsetValue| now - v.commit_timestamp.max(g.state_since_ms) >= retention;
-        let gone: Vec<(String, i32)> = g
-            .offsets
-            .iter()
-            .filter(|(_, v)| old(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let whole = gone.len() == g.offsets.len() && now - g.state_since_ms >= retention;
-        if !gone.is_empty() || whole {
+        if let Some((gone, whole)) = expirable(g, now, retention) {
             work.push((g.id.clone(), g.partition, gone, whole));
         }
     }
