@@ -38,6 +38,26 @@ impl BatchCache {
         debug_assert!(self.batches.back().is_none_or(|b| b.last + 1 == base));
         self.bytes += data.len();
         self.batches.push_back(Cached { base, last, data });
+        self.evict();
+    }
+
+    /// Changes the budget (topic config update), evicting the oldest.
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+        self.evict();
+    }
+
+    /// Forgets every batch starting below `offset` (compaction rewrote
+    /// them). The rest is still a contiguous run ending at the log end.
+    pub fn invalidate_below(&mut self, offset: i64) {
+        while self.batches.front().is_some_and(|b| b.base < offset) {
+            if let Some(old) = self.batches.pop_front() {
+                self.bytes -= old.data.len();
+            }
+        }
+    }
+
+    fn evict(&mut self) {
         while self.bytes > self.budget {
             let Some(old) = self.batches.pop_front() else {
                 break;
@@ -123,5 +143,18 @@ mod tests {
         c.push(7, 7, Bytes::from(vec![7u8; 500]));
         assert_eq!(c.bytes(), 0);
         assert!(c.read(7, 1000, true, 8).is_none());
+    }
+
+    #[test]
+    fn invalidate_and_shrink() {
+        let mut c = filled();
+        c.invalidate_below(3);
+        assert_eq!(c.bytes(), 30);
+        assert!(c.read(2, 1000, true, 6).is_none());
+        assert_eq!(c.read(3, 1000, true, 6).unwrap().len(), 30);
+        let mut c = filled();
+        c.set_budget(60);
+        assert_eq!(c.bytes(), 60);
+        assert!(c.read(1, 1000, true, 6).is_none());
     }
 }

@@ -67,6 +67,8 @@ struct Unsynced {
 enum Step {
     Write(Vec<Pending>),
     Sync,
+    /// Retention asked for the active segment to be closed.
+    Roll,
     Wait(Option<Duration>),
     Exit,
 }
@@ -77,6 +79,7 @@ pub async fn run(inner: Rc<Inner>) {
         let result = match next_step(&inner, &unsynced) {
             Step::Write(round) => write_round(&inner, round, &mut unsynced).await,
             Step::Sync => sync_active(&inner, &mut unsynced).await,
+            Step::Roll => requested_roll(&inner, &mut unsynced).await,
             Step::Wait(timeout) => {
                 wait(&inner, timeout).await;
                 Ok(())
@@ -92,6 +95,10 @@ pub async fn run(inner: Rc<Inner>) {
     st.flusher_running = false;
     for tx in st.close_waiters.drain(..) {
         let _ = tx.send(());
+    }
+    let err = st.failed.clone().unwrap_or(StorageError::Closed);
+    for tx in st.roll_waiters.drain(..) {
+        let _ = tx.send(Err(err.clone()));
     }
 }
 
@@ -119,6 +126,9 @@ fn next_step(inner: &Inner, unsynced: &Unsynced) -> Step {
     if st.closing {
         return Step::Exit;
     }
+    if !st.roll_waiters.is_empty() {
+        return Step::Roll;
+    }
     Step::Wait(due)
 }
 
@@ -126,7 +136,7 @@ fn next_step(inner: &Inner, unsynced: &Unsynced) -> Step {
 /// time-based flush configured).
 fn sync_due_in(inner: &Inner, unsynced: &Unsynced) -> Option<Duration> {
     let since = unsynced.since?;
-    let ms = inner.cfg.flush_interval_ms?;
+    let ms = inner.config().flush_interval_ms?;
     Some(Duration::from_millis(ms).saturating_sub(since.elapsed()))
 }
 
@@ -159,13 +169,13 @@ async fn write_round(
     }
     let last = round.last().map_or(-1, |p| p.last);
     let messages: u64 = round.iter().map(|p| p.records).sum();
-    if inner.cfg.sync_every_append() {
+    let cfg = inner.config();
+    if cfg.sync_every_append() {
         fdatasync_active(inner).await?;
     } else {
         unsynced.messages += messages;
         unsynced.since.get_or_insert_with(Instant::now);
-        if inner
-            .cfg
+        if cfg
             .flush_interval_messages
             .is_some_and(|n| unsynced.messages >= n)
         {
@@ -196,9 +206,10 @@ fn plan_group(inner: &Inner, batches: &[Pending]) -> (usize, bool) {
     let Some(active) = st.segments.last() else {
         return (0, true);
     };
+    let cfg = inner.config();
     let mut planned = (0u64, 0usize);
     for p in batches {
-        if active.needs_roll(&info(p), p.append_ms, planned, &inner.cfg) {
+        if active.needs_roll(&info(p), p.append_ms, planned, &cfg) {
             return (planned.1, true);
         }
         planned = (planned.0 + p.data.len() as u64, planned.1 + 1);
@@ -241,11 +252,31 @@ async fn roll_segment(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), Stor
         .last_mut()
         .ok_or(StorageError::Closed)?
         .finish_seal()?;
-    let seg = Segment::create(&inner.dir, next, &inner.cfg).await?;
+    let cfg = inner.config();
+    let seg = Segment::create(&inner.dir, next, &cfg).await?;
     sync_dir(&inner.dir)?;
     tracing::debug!(dir = %inner.dir.display(), base = next, "rolled segment");
     inner.st.borrow_mut().segments.push(seg);
     Ok(())
+}
+
+/// Rolls for retention (nothing is pending: the round before wrote it all)
+/// unless the active segment is empty, then answers the waiters.
+async fn requested_roll(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), StorageError> {
+    let empty = {
+        let st = inner.st.borrow();
+        st.segments.last().is_none_or(|s| s.size() == 0)
+    };
+    let result = if empty {
+        Ok(())
+    } else {
+        roll_segment(inner, unsynced).await
+    };
+    let waiters = std::mem::take(&mut inner.st.borrow_mut().roll_waiters);
+    for tx in waiters {
+        let _ = tx.send(result.clone());
+    }
+    result
 }
 
 async fn fdatasync_active(inner: &Inner) -> Result<(), StorageError> {

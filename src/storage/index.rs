@@ -175,6 +175,11 @@ impl OffsetIndex {
         self.inner.entries >= self.inner.capacity()
     }
 
+    /// Entries the preallocated file can hold.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -272,6 +277,11 @@ impl TimeIndex {
     /// Full, keeping one slot for the final entry written when sealing.
     pub fn is_full(&self) -> bool {
         self.inner.entries + 1 >= self.inner.capacity()
+    }
+
+    /// Entries the preallocated file can hold.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
     }
 
     pub fn path(&self) -> &Path {

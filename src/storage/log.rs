@@ -64,6 +64,9 @@ type DurableTx = oneshot::Sender<Result<(), StorageError>>;
 
 pub(super) struct State {
     pub segments: Vec<Segment>,
+    /// The log start offset: at or above the first segment's base (it sits
+    /// inside the first segment after DeleteRecords).
+    pub start: i64,
     pub log_end: i64,
     pub hw: i64,
     pub max_ts: Option<(i64, i64)>,
@@ -81,11 +84,16 @@ pub(super) struct State {
     pub closed: bool,
     pub flusher_running: bool,
     pub close_waiters: Vec<oneshot::Sender<()>>,
+    /// Retention asked the flusher to roll the active segment.
+    pub roll_waiters: Vec<DurableTx>,
+    /// A compaction is running (one at a time).
+    pub cleaning: bool,
 }
 
 pub(super) struct Inner {
     pub dir: PathBuf,
-    pub cfg: LogConfig,
+    /// Changed live by [`PartitionLog::update_config`]; read with `config()`.
+    pub cfg: RefCell<LogConfig>,
     pub st: RefCell<State>,
     pub wake: Notify,
 }
@@ -163,9 +171,16 @@ enum Plan {
     Duplicate(BatchMeta),
 }
 
+impl Inner {
+    /// A copy of the current config (never borrowed across an await).
+    pub fn config(&self) -> LogConfig {
+        self.cfg.borrow().clone()
+    }
+}
+
 impl State {
-    fn log_start(&self) -> i64 {
-        self.segments.first().map_or(0, |s| s.base_offset)
+    pub fn log_start(&self) -> i64 {
+        self.start
     }
 
     fn accepting(&self) -> Result<(), AppendError> {
@@ -234,8 +249,11 @@ impl PartitionLog {
             .iter()
             .filter_map(Segment::max_timestamp)
             .reduce(|a, b| if b.0 > a.0 { b } else { a });
+        let first_base = rec.segments.first().map_or(0, |s| s.base_offset);
+        let start = rec.log_start.max(first_base).min(rec.log_end);
         let st = State {
             segments: rec.segments,
+            start,
             log_end: rec.log_end,
             hw: rec.log_end,
             max_ts,
@@ -250,10 +268,12 @@ impl PartitionLog {
             closed: false,
             flusher_running: true,
             close_waiters: Vec::new(),
+            roll_waiters: Vec::new(),
+            cleaning: false,
         };
         let inner = Rc::new(Inner {
             dir,
-            cfg: config,
+            cfg: RefCell::new(config),
             st: RefCell::new(st),
             wake: Notify::default(),
         });
@@ -263,17 +283,46 @@ impl PartitionLog {
         })
     }
 
-    fn inner(&self) -> &Rc<Inner> {
+    pub(super) fn inner(&self) -> &Rc<Inner> {
         &self.handle.inner
     }
 
-    /// Appends the batches in `records` (see the module doc). Synchronous:
-    /// offsets are assigned in call order.
+    /// Applies a changed topic config: segment.bytes, segment.ms, index
+    /// settings apply to the next roll decision and new segments; flush
+    /// settings to the next flusher round; the cache budget at once.
+    pub fn update_config(&self, cfg: LogConfig) {
+        let inner = self.inner();
+        inner.st.borrow_mut().cache.set_budget(cfg.cache_bytes);
+        *inner.cfg.borrow_mut() = cfg;
+        inner.wake.notify();
+    }
+
+    /// The current config.
+    pub fn config(&self) -> LogConfig {
+        self.inner().config()
+    }
+
+    /// Appends the batches in `records` with their CreateTime timestamps
+    /// (see the module doc). Synchronous: offsets are assigned in call order.
     pub fn append(
         &self,
         records: &Bytes,
         leader_epoch: i32,
         now_ms: i64,
+    ) -> Result<Appended, AppendError> {
+        self.append_with(records, leader_epoch, now_ms, false)
+    }
+
+    /// [`PartitionLog::append`]; with `log_append_time` (topic
+    /// message.timestamp.type=LogAppendTime) every stored batch is stamped
+    /// with `now_ms`: timestamp-type bit set, maxTimestamp = `now_ms`, CRC
+    /// recomputed. The time index and max timestamp use the stamped time.
+    pub fn append_with(
+        &self,
+        records: &Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+        log_append_time: bool,
     ) -> Result<Appended, AppendError> {
         let inner = self.inner();
         let mut st = inner.st.borrow_mut();
@@ -293,6 +342,10 @@ impl PartitionLog {
         let mut buf = BytesMut::from(&records[..]);
         for p in &planned {
             batch::set_offset_and_epoch(&mut buf[p.at..], p.base, leader_epoch);
+            if log_append_time {
+                let end = p.at + p.header.total_len();
+                batch::set_log_append_time(&mut buf[p.at..end], now_ms);
+            }
         }
         let all = buf.freeze();
         for p in &planned {
@@ -302,7 +355,11 @@ impl PartitionLog {
             st.pending.push_back(Pending {
                 base: p.base,
                 last,
-                max_ts: p.header.max_timestamp,
+                max_ts: if log_append_time {
+                    now_ms
+                } else {
+                    p.header.max_timestamp
+                },
                 records: p.header.record_count.max(0) as u64,
                 append_ms: now_ms,
                 data,
@@ -351,7 +408,7 @@ impl PartitionLog {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<Bytes, ReadError> {
-        let (file, from, limit, hw) = {
+        let hw = {
             let st = self.inner().st.borrow();
             let (log_start, log_end) = (st.log_start(), st.log_end);
             if offset < log_start || offset > log_end {
@@ -367,15 +424,35 @@ impl PartitionLog {
             if let Some(b) = st.cache.read(offset, max_bytes, min_one, st.hw) {
                 return Ok(b);
             }
-            let seg = segment_for(&st.segments, offset).ok_or(StorageError::Closed)?;
-            (seg.file(), seg.position_for(offset), seg.size(), st.hw)
+            st.hw
         };
-        let mut w = Window::new(file, limit);
-        let start = w.find(from, |h| h.last_offset() >= offset).await?;
-        let Some((start, _)) = start else {
-            return Err(
-                StorageError::Corrupt(format!("offset {offset} not found in its segment")).into(),
-            );
+        // Compaction leaves gaps: an offset past a segment's last batch is
+        // answered from the next segment (as Kafka does).
+        let mut target = offset;
+        let (mut w, start) = loop {
+            let (file, from, limit, next_base) = {
+                let st = self.inner().st.borrow();
+                let seg = segment_for(&st.segments, target).ok_or(StorageError::Closed)?;
+                let i = st
+                    .segments
+                    .partition_point(|s| s.base_offset <= seg.base_offset);
+                let next_base = st.segments.get(i).map(|s| s.base_offset);
+                (seg.file(), seg.position_for(target), seg.size(), next_base)
+            };
+            let mut w = Window::new(file, limit);
+            if let Some((start, _)) = w.find(from, |h| h.last_offset() >= offset).await? {
+                break (w, start);
+            }
+            match next_base {
+                Some(b) if b < hw => target = b,
+                Some(_) => return Ok(Bytes::new()),
+                None => {
+                    return Err(StorageError::Corrupt(format!(
+                        "offset {offset} not found in its segment"
+                    ))
+                    .into())
+                }
+            }
         };
         let end = w
             .extent(start, max_bytes.min(MAX_READ), min_one, hw)
@@ -385,37 +462,47 @@ impl PartitionLog {
         ))
     }
 
-    /// First batch whose max timestamp is >= `ts`: (base offset, its max
-    /// timestamp); None if no batch below the high watermark qualifies.
+    /// First record at or above the log start offset whose timestamp is at
+    /// least `ts`: (its offset, its timestamp); None if no record below the
+    /// high watermark qualifies.
     pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        let (file, from, limit, hw) = {
-            let st = self.inner().st.borrow();
-            let seg = st
-                .segments
-                .iter()
-                .find(|s| s.max_timestamp().is_some_and(|(m, _)| m >= ts));
-            let Some(seg) = seg else { return Ok(None) };
-            (
-                seg.file(),
-                seg.position_for_timestamp(ts),
-                seg.size(),
-                st.hw,
-            )
-        };
-        let mut w = Window::new(file, limit);
-        let found = w
-            .find(from, |h| h.max_timestamp >= ts || h.base_offset >= hw)
-            .await?;
-        let Some((pos, h)) = found.filter(|(_, h)| h.base_offset < hw) else {
-            return Ok(None);
-        };
-        // The time index finds the batch; the exact record is inside it. A
-        // batch that cannot be decoded answers with its base offset.
-        let bytes = w.bytes(pos, h.total_len()).await?;
-        Ok(Some(
-            records::first_record_at_or_after(&h, bytes, ts)
-                .unwrap_or((h.base_offset, h.max_timestamp)),
-        ))
+        let mut after = i64::MIN; // base of the last segment searched
+        loop {
+            let (file, from, limit, hw, start) = {
+                let st = self.inner().st.borrow();
+                let start = st.log_start();
+                let seg = st.segments.iter().find(|s| {
+                    s.base_offset > after
+                        && s.next_offset() > start
+                        && s.max_timestamp().is_some_and(|(m, _)| m >= ts)
+                });
+                let Some(seg) = seg else { return Ok(None) };
+                after = seg.base_offset;
+                let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
+                (seg.file(), from, seg.size(), st.hw, start)
+            };
+            let mut w = Window::new(file, limit);
+            let mut pos = from;
+            loop {
+                let found = w
+                    .find(pos, |h| {
+                        (h.max_timestamp >= ts && h.last_offset() >= start) || h.base_offset >= hw
+                    })
+                    .await?;
+                let Some((at, h)) = found else { break };
+                if h.base_offset >= hw {
+                    return Ok(None);
+                }
+                // The time index finds the batch; the exact record is inside
+                // it. A batch that cannot be decoded answers with its base.
+                let bytes = w.bytes(at, h.total_len()).await?;
+                match records::first_record_at_or_after(&h, bytes, ts, start) {
+                    Some(Some(found)) => return Ok(Some(found)),
+                    Some(None) => pos = at + h.total_len() as u64,
+                    None => return Ok(Some((h.base_offset.max(start), h.max_timestamp))),
+                }
+            }
+        }
     }
 
     /// Resolves once the high watermark is above `offset`.

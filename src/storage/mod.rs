@@ -15,6 +15,9 @@
 
 pub mod batch;
 mod cache;
+mod checkpoint;
+mod cleaner;
+mod filter;
 mod flusher;
 pub mod index;
 mod log;
@@ -22,11 +25,14 @@ pub mod producer_state;
 mod reader;
 mod records;
 mod recovery;
+mod retention;
 pub mod segment;
 
 use std::io;
 
+pub use self::cleaner::{CompactionConfig, CompactionStats};
 pub use self::log::{Appended, PartitionLog};
+pub use self::retention::RetentionOutcome;
 
 /// Storage settings of one partition (Kafka's names in comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +91,10 @@ pub enum StorageError {
     Stopped(String),
     #[error("log closed")]
     Closed,
+    /// DeleteRecords named an offset above the high watermark (or a
+    /// negative one other than -1): Kafka's OFFSET_OUT_OF_RANGE.
+    #[error("offset {offset} out of range (high watermark {high_watermark})")]
+    OffsetOutOfRange { offset: i64, high_watermark: i64 },
 }
 
 impl StorageError {
@@ -131,3 +141,7 @@ pub enum ReadError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compaction;
+#[cfg(test)]
+mod tests_maintenance;

@@ -8,16 +8,29 @@ use kafka_protocol::records::RecordBatchDecoder;
 use super::batch::BatchHeader;
 
 /// The offset and timestamp of the first record in `batch` (one whole stored
-/// v2 batch) whose timestamp is at least `ts`. A LogAppendTime batch stamps
-/// every record with its max timestamp, so its first record answers.
-pub fn first_record_at_or_after(header: &BatchHeader, batch: &[u8], ts: i64) -> Option<(i64, i64)> {
-    if header.is_log_append_time() {
-        return (header.max_timestamp >= ts).then_some((header.base_offset, header.max_timestamp));
-    }
+/// v2 batch) at or above `min_offset` whose timestamp is at least `ts`. A
+/// LogAppendTime batch stamps every record with its max timestamp. None if
+/// the batch cannot be decoded; Some(None) if no record qualifies.
+pub fn first_record_at_or_after(
+    header: &BatchHeader,
+    batch: &[u8],
+    ts: i64,
+    min_offset: i64,
+) -> Option<Option<(i64, i64)>> {
     let mut buf = Bytes::copy_from_slice(batch);
     let set = RecordBatchDecoder::decode(&mut buf).ok()?;
-    set.records
-        .iter()
-        .find(|r| r.timestamp >= ts)
-        .map(|r| (r.offset, r.timestamp))
+    let mut records = set.records.iter().filter(|r| r.offset >= min_offset);
+    if header.is_log_append_time() {
+        let first = records.next().map(|r| r.offset);
+        return Some(
+            first
+                .filter(|_| header.max_timestamp >= ts)
+                .map(|o| (o, header.max_timestamp)),
+        );
+    }
+    Some(
+        records
+            .find(|r| r.timestamp >= ts)
+            .map(|r| (r.offset, r.timestamp)),
+    )
 }

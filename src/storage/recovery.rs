@@ -8,6 +8,16 @@
 //! segment that does not scan clean to its end is corruption: it is cut at
 //! the first bad batch and every later segment removed (Kafka does the same).
 //!
+//! Compaction leaves offset gaps inside and between sealed segments (never
+//! in the last one): a sealed segment's batches need only increasing
+//! offsets, and a segment may start above its predecessor's end.
+//!
+//! Before listing segments, leftovers of an interrupted compaction are
+//! settled (see `cleaner`): `*.cleaned` files are deleted; a `<base>.log.swap`
+//! means the rewritten segment was complete, so its `.swap` files replace
+//! the originals; index `.swap` files without a `.log.swap` are deleted.
+//! The persisted log start offset is read here too (`checkpoint`).
+//!
 //! Every segment is scanned in full (producer state has no snapshots yet),
 //! so opening costs one sequential read of the log.
 
@@ -17,6 +27,7 @@ use std::rc::Rc;
 use glommio::io::DmaFile;
 
 use super::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
+use super::checkpoint;
 use super::index::{OffsetIndex, TimeIndex};
 use super::producer_state::ProducerState;
 use super::segment::{self, BatchInfo, Segment};
@@ -28,6 +39,9 @@ pub struct Recovered {
     pub segments: Vec<Segment>,
     pub producers: ProducerState,
     pub log_end: i64,
+    /// The persisted log start offset (0 if none); the caller bounds it by
+    /// the first segment's base and the log end.
+    pub log_start: i64,
 }
 
 /// Where a scan stopped.
@@ -81,10 +95,12 @@ pub async fn read_exact(file: &DmaFile, pos: u64, len: usize) -> Result<Vec<u8>,
 }
 
 /// A batch stored at `pos` is acceptable if its header is sane, it fits in
-/// the file, its CRC matches and it carries the expected offset.
-fn check_stored(buf: &[u8], expected: i64) -> Option<BatchHeader> {
+/// the file, its CRC matches and it carries the expected offset (or, in a
+/// sealed segment that compaction may have rewritten, any later one).
+fn check_stored(buf: &[u8], expected: i64, gaps: bool) -> Option<BatchHeader> {
     let h = batch::validate(buf).ok()?;
-    (h.base_offset == expected && h.last_offset_delta >= 0).then_some(h)
+    let offset_ok = h.base_offset == expected || (gaps && h.base_offset > expected);
+    (offset_ok && h.last_offset_delta >= 0).then_some(h)
 }
 
 /// How many bytes the batch at the start of `buf` needs, if its header
@@ -104,6 +120,7 @@ async fn scan(
     file: &DmaFile,
     file_len: u64,
     base: i64,
+    gaps: bool,
     visit: &mut dyn FnMut(&BatchHeader, u64),
 ) -> Result<ScanEnd, StorageError> {
     let mut buf: Vec<u8> = Vec::new();
@@ -126,7 +143,7 @@ async fn scan(
                 want = total;
                 break;
             }
-            let Some(h) = check_stored(&buf[at..at + total], end.next_offset) else {
+            let Some(h) = check_stored(&buf[at..at + total], end.next_offset, gaps) else {
                 stop = true;
                 break;
             };
@@ -223,7 +240,7 @@ async fn open_verified(
     };
     let mut check = IndexCheck::default();
     let mut max_ts: Option<(i64, i64)> = None;
-    let end = scan(file, file_len, base, &mut |h, pos| {
+    let end = scan(file, file_len, base, true, &mut |h, pos| {
         check.visit(&oi, &ti, h, pos);
         if max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
             max_ts = Some((h.max_timestamp, h.base_offset));
@@ -246,14 +263,14 @@ async fn open_verified(
 async fn open_rebuilt(
     dir: &Path,
     file: &Rc<DmaFile>,
-    base: i64,
+    (base, gaps): (i64, bool),
     file_len: u64,
     mut producers: Option<&mut ProducerState>,
     cfg: &LogConfig,
 ) -> Result<(Segment, ScanEnd), StorageError> {
     let (oi, ti) = segment::create_indexes(dir, base, cfg)?;
     let mut seg = Segment::assemble(file.clone(), base, oi, ti, cfg);
-    let end = scan(file, file_len, base, &mut |h, pos| {
+    let end = scan(file, file_len, base, gaps, &mut |h, pos| {
         let ok = seg.record(&info(h), pos);
         debug_assert!(ok, "index sized for the segment");
         if let Some(p) = producers.as_deref_mut() {
@@ -264,8 +281,9 @@ async fn open_rebuilt(
     Ok((seg, end))
 }
 
-/// Removes a segment's three files (after corruption cut the log short).
-fn remove_segment_files(dir: &Path, base: i64) {
+/// Removes a segment's three files (after corruption cut the log short,
+/// or retention deleted it).
+pub fn remove_segment_files(dir: &Path, base: i64) {
     for ext in ["log", "index", "timeindex"] {
         let p = segment::segment_path(dir, base, ext);
         if let Err(e) = std::fs::remove_file(&p) {
@@ -302,16 +320,17 @@ async fn activate(
 /// Opens (creating if needed) and repairs the partition in `dir`.
 pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
+    settle_compaction_leftovers(dir)?;
     let bases = list_segments(dir)?;
     let mut producers = ProducerState::new();
     let mut segments: Vec<Segment> = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
         let expected = segments.last().map(|s: &Segment| s.next_offset());
-        if expected.is_some_and(|e| e != base) {
+        if expected.is_some_and(|e| e > base) {
             tracing::error!(
                 base,
                 ?expected,
-                "gap in segment offsets; dropping the rest of the log"
+                "overlapping segment offsets; dropping the rest of the log"
             );
             bases[i..]
                 .iter()
@@ -335,7 +354,8 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
             replayed = verified.1;
         }
         let replay = (!replayed).then_some(&mut producers);
-        let (mut seg, end) = open_rebuilt(dir, &file, base, file_len, replay, cfg).await?;
+        let (mut seg, end) =
+            open_rebuilt(dir, &file, (base, !is_last), file_len, replay, cfg).await?;
         if is_last || end.valid_len < file_len {
             if !is_last {
                 tracing::error!(base, "corrupt sealed segment; dropping later segments");
@@ -360,7 +380,54 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
         segments,
         producers,
         log_end,
+        log_start: checkpoint::read_log_start(dir),
     })
+}
+
+/// Settles what an interrupted compaction left (see the module doc).
+fn settle_compaction_leftovers(dir: &Path) -> Result<(), StorageError> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err("list", dir, e))? {
+        let entry = entry.map_err(|e| io_err("list", dir, e))?;
+        if let Some(n) = entry.file_name().to_str() {
+            names.push(n.to_string());
+        }
+    }
+    let mut changed = false;
+    let remove = |name: &str| {
+        let p = dir.join(name);
+        std::fs::remove_file(&p).map_err(|e| io_err("remove", &p, e))
+    };
+    for n in names.iter().filter(|n| n.ends_with(".cleaned")) {
+        tracing::warn!(dir = %dir.display(), "removing unfinished compaction output {n}");
+        remove(n)?;
+        changed = true;
+    }
+    for n in names.iter().filter(|n| n.ends_with(".log.swap")) {
+        let stem = n.trim_end_matches(".log.swap");
+        tracing::warn!(dir = %dir.display(), "completing interrupted compaction swap of {stem}");
+        for ext in ["index", "timeindex", "log"] {
+            let from = dir.join(format!("{stem}.{ext}.swap"));
+            if from.exists() {
+                let to = dir.join(format!("{stem}.{ext}"));
+                std::fs::rename(&from, &to).map_err(|e| io_err("rename", &from, e))?;
+            }
+        }
+        changed = true;
+    }
+    for n in names.iter().filter(|n| n.ends_with("index.swap")) {
+        let stem = n
+            .trim_end_matches(".timeindex.swap")
+            .trim_end_matches(".index.swap");
+        if !names.contains(&format!("{stem}.log.swap")) {
+            remove(n)?;
+            changed = true;
+        }
+    }
+    if changed {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Makes file creations and removals in `dir` durable.

@@ -246,9 +246,9 @@ fn rolls_segments_and_reads_across() {
         assert_eq!(seen, 30);
         assert_eq!(
             log.offset_for_timestamp(1_050).await.unwrap(),
-            Some((33, 1_102))
+            Some((33, 1_100)) // the first record at or after 1050, inside the batch
         );
-        assert_eq!(log.offset_for_timestamp(0).await.unwrap(), Some((0, 2)));
+        assert_eq!(log.offset_for_timestamp(0).await.unwrap(), Some((0, 0)));
         assert_eq!(log.offset_for_timestamp(2_903).await.unwrap(), None);
         assert_eq!(log.max_timestamp(), Some((2_902, 87)));
         log.close().await.unwrap();
@@ -264,7 +264,7 @@ fn rolls_segments_and_reads_across() {
         }
         assert_eq!(
             log.offset_for_timestamp(1_050).await.unwrap(),
-            Some((33, 1_102))
+            Some((33, 1_100)) // the first record at or after 1050, inside the batch
         );
         assert_eq!(append_durable(&log, &batch(spec(1, 5_000))).await, (90, 90));
         log.close().await.unwrap();
@@ -377,7 +377,7 @@ fn rebuilds_missing_or_corrupt_sealed_indexes() {
             let h = headers(&got)[0];
             assert!(h.base_offset <= off && off <= h.last_offset());
         }
-        assert_eq!(log.offset_for_timestamp(5).await.unwrap(), Some((8, 5)));
+        assert_eq!(log.offset_for_timestamp(5).await.unwrap(), Some((9, 5)));
         log.close().await.unwrap();
     });
 }
