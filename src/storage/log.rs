@@ -9,6 +9,11 @@
 //! max_timestamp(&self) -> Option<(max_ts, offset)>
 //! wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static
 //! close(&self) / delete(self) -> Result<(), StorageError>  (async)
+//! update_config(&self, LogConfig) / config(&self) -> LogConfig
+//! append_with(&self, records, leader_epoch, now_ms, log_append_time: bool) -> Result<Appended, AppendError>
+//! delete_records_before(&self, offset: i64) -> Result<i64, StorageError>  (async; retention.rs)
+//! enforce_retention(&self, retention_ms, retention_bytes, now_ms) -> Result<RetentionOutcome, StorageError>  (async; retention.rs)
+//! compact(&self, &CompactionConfig, now_ms) -> Result<CompactionStats, StorageError>  (async; cleaner.rs)
 //! ```
 //!
 //! Semantics: `append` validates every batch first (all or nothing), runs
@@ -19,8 +24,19 @@
 //! high watermark moves at the same moment, so readers never see data that a
 //! crash could take back. `read` serves [offset, hw): OffsetOutOfRange only
 //! below the log start or above the log end offset (as Kafka); an offset in
-//! [hw, log end] reads empty. `max_timestamp`/`offset_for_timestamp` work at
-//! batch granularity (the batch's base offset, its maxTimestamp).
+//! [hw, log end] reads empty; an offset in a gap compaction left is answered
+//! with the next batch. `max_timestamp` works at batch granularity (the
+//! batch's base offset, its maxTimestamp); `offset_for_timestamp` answers
+//! the exact record, at or above the log start offset.
+//!
+//! The log start offset starts at the first segment's base and moves only
+//! forward: DeleteRecords (persisted in `log-start-offset`, so it survives a
+//! restart even inside a segment) and retention (deleting whole segments).
+//! `update_config` applies to the next roll decision and new segments.
+//! `append_with(.., true)` stamps LogAppendTime: timestamp-type bit,
+//! maxTimestamp = now, CRC recomputed; indexes use the stamped time.
+//! Retention and compaction only ever remove or replace closed segments;
+//! see `retention` and `cleaner` for their rules and crash safety.
 //!
 //! Owns: the shared state of a partition and the read path. Must not: await
 //! while holding the state borrow, or write files (the flusher does).

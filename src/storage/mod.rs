@@ -5,13 +5,20 @@
 //! idempotent-producer checks, the hot-tail batch cache. Must not: know the
 //! wire protocol, share state across threads (everything is `!Send`), or
 //! decompress records on the produce/fetch path (`records` does, for
-//! ListOffsets by time).
+//! ListOffsets by time, and `filter`, for compaction). Retention and
+//! compaction are driven from outside (the shard's timers call
+//! `enforce_retention` / `compact` with the topic's settings).
 //!
 //! Files: `batch` (v2 header parsing), `index` (mmapped `.index` /
 //! `.timeindex`), `segment` (one `.log` + indexes), `producer_state`
 //! (idempotence), `recovery` (open and repair a directory), `cache` (hot
 //! tail), `reader` (disk reads, data waits), `flusher` (the per-partition write/sync task), `log`
-//! ([`PartitionLog`], the public type; its module doc describes the API).
+//! ([`PartitionLog`], the public type; its module doc describes the API),
+//! `retention` (log start offset, DeleteRecords, retention.ms/bytes),
+//! `cleaner` (compaction and its crash-safe segment swap), `filter`
+//! (record-level rewrite of one batch, with decompression; compaction only),
+//! `checkpoint` (small atomically replaced files: log start offset, cleaner
+//! state).
 
 pub mod batch;
 mod cache;
