@@ -6,8 +6,8 @@
 //! wire protocol, share state across threads (everything is `!Send`), or
 //! decompress records on the produce/fetch path (`records` does, for
 //! ListOffsets by time, and `filter`, for compaction). Retention and
-//! compaction are driven from outside (the shard's timers call
-//! `enforce_retention` / `compact` with the topic's settings).
+//! compaction run only when called (`enforce_retention` / `compact`, with
+//! the topic's settings and the time passed in); storage has no timers.
 //!
 //! Files: `batch` (v2 header parsing), `index` (mmapped `.index` /
 //! `.timeindex`), `segment` (one `.log` + indexes), `producer_state`
