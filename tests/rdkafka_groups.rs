@@ -57,12 +57,17 @@ fn assignment(c: &BaseConsumer) -> Vec<i32> {
     v
 }
 
-/// Polls every member until `ok` holds for their assignments.
-fn settle(members: &[BaseConsumer], ok: impl Fn(&[Vec<i32>]) -> bool) -> Vec<Vec<i32>> {
+/// Polls every member until `ok` holds for their assignments. Messages that
+/// arrive meanwhile are committed and counted, never dropped.
+fn settle(
+    members: &[BaseConsumer],
+    seen: &mut Vec<i32>,
+    ok: impl Fn(&[Vec<i32>]) -> bool,
+) -> Vec<Vec<i32>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for c in members {
-            let _ = c.poll(Duration::from_millis(20));
+            pump(c, seen);
         }
         let a: Vec<Vec<i32>> = members.iter().map(assignment).collect();
         if ok(&a) {
@@ -90,12 +95,17 @@ fn consume(members: &[BaseConsumer], seen: &mut Vec<i32>, want: usize) {
             seen.len()
         );
         for c in members {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
-                c.commit_message(&m, CommitMode::Sync).expect("commit");
-                let v = std::str::from_utf8(m.payload().expect("payload")).expect("utf8");
-                seen.push(v.parse().expect("number"));
-            }
+            pump(c, seen);
         }
+    }
+}
+
+/// One poll: a message is committed, then counted.
+fn pump(c: &BaseConsumer, seen: &mut Vec<i32>) {
+    if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
+        c.commit_message(&m, CommitMode::Sync).expect("commit");
+        let v = std::str::from_utf8(m.payload().expect("payload")).expect("utf8");
+        seen.push(v.parse().expect("number"));
     }
 }
 
@@ -109,15 +119,14 @@ fn four_members_share_eight_partitions_and_hand_over_on_close() {
     ]);
     produce(&broker.bootstrap, 0..200);
     let mut members: Vec<BaseConsumer> = (0..4).map(|_| member(&broker.bootstrap)).collect();
-    let a = settle(&members, |a| {
+    let mut seen = Vec::new();
+    let a = settle(&members, &mut seen, |a| {
         covers_all(a) && a.iter().all(|p| p.len() == 2)
     });
     assert_eq!(a.iter().map(Vec::len).sum::<usize>(), 8);
-
-    let mut seen = Vec::new();
     consume(&members, &mut seen, 200);
     drop(members.pop()); // close: LeaveGroup
-    settle(&members, covers_all);
+    settle(&members, &mut seen, covers_all);
     produce(&broker.bootstrap, 200..400);
     consume(&members, &mut seen, 400);
 

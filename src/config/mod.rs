@@ -25,6 +25,7 @@ pub enum ConfigError {
 }
 
 mod settings;
+pub mod topic;
 use settings::SETTINGS;
 
 #[derive(Debug, Clone)]
@@ -179,6 +180,11 @@ impl BrokerConfig {
                 "expected delete, compact or compact,delete",
             ));
         }
+        // The defaults topics take must be valid topic values.
+        for d in cfg.topic_defaults() {
+            topic::validate(d.name, &d.value)
+                .map_err(|reason| invalid(d.synonym, &d.value, &reason))?;
+        }
         let ts = get_value(&cfg.values, "log.message.timestamp.type");
         if !matches!(ts.as_str(), "CreateTime" | "LogAppendTime") {
             return Err(invalid(
@@ -276,6 +282,36 @@ impl BrokerConfig {
                 "compression.type",
                 "compression.type",
                 get_value(&self.values, "compression.type"),
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "log.cleaner.min.cleanable.ratio",
+                get_value(&self.values, "log.cleaner.min.cleanable.ratio"),
+            ),
+            (
+                "min.compaction.lag.ms",
+                "log.cleaner.min.compaction.lag.ms",
+                get_value(&self.values, "log.cleaner.min.compaction.lag.ms"),
+            ),
+            (
+                "max.compaction.lag.ms",
+                "log.cleaner.max.compaction.lag.ms",
+                get_value(&self.values, "log.cleaner.max.compaction.lag.ms"),
+            ),
+            (
+                "delete.retention.ms",
+                "log.cleaner.delete.retention.ms",
+                get_value(&self.values, "log.cleaner.delete.retention.ms"),
+            ),
+            (
+                "message.timestamp.before.max.ms",
+                "log.message.timestamp.before.max.ms",
+                get_value(&self.values, "log.message.timestamp.before.max.ms"),
+            ),
+            (
+                "message.timestamp.after.max.ms",
+                "log.message.timestamp.after.max.ms",
+                get_value(&self.values, "log.message.timestamp.after.max.ms"),
             ),
             (
                 "min.insync.replicas",

@@ -76,6 +76,47 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "delete, compact or compact,delete",
     ),
     (
+        "log.retention.check.interval.ms",
+        "300000",
+        "How often retention runs",
+    ),
+    ("log.cleaner.enable", "true", "Run the compaction cleaner"),
+    (
+        "log.cleaner.backoff.ms",
+        "15000",
+        "Cleaner pause when nothing is dirty",
+    ),
+    (
+        "log.cleaner.min.cleanable.ratio",
+        "0.5",
+        "Dirty share before compacting",
+    ),
+    (
+        "log.cleaner.min.compaction.lag.ms",
+        "0",
+        "Records younger stay uncompacted",
+    ),
+    (
+        "log.cleaner.max.compaction.lag.ms",
+        "9223372036854775807",
+        "Compact at most this late",
+    ),
+    (
+        "log.cleaner.delete.retention.ms",
+        "86400000",
+        "Keep tombstones this long",
+    ),
+    (
+        "log.message.timestamp.before.max.ms",
+        "9223372036854775807",
+        "Oldest accepted timestamp",
+    ),
+    (
+        "log.message.timestamp.after.max.ms",
+        "3600000",
+        "Newest accepted timestamp",
+    ),
+    (
         "log.message.timestamp.type",
         "CreateTime",
         "CreateTime or LogAppendTime",

@@ -1,6 +1,7 @@
-//! CreateTopics: through the controller shard. A single broker can hold only
-//! replication factor 1; explicit replica assignments and per-topic configs
-//! are not supported yet and are refused rather than ignored.
+//! CreateTopics: through the controller shard, with topic configs (validated
+//! there: INVALID_CONFIG names the bad one) and validate_only. A single broker
+//! can hold only replication factor 1; explicit replica assignments are
+//! refused rather than ignored.
 
 use std::rc::Rc;
 
@@ -39,13 +40,18 @@ pub async fn handle(
                 "replica assignments are not supported".to_string(),
             ))
         } else {
-            topic.configs.first().map(|config| {
+            topic.configs.iter().find(|c| c.value.is_none()).map(|c| {
                 (
                     ResponseError::InvalidConfig,
-                    format!("topic config {} is not supported yet", config.name.as_str()),
+                    format!("topic config {} has no value", c.name.as_str()),
                 )
             })
         };
+        let configs = topic
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect();
         let result = CreatableTopicResult::default().with_name(topic.name.clone());
         let result = match refusal {
             Some((error, message)) => result
@@ -53,7 +59,9 @@ pub async fn handle(
                 .with_error_message(Some(StrBytes::from_string(message)))
                 .with_num_partitions(-1)
                 .with_replication_factor(-1),
-            None => match topics::create(shard, &name, partitions, request.validate_only).await {
+            None => match topics::create(shard, &name, partitions, configs, request.validate_only)
+                .await
+            {
                 (0, _, Some(meta)) if version >= 7 => result
                     .with_topic_id(meta.id)
                     .with_num_partitions(meta.partitions)

@@ -1,7 +1,9 @@
-//! DescribeConfigs for the broker (resource type 4) and topics (2). Read-only
-//! here: topics carry the broker's defaults, reported with their broker
-//! synonym so tools like kafka-configs show where a value comes from.
+//! DescribeConfigs for the broker (resource type 4, read-only) and topics (2).
+//! A topic config is its override (source DYNAMIC_TOPIC_CONFIG) or the
+//! broker's value; synonyms list both, so tools like kafka-configs show where
+//! a value comes from.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
@@ -16,6 +18,7 @@ use crate::shard::Shard;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 // Kafka's ConfigSource values.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
@@ -45,16 +48,17 @@ pub async fn handle(
                     result.with_configs(broker_configs(shard, &wanted, request.include_synonyms))
                 }
                 TOPIC => {
-                    if shard
-                        .topics
-                        .borrow()
-                        .get(resource.resource_name.as_str())
-                        .is_none()
+                    let overrides = match shard.topics.borrow().get(resource.resource_name.as_str())
                     {
-                        return result
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                    }
-                    result.with_configs(topic_configs(shard, &wanted, request.include_synonyms))
+                        Some(meta) => meta.configs.clone(),
+                        None => {
+                            return result
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        }
+                    };
+                    let configs =
+                        topic_configs(shard, &overrides, &wanted, request.include_synonyms);
+                    result.with_configs(configs)
                 }
                 BROKER => result
                     .with_error_code(ResponseError::InvalidRequest.code())
@@ -80,12 +84,13 @@ fn broker_configs(
         .entries()
         .into_iter()
         .filter(|e| wanted(e.name))
-        .map(|e| entry(e.name, e.name, e.value, e.is_default, synonyms))
+        .map(|e| entry(e.name, e.name, e.value, e.is_default, synonyms).with_read_only(true))
         .collect()
 }
 
 fn topic_configs(
     shard: &Shard,
+    overrides: &BTreeMap<String, String>,
     wanted: &dyn Fn(&str) -> bool,
     synonyms: bool,
 ) -> Vec<DescribeConfigsResourceResult> {
@@ -94,7 +99,27 @@ fn topic_configs(
         .topic_defaults()
         .into_iter()
         .filter(|d| wanted(d.name))
-        .map(|d| entry(d.name, d.synonym, d.value, d.is_default, synonyms))
+        .map(|d| {
+            let base = entry(d.name, d.synonym, d.value, d.is_default, synonyms);
+            let Some(value) = overrides.get(d.name) else {
+                return base;
+            };
+            let value = Some(StrBytes::from_string(value.clone()));
+            let mut list = vec![DescribeConfigsSynonym::default()
+                .with_name(StrBytes::from_static_str(d.name))
+                .with_value(value.clone())
+                .with_source(DYNAMIC_TOPIC_CONFIG)];
+            if synonyms {
+                list.extend(base.synonyms);
+            } else {
+                list.clear();
+            }
+            DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_static_str(d.name))
+                .with_value(value)
+                .with_config_source(DYNAMIC_TOPIC_CONFIG)
+                .with_synonyms(list)
+        })
         .collect()
 }
 
@@ -115,7 +140,6 @@ fn entry(
     let entry = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(name))
         .with_value(value.clone())
-        .with_read_only(true)
         .with_config_source(source);
     if !synonyms {
         return entry;

@@ -77,6 +77,14 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
         name: OFFSETS_TOPIC.to_string(),
         partitions: shard.config.group.offsets_topic_partitions,
         validate_only: false,
+        // Kafka's settings for this topic: compacted, and commits are small.
+        configs: [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "104857600"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
     };
     match router::to_controller(shard, request).await {
         Some(ShardResponse::TopicCreated(0, _, _)) => Ok(()),

@@ -20,7 +20,7 @@ pub async fn resolve(shard: &Rc<Shard>, name: &str, auto_create: bool) -> Result
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
     let partitions = shard.config.num_partitions;
-    match create(shard, name, partitions, false).await {
+    match create(shard, name, partitions, Default::default(), false).await {
         (0, _, Some(meta)) => Ok(meta),
         (code, _, _) if code == ResponseError::TopicAlreadyExists.code() => shard
             .topics
@@ -37,12 +37,14 @@ pub async fn create(
     shard: &Rc<Shard>,
     name: &str,
     partitions: i32,
+    configs: std::collections::BTreeMap<String, String>,
     validate_only: bool,
 ) -> (i16, Option<String>, Option<TopicMeta>) {
     let request = ShardRequest::CreateTopic {
         name: name.to_string(),
         partitions,
         validate_only,
+        configs,
     };
     match router::to_controller(shard, request).await {
         Some(ShardResponse::TopicCreated(code, message, meta)) => (code, message, meta),

@@ -138,6 +138,27 @@ pub async fn start(
         }
         ApiKey::DeleteGroups => respond!(m::DeleteGroupsRequest, handlers::delete_groups::handle),
         ApiKey::OffsetDelete => respond!(m::OffsetDeleteRequest, handlers::offset_delete::handle),
+        ApiKey::AlterConfigs => respond!(m::AlterConfigsRequest, handlers::alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => respond!(
+            m::IncrementalAlterConfigsRequest,
+            handlers::incremental_alter_configs::handle
+        ),
+        ApiKey::CreatePartitions => {
+            respond!(
+                m::CreatePartitionsRequest,
+                handlers::create_partitions::handle
+            )
+        }
+        ApiKey::DescribeLogDirs => {
+            respond!(
+                m::DescribeLogDirsRequest,
+                handlers::describe_log_dirs::handle
+            )
+        }
+        ApiKey::OffsetForLeaderEpoch => respond!(
+            m::OffsetForLeaderEpochRequest,
+            handlers::offset_for_leader_epoch::handle
+        ),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

@@ -25,6 +25,11 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::DescribeLogDirs,
+    ApiKey::OffsetForLeaderEpoch,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

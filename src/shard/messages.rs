@@ -11,6 +11,9 @@ pub struct TopicMeta {
     pub name: String,
     pub id: Uuid,
     pub partitions: i32,
+    /// Topic config overrides (Kafka names → values); the rest are the
+    /// broker's defaults.
+    pub configs: std::collections::BTreeMap<String, String>,
 }
 
 /// Records for one partition of a produce request.
@@ -88,6 +91,19 @@ pub enum ShardRequest {
         name: String,
         partitions: i32,
         validate_only: bool,
+        configs: std::collections::BTreeMap<String, String>,
+    },
+    /// To the controller: replace a topic's config overrides.
+    AlterTopicConfigs {
+        name: String,
+        configs: std::collections::BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    /// To the controller: grow a topic to `count` partitions.
+    CreatePartitions {
+        name: String,
+        count: i32,
+        validate_only: bool,
     },
     /// To the controller shard: delete a topic everywhere.
     DeleteTopic {
@@ -120,6 +136,8 @@ pub enum ShardResponse {
     /// Kafka error code (0 = created) and message.
     TopicCreated(i16, Option<String>, Option<TopicMeta>),
     TopicDeleted(i16, Option<Uuid>),
+    /// Kafka error code (0 = done) and message of a config or partition change.
+    TopicAltered(i16, Option<String>),
     /// Topic change applied on this shard.
     Applied,
     ProducerId(Result<i64, String>),

@@ -7,12 +7,14 @@
 //! functions in `router`, which run local work in place and send the rest to
 //! the owning shard; nothing here touches another shard's memory.
 
+pub mod controller;
 pub mod mesh;
 pub mod messages;
 pub mod producer_ids;
 pub mod router;
 pub mod runtime;
 pub mod service;
+pub mod topic_policy;
 pub mod topics;
 
 use std::cell::{Cell, RefCell};
@@ -20,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use crate::config::topic::TopicConfig;
 use crate::config::BrokerConfig;
 use crate::storage::{LogConfig, PartitionLog};
 
@@ -55,6 +58,8 @@ pub struct Shard {
     /// Controller only.
     pub producer_ids: RefCell<Option<ProducerIdBlock>>,
     pub stopping: Cell<bool>,
+    /// Each known topic's effective config (overrides over broker defaults).
+    pub topic_configs: RefCell<HashMap<String, Rc<TopicConfig>>>,
     /// The consumer groups this shard coordinates.
     pub groups: RefCell<crate::group::Coordinator>,
 }
@@ -74,6 +79,27 @@ impl Shard {
 
     pub fn log_config(&self) -> LogConfig {
         log_config(&self.config)
+    }
+
+    /// The effective config of `topic` (broker defaults if unknown).
+    pub fn topic_config(&self, topic: &str) -> Rc<TopicConfig> {
+        if let Some(c) = self.topic_configs.borrow().get(topic) {
+            return c.clone();
+        }
+        Rc::new(TopicConfig::resolve(&self.config, &Default::default()))
+    }
+}
+
+/// A partition's storage settings under its topic's config.
+pub fn topic_log_config(broker: &BrokerConfig, topic: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: topic.segment_bytes,
+        segment_ms: topic.segment_ms,
+        index_interval_bytes: topic.index_interval_bytes,
+        segment_index_bytes: topic.segment_index_bytes,
+        flush_interval_messages: topic.flush_messages,
+        flush_interval_ms: topic.flush_ms,
+        ..log_config(broker)
     }
 }
 

@@ -159,6 +159,7 @@ async fn run_shard_inner(
         producer_ids: RefCell::new(producer_ids),
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
+        topic_configs: RefCell::new(HashMap::new()),
     });
     debug_assert_eq!(shard.mesh.shard_id(), shard.id);
     let handler = {

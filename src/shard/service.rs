@@ -13,7 +13,8 @@ use kafka_protocol::error::ResponseError;
 
 use super::messages::*;
 use super::topics::{self, TopicTable};
-use super::{Shard, CONTROLLER_SHARD};
+use super::{controller, topic_policy, Shard};
+use crate::config::topic::TopicConfig;
 use crate::storage::{AppendError, PartitionLog, ReadError};
 use crate::util::{now_ms, race_all};
 
@@ -57,8 +58,19 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
             name,
             partitions,
             validate_only,
-        } => create_topic(shard, name, partitions, validate_only).await,
-        ShardRequest::DeleteTopic { name } => delete_topic(shard, name).await,
+            configs,
+        } => controller::create_topic(shard, name, partitions, configs, validate_only).await,
+        ShardRequest::DeleteTopic { name } => controller::delete_topic(shard, name).await,
+        ShardRequest::AlterTopicConfigs {
+            name,
+            configs,
+            validate_only,
+        } => controller::alter_configs(shard, name, configs, validate_only).await,
+        ShardRequest::CreatePartitions {
+            name,
+            count,
+            validate_only,
+        } => controller::create_partitions(shard, name, count, validate_only).await,
         ShardRequest::TopicUpsert { meta } => {
             apply_upsert(shard, meta).await;
             ShardResponse::Applied
@@ -67,7 +79,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
             apply_remove(shard, &name).await;
             ShardResponse::Applied
         }
-        ShardRequest::AllocateProducerId => ShardResponse::ProducerId(allocate_producer_id(shard)),
+        ShardRequest::AllocateProducerId => {
+            ShardResponse::ProducerId(controller::allocate_producer_id(shard))
+        }
         ShardRequest::Group { partition, call } => {
             ShardResponse::Group(crate::group::handle(shard, partition, call).await)
         }
@@ -88,7 +102,15 @@ pub fn produce_local(
             waits.push(Err(failed(ResponseError::NotLeaderOrFollower, None)));
             continue;
         };
-        match log.append(&part.records, 0, now) {
+        let cfg = shard.topic_config(&part.topic);
+        let records = match topic_policy::check(&part.records, &cfg, now) {
+            Ok(records) => records,
+            Err((error, message)) => {
+                waits.push(Err(failed(error, Some(message))));
+                continue;
+            }
+        };
+        match log.append_with(&records, 0, now, cfg.log_append_time) {
             Ok(appended) => waits.push(Ok((appended, log))),
             Err(e) => waits.push(Err(append_failure(&e))),
         }
@@ -244,108 +266,21 @@ async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {
     }
 }
 
-/// Controller: create `name` with `partitions` partitions on every shard.
-async fn create_topic(
-    shard: &Rc<Shard>,
-    name: String,
-    partitions: i32,
-    validate_only: bool,
-) -> ShardResponse {
-    debug_assert_eq!(shard.id, CONTROLLER_SHARD);
-    if !topics::valid_topic_name(&name) {
-        let msg = format!("topic name {name:?} is not valid");
-        return ShardResponse::TopicCreated(
-            ResponseError::InvalidTopicException.code(),
-            Some(msg),
-            None,
-        );
-    }
-    if partitions < 1 {
-        let msg = "number of partitions must be at least 1".to_string();
-        return ShardResponse::TopicCreated(
-            ResponseError::InvalidPartitions.code(),
-            Some(msg),
-            None,
-        );
-    }
-    if shard.topics.borrow().get(&name).is_some() || shard.creating.borrow().contains(&name) {
-        let msg = format!("topic '{name}' already exists");
-        return ShardResponse::TopicCreated(
-            ResponseError::TopicAlreadyExists.code(),
-            Some(msg),
-            None,
-        );
-    }
-    let meta = TopicMeta {
-        name: name.clone(),
-        id: uuid::Uuid::new_v4(),
-        partitions,
-    };
-    if validate_only {
-        return ShardResponse::TopicCreated(0, None, Some(meta));
-    }
-    shard.creating.borrow_mut().insert(name.clone());
-    let created = create_dirs(shard, &meta);
-    let response = match created {
-        Ok(()) => {
-            broadcast(shard, |_| ShardRequest::TopicUpsert { meta: meta.clone() }).await;
-            tracing::info!(topic = name, partitions, "created topic");
-            ShardResponse::TopicCreated(0, None, Some(meta))
-        }
-        Err(e) => {
-            tracing::error!(topic = name, "create topic: {e}");
-            ShardResponse::TopicCreated(
-                ResponseError::KafkaStorageError.code(),
-                Some(e.to_string()),
-                None,
-            )
-        }
-    };
-    shard.creating.borrow_mut().remove(&name);
-    response
-}
-
-fn create_dirs(shard: &Shard, meta: &TopicMeta) -> std::io::Result<()> {
-    for p in 0..meta.partitions {
-        topics::ensure_partition_dir(&shard.data_dir, &meta.name, p, meta.id)?;
-    }
-    Ok(())
-}
-
-/// Controller: delete `name` on every shard.
-async fn delete_topic(shard: &Rc<Shard>, name: String) -> ShardResponse {
-    let Some(meta) = shard.topics.borrow().get(&name).cloned() else {
-        return ShardResponse::TopicDeleted(ResponseError::UnknownTopicOrPartition.code(), None);
-    };
-    broadcast(shard, |_| ShardRequest::TopicRemove { name: name.clone() }).await;
-    tracing::info!(topic = name, "deleted topic");
-    ShardResponse::TopicDeleted(0, Some(meta.id))
-}
-
-/// Sends a request to every shard (this one included) and waits for all.
-async fn broadcast(shard: &Rc<Shard>, make: impl Fn(usize) -> ShardRequest) {
-    let mut remote = Vec::new();
-    for target in 0..shard.shard_count() {
-        if target != shard.id {
-            remote.push(shard.mesh.send(target, make(target)).await);
-        }
-    }
-    Box::pin(execute(shard, make(shard.id))).await;
-    for reply in remote {
-        // A shard that is shutting down drops the request; nothing to undo.
-        let _ = reply.await;
-    }
-}
-
 /// Learns a topic: opens the partitions owned here, then publishes the topic
 /// in this shard's table, so no request finds the topic without its logs.
-async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
+pub(super) async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
+    let topic_config = Rc::new(TopicConfig::resolve(&shard.config, &meta.configs));
+    let log_config = super::topic_log_config(&shard.config, &topic_config);
     for p in 0..meta.partitions {
-        if shard.owner_of(&meta.name, p) != shard.id || shard.log(&meta.name, p).is_some() {
+        if shard.owner_of(&meta.name, p) != shard.id {
+            continue;
+        }
+        if let Some(log) = shard.log(&meta.name, p) {
+            log.update_config(log_config.clone());
             continue;
         }
         let dir = topics::partition_dir(&shard.data_dir, &meta.name, p);
-        match PartitionLog::open(dir, shard.log_config()).await {
+        match PartitionLog::open(dir, log_config.clone()).await {
             Ok(log) => {
                 shard
                     .logs
@@ -362,6 +297,10 @@ async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
             .filter(|p| shard.owner_of(&meta.name, *p) == shard.id)
             .collect::<Vec<i32>>()
     });
+    shard
+        .topic_configs
+        .borrow_mut()
+        .insert(meta.name.clone(), topic_config);
     shard.topics.borrow_mut().upsert(meta);
     if let Some(partitions) = offsets_topic {
         let shard = shard.clone();
@@ -370,22 +309,15 @@ async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
     }
 }
 
-async fn apply_remove(shard: &Rc<Shard>, name: &str) {
+pub(super) async fn apply_remove(shard: &Rc<Shard>, name: &str) {
     shard.topics.borrow_mut().remove(name);
+    shard.topic_configs.borrow_mut().remove(name);
     let logs = shard.logs.borrow_mut().remove(name);
     for (p, log) in logs.into_iter().flatten() {
         if let Err(e) = log.delete().await {
             tracing::error!(topic = name, partition = p, "delete log: {e}");
         }
     }
-}
-
-fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, String> {
-    let mut block = shard.producer_ids.borrow_mut();
-    let block = block
-        .as_mut()
-        .ok_or_else(|| "producer ids are allocated by the controller shard".to_string())?;
-    block.allocate().map_err(|e| e.to_string())
 }
 
 /// Opens the logs this shard owns for every topic in `table` (start-up).

@@ -4,6 +4,8 @@
 //! Each partition directory is `<topic>-<partition>` under the data dir and
 //! holds a `partition.metadata` file with the topic id (Kafka's layout), so the
 //! topic list is derived from the directories at start and never stored twice.
+//! A topic's config overrides live in `topic-configs/<topic>.properties`
+//! (`name=value` lines), written atomically by the controller.
 //! Only the controller shard creates or removes topics; the others learn of
 //! changes by message (see `shard::service`).
 
@@ -106,14 +108,60 @@ impl TopicTable {
             for p in 0..count {
                 ensure_partition_dir(data_dir, &name, p, id)?;
             }
+            let configs = read_topic_configs(data_dir, &name);
             table.upsert(TopicMeta {
                 name,
                 id,
                 partitions: count,
+                configs,
             });
         }
         Ok(table)
     }
+}
+
+const CONFIGS_DIR: &str = "topic-configs";
+
+fn configs_file(data_dir: &Path, topic: &str) -> PathBuf {
+    data_dir
+        .join(CONFIGS_DIR)
+        .join(format!("{topic}.properties"))
+}
+
+/// The config overrides stored for `topic` (none if never altered).
+pub fn read_topic_configs(data_dir: &Path, topic: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(configs_file(data_dir, topic)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect()
+}
+
+/// Stores `configs` for `topic` durably (write aside, fsync, rename, fsync
+/// the directory), or removes the file when there are none.
+pub fn write_topic_configs(
+    data_dir: &Path,
+    topic: &str,
+    configs: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    let dir = data_dir.join(CONFIGS_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let path = configs_file(data_dir, topic);
+    if configs.is_empty() {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    } else {
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        for (k, v) in configs {
+            writeln!(file, "{k}={v}")?;
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    std::fs::File::open(&dir)?.sync_all()
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {

@@ -1,0 +1,113 @@
+//! IncrementalAlterConfigs: SET, DELETE (back to the default), and APPEND /
+//! SUBTRACT for list configs (cleanup.policy), applied to a topic's current
+//! overrides. Nothing changes unless every operation of a resource is valid.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::topic_admin::{self, Outcome, BROKER, TOPIC};
+use crate::config::topic;
+use crate::shard::Shard;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::new();
+    for resource in request.resources {
+        let name = resource.resource_name.as_str();
+        let (code, message): Outcome = match resource.resource_type {
+            TOPIC => match topic_admin::current_overrides(shard, name)
+                .and_then(|current| apply(shard, current, &resource.configs))
+            {
+                Ok(configs) => {
+                    topic_admin::set_topic_configs(shard, name, configs, request.validate_only)
+                        .await
+                }
+                Err(outcome) => outcome,
+            },
+            BROKER => topic_admin::broker_refusal(),
+            other => topic_admin::unsupported_resource(other),
+        };
+        responses.push(
+            AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message(message.map(StrBytes::from_string))
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone()),
+        );
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn invalid(message: String) -> Outcome {
+    (ResponseError::InvalidConfig.code(), Some(message))
+}
+
+/// The overrides after applying `ops` to `current`.
+fn apply(
+    shard: &Shard,
+    mut current: BTreeMap<String, String>,
+    ops: &[AlterableConfig],
+) -> Result<BTreeMap<String, String>, Outcome> {
+    for op in ops {
+        let name = op.name.to_string();
+        let value = op.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        match op.config_operation {
+            SET => {
+                current.insert(name, value);
+            }
+            DELETE => {
+                current.remove(&name);
+            }
+            APPEND | SUBTRACT if topic::is_list(&name) => {
+                let effective = current
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| default_of(shard, &name));
+                let mut items: Vec<String> = effective
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if op.config_operation == APPEND && !items.iter().any(|i| i == v) {
+                        items.push(v.to_string());
+                    } else if op.config_operation == SUBTRACT {
+                        items.retain(|i| i != v);
+                    }
+                }
+                current.insert(name, items.join(","));
+            }
+            APPEND | SUBTRACT => return Err(invalid(format!("{name} is not a list config"))),
+            other => {
+                return Err(invalid(format!(
+                    "unknown config operation {other} for {name}"
+                )))
+            }
+        }
+    }
+    Ok(current)
+}
+
+fn default_of(shard: &Shard, name: &str) -> String {
+    shard
+        .config
+        .topic_defaults()
+        .into_iter()
+        .find(|d| d.name == name)
+        .map(|d| d.value)
+        .unwrap_or_default()
+}

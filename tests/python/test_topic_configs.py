@@ -1,0 +1,124 @@
+"""Topic configuration and partitions at run time, through confluent-kafka's
+AdminClient and kafka-python's KafkaAdminClient: create with configs,
+incremental and legacy alter, describe with sources, CreatePartitions, the
+produce errors a topic's rules cause, and everything surviving a restart."""
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions,
+                                   NewTopic)
+from kafka.admin import ConfigResource as KpConfigResource
+from kafka.admin import ConfigResourceType, KafkaAdminClient
+from kafka.admin import NewPartitions as KpNewPartitions
+from kafka.admin import NewTopic as KpNewTopic
+
+from conftest import Broker
+
+
+def describe(admin, topic):
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([r])[r].result(20)
+
+
+def restart(b):
+    args = b.proc.args
+    b.proc.terminate()
+    b.proc.wait(timeout=20)
+    b.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=b.log, text=True)
+    line = b.proc.stdout.readline()
+    assert line.startswith("fjord listening on "), line
+    b.bootstrap = line.split()[-1]
+
+
+def test_configs_round_trip_and_survive_restart(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("cfg", 2, 1, config={"retention.ms": "3600000", "max.message.bytes": "2000"})])[
+        "cfg"].result(20)
+    c = describe(admin, "cfg")
+    assert c["retention.ms"].value == "3600000"
+    assert c["retention.ms"].source == ConfigResource.Type.TOPIC.value or c["retention.ms"].source == 1
+    assert c["segment.bytes"].value == "1073741824" and c["segment.bytes"].is_default
+
+    r = ConfigResource(ConfigResource.Type.TOPIC, "cfg", incremental_configs=[
+        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+        ConfigEntry("segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
+    ])
+    admin.incremental_alter_configs([r])[r].result(20)
+    c = describe(admin, "cfg")
+    assert c["cleanup.policy"].value == "delete,compact"
+    assert c["retention.ms"].value == "604800000"  # back to the broker default
+    assert c["segment.bytes"].value == "1048576"
+
+    bad = ConfigResource(ConfigResource.Type.TOPIC, "cfg", incremental_configs=[
+        ConfigEntry("segment.bytes", "2097152", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.ms", "later", incremental_operation=AlterConfigOpType.SET),
+    ])
+    with pytest.raises(KafkaException) as e:
+        admin.incremental_alter_configs([bad])[bad].result(20)
+    assert "retention.ms" in str(e.value)
+    assert describe(admin, "cfg")["segment.bytes"].value == "1048576", "a refused change changes nothing"
+
+    restart(broker)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    c = describe(admin, "cfg")
+    assert (c["cleanup.policy"].value, c["segment.bytes"].value, c["max.message.bytes"].value) == (
+        "delete,compact", "1048576", "2000")
+
+
+def test_create_partitions_and_producers_use_them(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("grow", 2, 1)])["grow"].result(20)
+    admin.create_partitions([NewPartitions("grow", 6)])["grow"].result(20)
+    assert len(admin.list_topics(timeout=10).topics["grow"].partitions) == 6
+    with pytest.raises(KafkaException) as e:
+        admin.create_partitions([NewPartitions("grow", 3)])["grow"].result(20)
+    assert "INVALID_PARTITIONS" in str(e.value)
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "topic.metadata.refresh.interval.ms": 500})
+    used = set()
+    delivered = lambda err, msg: used.add(msg.partition()) if err is None else None
+    for i in range(200):
+        p.produce("grow", key=str(i), value=b"v", on_delivery=delivered)
+    p.flush(20)
+    assert used == set(range(6)), used
+
+
+def test_topic_rules_refuse_bad_produce(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([
+        NewTopic("small", 1, 1, config={"max.message.bytes": "1000"}),
+        NewTopic("compacted", 1, 1, config={"cleanup.policy": "compact"}),
+        NewTopic("recent", 1, 1, config={"message.timestamp.before.max.ms": "60000"}),
+    ])["recent"].result(20)
+    time.sleep(0.5)
+
+    def produce(topic, **kw):
+        p = Producer({"bootstrap.servers": broker.bootstrap, "retries": 0, "linger.ms": 0})
+        errors = []
+        p.produce(topic, on_delivery=lambda err, _m: errors.append(err), **kw)
+        p.flush(20)
+        return errors[0]
+
+    assert produce("small", value=b"x" * 2000).name() == "MSG_SIZE_TOO_LARGE"
+    assert produce("small", value=b"x" * 10) is None
+    assert produce("compacted", value=b"no key").name() == "INVALID_RECORD"
+    assert produce("compacted", key=b"k", value=b"v") is None
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    assert produce("recent", value=b"old", timestamp=hour_ago).name() == "INVALID_TIMESTAMP"
+    assert produce("recent", value=b"new") is None
+
+
+def test_kafka_python_admin(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([KpNewTopic("kp-admin", 1, 1, topic_configs={"retention.bytes": "123456"})])
+    admin.alter_configs([KpConfigResource(ConfigResourceType.TOPIC, "kp-admin", configs={"retention.bytes": "654321"})])
+    admin.create_partitions({"kp-admin": KpNewPartitions(3)})
+    described = admin.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, "kp-admin")])
+    text = str(described)
+    assert "654321" in text, text
+    meta = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+    assert len(meta.topics["kp-admin"].partitions) == 3
+    admin.close()
