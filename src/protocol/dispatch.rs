@@ -159,6 +159,9 @@ pub async fn start(
             m::OffsetForLeaderEpochRequest,
             handlers::offset_for_leader_epoch::handle
         ),
+        ApiKey::DeleteRecords => {
+            respond!(m::DeleteRecordsRequest, handlers::delete_records::handle)
+        }
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

@@ -30,6 +30,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::CreatePartitions,
     ApiKey::DescribeLogDirs,
     ApiKey::OffsetForLeaderEpoch,
+    ApiKey::DeleteRecords,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

@@ -66,6 +66,21 @@ pub struct OffsetAnswer {
     pub timestamp: i64,
 }
 
+/// One partition of a DeleteRecords request.
+#[derive(Clone, Debug)]
+pub struct DeleteRecordsPart {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Error code and the partition's new log start offset (low watermark).
+#[derive(Clone, Debug)]
+pub struct DeleteRecordsResult {
+    pub error_code: i16,
+    pub low_watermark: i64,
+}
+
 /// A request to another shard.
 pub enum ShardRequest {
     /// Append, in order, then answer once every part is durable (or at once
@@ -117,6 +132,11 @@ pub enum ShardRequest {
     TopicRemove {
         name: String,
     },
+    /// Move each partition's log start offset up to `offset` (-1 = the high
+    /// watermark).
+    DeleteRecords {
+        parts: Vec<DeleteRecordsPart>,
+    },
     /// To the controller: a fresh producer id.
     AllocateProducerId,
     /// To the coordinator of a group (the owner of `partition` of
@@ -141,5 +161,6 @@ pub enum ShardResponse {
     /// Topic change applied on this shard.
     Applied,
     ProducerId(Result<i64, String>),
+    DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
 }

@@ -8,6 +8,7 @@
 //! the owning shard; nothing here touches another shard's memory.
 
 pub mod controller;
+pub mod maintenance;
 pub mod mesh;
 pub mod messages;
 pub mod producer_ids;

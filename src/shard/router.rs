@@ -145,6 +145,28 @@ pub async fn list_offsets(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<O
     .await
 }
 
+pub async fn delete_records(
+    shard: &Rc<Shard>,
+    parts: Vec<DeleteRecordsPart>,
+) -> Vec<DeleteRecordsResult> {
+    let fallback = DeleteRecordsResult {
+        error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
+        low_watermark: -1,
+    };
+    scatter(
+        shard,
+        parts,
+        |p| (p.topic.as_str(), p.partition),
+        |parts| ShardRequest::DeleteRecords { parts },
+        |r| match r {
+            ShardResponse::DeleteRecords(results) => Some(results),
+            _ => None,
+        },
+        fallback,
+    )
+    .await
+}
+
 /// Sends each shard's share as one request (run in place for this shard) and
 /// gathers the answers in input order.
 async fn scatter<T, R: Clone>(

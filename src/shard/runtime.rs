@@ -169,6 +169,7 @@ async fn run_shard_inner(
     mesh::spawn_receivers(shard.mesh.clone(), receivers, handler);
     service::open_owned_logs(&shard, start.table).await;
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
+    super::maintenance::spawn(shard.clone());
     let listener = TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?;
     let _ = start.ready.send(Ok(()));
 

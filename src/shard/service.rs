@@ -15,7 +15,7 @@ use super::messages::*;
 use super::topics::{self, TopicTable};
 use super::{controller, topic_policy, Shard};
 use crate::config::topic::TopicConfig;
-use crate::storage::{AppendError, PartitionLog, ReadError};
+use crate::storage::{AppendError, PartitionLog, ReadError, StorageError};
 use crate::util::{now_ms, race_all};
 
 /// Entry point for requests arriving on the mesh. Runs in the mesh receive
@@ -81,6 +81,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         }
         ShardRequest::AllocateProducerId => {
             ShardResponse::ProducerId(controller::allocate_producer_id(shard))
+        }
+        ShardRequest::DeleteRecords { parts } => {
+            ShardResponse::DeleteRecords(delete_records_local(shard, parts).await)
         }
         ShardRequest::Group { partition, call } => {
             ShardResponse::Group(crate::group::handle(shard, partition, call).await)
@@ -307,6 +310,44 @@ pub(super) async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
         glommio::spawn_local(async move { crate::group::load_owned(&shard, partitions).await })
             .detach();
     }
+}
+
+async fn delete_records_local(
+    shard: &Rc<Shard>,
+    parts: Vec<DeleteRecordsPart>,
+) -> Vec<DeleteRecordsResult> {
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let Some(log) = shard.log(&part.topic, part.partition) else {
+            out.push(DeleteRecordsResult {
+                error_code: ResponseError::UnknownTopicOrPartition.code(),
+                low_watermark: -1,
+            });
+            continue;
+        };
+        out.push(match log.delete_records_before(part.offset).await {
+            Ok(start) => DeleteRecordsResult {
+                error_code: 0,
+                low_watermark: start,
+            },
+            Err(StorageError::OffsetOutOfRange { .. }) => DeleteRecordsResult {
+                error_code: ResponseError::OffsetOutOfRange.code(),
+                low_watermark: log.log_start_offset(),
+            },
+            Err(e) => {
+                tracing::error!(
+                    topic = part.topic,
+                    partition = part.partition,
+                    "delete records: {e}"
+                );
+                DeleteRecordsResult {
+                    error_code: ResponseError::KafkaStorageError.code(),
+                    low_watermark: -1,
+                }
+            }
+        });
+    }
+    out
 }
 
 pub(super) async fn apply_remove(shard: &Rc<Shard>, name: &str) {

@@ -1,0 +1,71 @@
+//! DeleteRecords: moves each partition's log start offset (low watermark) up
+//! to the given offset (-1 = the high watermark) on its owner; whole segments
+//! below it are deleted. Offsets above the high watermark get
+//! OFFSET_OUT_OF_RANGE.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use super::topics;
+use crate::shard::messages::DeleteRecordsPart;
+use crate::shard::{router, Shard};
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let mut parts = Vec::new();
+    let mut layout = Vec::new();
+    for t in request.topics {
+        let meta = topics::resolve(shard, t.name.0.as_str(), false).await;
+        let mut slots = Vec::new();
+        for p in t.partitions {
+            let slot = match &meta {
+                Ok(m) if (0..m.partitions).contains(&p.partition_index) => {
+                    parts.push(DeleteRecordsPart {
+                        topic: m.name.clone(),
+                        partition: p.partition_index,
+                        offset: p.offset,
+                    });
+                    Ok(parts.len() - 1)
+                }
+                _ => Err(ResponseError::UnknownTopicOrPartition.code()),
+            };
+            slots.push((p.partition_index, slot));
+        }
+        layout.push((t.name, slots));
+    }
+    let results = router::delete_records(shard, parts).await;
+    let topics = layout
+        .into_iter()
+        .map(|(name, slots)| {
+            let partitions = slots
+                .into_iter()
+                .map(|(index, slot)| {
+                    let (code, low) = match slot {
+                        Err(code) => (code, -1),
+                        Ok(i) => results
+                            .get(i)
+                            .map_or((ResponseError::UnknownServerError.code(), -1), |r| {
+                                (r.error_code, r.low_watermark)
+                            }),
+                    };
+                    DeleteRecordsPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_error_code(code)
+                        .with_low_watermark(low)
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
