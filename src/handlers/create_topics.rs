@@ -21,7 +21,15 @@ pub async fn handle(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        let partitions = if topic.num_partitions == -1 {
+        // Explicit assignments may only name this broker, one replica each,
+        // for partitions 0..n; they then fix the partition count.
+        let node = shard.identity.node_id;
+        let assigned_here = topic.assignments.iter().enumerate().all(|(i, a)| {
+            a.partition_index == i as i32 && a.broker_ids.len() == 1 && a.broker_ids[0].0 == node
+        });
+        let partitions = if !topic.assignments.is_empty() {
+            topic.assignments.len() as i32
+        } else if topic.num_partitions == -1 {
             shard.config.num_partitions
         } else {
             topic.num_partitions
@@ -34,10 +42,10 @@ pub async fn handle(
                     topic.replication_factor
                 ),
             ))
-        } else if !topic.assignments.is_empty() {
+        } else if !assigned_here {
             Some((
                 ResponseError::InvalidReplicaAssignment,
-                "replica assignments are not supported".to_string(),
+                format!("replica assignments may only name broker {node}, once per partition"),
             ))
         } else {
             topic.configs.iter().find(|c| c.value.is_none()).map(|c| {

@@ -10,7 +10,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -88,6 +90,21 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
     })
 }
 
+/// KIP-467 (v8+): which records made the batch invalid.
+fn record_errors(r: &ProduceResult, version: i16) -> Vec<BatchIndexAndErrorMessage> {
+    if version < 8 {
+        return Vec::new();
+    }
+    r.record_errors
+        .iter()
+        .map(|(index, why)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(*index)
+                .with_batch_index_error_message(Some(StrBytes::from_string(why.clone())))
+        })
+        .collect()
+}
+
 fn respond_topic(
     topic: TopicSlots,
     results: &[ProduceResult],
@@ -117,7 +134,13 @@ fn respond_topic(
                         .with_error_code(r.error_code)
                         .with_error_message(message(&r.error_message))
                         .with_base_offset(r.base_offset)
-                        .with_log_start_offset(start(r.log_start_offset)),
+                        .with_log_start_offset(start(r.log_start_offset))
+                        .with_log_append_time_ms(if version >= 2 {
+                            r.log_append_time_ms
+                        } else {
+                            -1
+                        })
+                        .with_record_errors(record_errors(r, version)),
                     None => base.with_error_code(ResponseError::UnknownServerError.code()),
                 },
             }

@@ -30,6 +30,10 @@ pub struct ProduceResult {
     pub error_message: Option<String>,
     pub base_offset: i64,
     pub log_start_offset: i64,
+    /// The broker time stamped on the batches (LogAppendTime topics), or -1.
+    pub log_append_time_ms: i64,
+    /// Records that made the batch invalid: (index in batch, reason).
+    pub record_errors: Vec<(i32, String)>,
 }
 
 /// One partition to read.

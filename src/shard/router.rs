@@ -100,6 +100,8 @@ fn produce_unavailable() -> ProduceResult {
         error_message: Some("owning shard unavailable".into()),
         base_offset: -1,
         log_start_offset: -1,
+        log_append_time_ms: -1,
+        record_errors: Vec::new(),
     }
 }
 

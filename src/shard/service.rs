@@ -108,13 +108,16 @@ pub fn produce_local(
         let cfg = shard.topic_config(&part.topic);
         let records = match topic_policy::check(&part.records, &cfg, now) {
             Ok(records) => records,
-            Err((error, message)) => {
-                waits.push(Err(failed(error, Some(message))));
+            Err(refusal) => {
+                let mut result = failed(refusal.error, Some(refusal.message));
+                result.record_errors = refusal.records;
+                waits.push(Err(result));
                 continue;
             }
         };
+        let append_time = if cfg.log_append_time { now } else { -1 };
         match log.append_with(&records, 0, now, cfg.log_append_time) {
-            Ok(appended) => waits.push(Ok((appended, log))),
+            Ok(appended) => waits.push(Ok((appended, log, append_time))),
             Err(e) => waits.push(Err(append_failure(&e))),
         }
     }
@@ -123,7 +126,7 @@ pub fn produce_local(
         for wait in waits {
             results.push(match wait {
                 Err(result) => result,
-                Ok((appended, log)) => {
+                Ok((appended, log, append_time)) => {
                     let durable = if acks == 0 {
                         Ok(())
                     } else {
@@ -135,6 +138,8 @@ pub fn produce_local(
                             error_message: None,
                             base_offset: appended.base_offset,
                             log_start_offset: log.log_start_offset(),
+                            log_append_time_ms: append_time,
+                            record_errors: Vec::new(),
                         },
                         Err(e) => {
                             tracing::error!("append not made durable: {e}");
@@ -154,6 +159,8 @@ fn failed(error: ResponseError, message: Option<String>) -> ProduceResult {
         error_message: message,
         base_offset: -1,
         log_start_offset: -1,
+        log_append_time_ms: -1,
+        record_errors: Vec::new(),
     }
 }
 

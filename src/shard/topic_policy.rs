@@ -15,7 +15,23 @@ use kafka_protocol::records::{
 use crate::config::topic::TopicConfig;
 use crate::storage::batch::{self, BatchHeader};
 
-pub type Refusal = (ResponseError, String);
+/// Why a partition's records were refused.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ResponseError,
+    pub message: String,
+    /// The offending records (index within their batch, reason), for
+    /// ProduceResponse's record_errors: clients fail just those records.
+    pub records: Vec<(i32, String)>,
+}
+
+fn refuse(error: ResponseError, message: String) -> Refusal {
+    Refusal {
+        error,
+        message,
+        records: Vec::new(),
+    }
+}
 
 /// The bytes to append (the producer's, or recompressed), or why not.
 pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, Refusal> {
@@ -24,7 +40,7 @@ pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, R
     let headers = headers(records);
     for h in &headers {
         if h.total_len() > cfg.max_message_bytes {
-            return Err((
+            return Err(refuse(
                 ResponseError::MessageTooLarge,
                 format!(
                     "batch of {} bytes exceeds max.message.bytes {}",
@@ -42,15 +58,26 @@ pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, R
     }
     let sets = decode(records)?;
     if cfg.compact {
-        let keyless = sets
+        // Record indexes within their batch (offset delta), as Kafka names
+        // them in record_errors.
+        let keyless: Vec<(i32, String)> = sets
             .iter()
-            .flat_map(|s| s.records.iter())
-            .any(|r| r.key.is_none() && !r.control);
-        if keyless {
-            return Err((
-                ResponseError::InvalidRecord,
-                "compacted topic requires a key on every record".into(),
-            ));
+            .zip(&headers)
+            .flat_map(|(set, h)| set.records.iter().map(move |r| (r, h.base_offset)))
+            .filter(|(r, _)| r.key.is_none() && !r.control)
+            .map(|(r, base)| {
+                (
+                    (r.offset - base) as i32,
+                    "compacted topic requires a key".to_string(),
+                )
+            })
+            .collect();
+        if !keyless.is_empty() {
+            return Err(Refusal {
+                error: ResponseError::InvalidRecord,
+                message: "compacted topic requires a key on every record".into(),
+                records: keyless,
+            });
         }
     }
     match cfg.compression.as_deref() {
@@ -86,7 +113,7 @@ fn check_timestamps(h: &BatchHeader, cfg: &TopicConfig, now_ms: i64) -> Result<(
         } else {
             h.base_timestamp
         };
-        return Err((
+        return Err(refuse(
             ResponseError::InvalidTimestamp,
             format!(
                 "timestamp {ts} is outside [now - {}, now + {}] ms (message.timestamp.before/after.max.ms)",
@@ -100,7 +127,7 @@ fn check_timestamps(h: &BatchHeader, cfg: &TopicConfig, now_ms: i64) -> Result<(
 fn decode(records: &Bytes) -> Result<Vec<kafka_protocol::records::RecordSet>, Refusal> {
     let mut buf = records.clone();
     RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
-        (
+        refuse(
             ResponseError::CorruptMessage,
             format!("undecodable batch: {e}"),
         )
@@ -137,7 +164,7 @@ fn recompress(
         };
         let mut one = BytesMut::new();
         RecordBatchEncoder::encode(&mut one, &set.records, &options).map_err(|e| {
-            (
+            refuse(
                 ResponseError::CorruptMessage,
                 format!("re-encoding to {name}: {e}"),
             )
@@ -145,7 +172,7 @@ fn recompress(
         // The encoder may split a batch; a produced batch must stay one so
         // sequence numbers and offsets keep their meaning.
         if headers_in(&one) != 1 {
-            return Err((
+            return Err(refuse(
                 ResponseError::InvalidRecord,
                 format!(
                     "batch at base {} cannot be recompressed as one",
