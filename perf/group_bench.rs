@@ -14,85 +14,24 @@
 //! Blocking sockets and one thread per member: the tool measures the broker,
 //! so it stays simple.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::protocol::Encodable;
 
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
+#[path = "common/wire.rs"]
+mod wire;
+use wire::{create_topic, s, Conn};
 
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            stream,
-            correlation: 0,
-        }
-    }
-
-    fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
-        self.correlation += 1;
-        let key = ApiKey::try_from(R::KEY).expect("known key");
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("fjord-group-bench")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, key.request_header_version(version))
-            .expect("header");
-        request.encode(&mut body, version).expect("request");
-        let mut frame = BytesMut::with_capacity(body.len() + 4);
-        frame.put_i32(body.len() as i32);
-        frame.put_slice(&body);
-        self.stream.write_all(&frame).expect("send");
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).expect("response length");
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).expect("response");
-        let mut buf = Bytes::from(buf);
-        let header =
-            ResponseHeader::decode(&mut buf, key.response_header_version(version)).expect("header");
-        assert_eq!(header.correlation_id, self.correlation);
-        R::Response::decode(&mut buf, version).expect("response body")
-    }
-}
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
-}
-
-fn create_topic(addr: &str, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(30_000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(topic)))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    let response = Conn::open(addr).call(4, &request);
-    let code = response.topics[0].error_code;
-    assert!(code == 0 || code == 36, "create {topic}: error {code}");
-}
-
-/// A consumer-protocol subscription; `user_data` changes per round so every
-/// rejoin counts as changed metadata and the whole group rebalances.
 fn subscription(topic: &str, round: u64) -> Bytes {
     let sub = ConsumerProtocolSubscription::default()
         .with_topics(vec![s(topic)])
@@ -222,7 +161,7 @@ impl Member {
 
 fn rebalance(addr: &str, rounds: usize) {
     let topic = "group-bench-64";
-    create_topic(addr, topic, 64);
+    create_topic(addr, topic, 64, &[]);
     let group = format!("rebalance-{}", std::process::id());
     let members: Vec<Member> = (0..4).map(|_| Member::new(addr, &group, topic)).collect();
     let start = Arc::new(Barrier::new(5));
@@ -267,7 +206,7 @@ fn rebalance(addr: &str, rounds: usize) {
 
 fn commits(addr: &str, members: usize, seconds: u64, interval_ms: u64) {
     let topic = "group-bench-commits";
-    create_topic(addr, topic, members as i32);
+    create_topic(addr, topic, members as i32, &[]);
     let group = format!("commits-{}", std::process::id());
     let joined = Arc::new(Barrier::new(members + 1));
     let threads: Vec<_> = (0..members)

@@ -53,7 +53,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "log.retention.hours",
         "168",
-        "Retention by time (not enforced yet)",
+        "Retention by time (topics: retention.ms)",
     ),
     (
         "log.retention.minutes",
@@ -68,7 +68,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "log.retention.bytes",
         "-1",
-        "Retention by size (not enforced yet)",
+        "Retention by size per partition (topics: retention.bytes)",
     ),
     (
         "log.cleanup.policy",
