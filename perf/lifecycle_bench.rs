@@ -11,14 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
-use indexmap::IndexMap;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, TopicName};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 #[path = "common/wire.rs"]
 mod wire;
@@ -31,30 +27,8 @@ fn batch(count: usize, size: usize, key: impl Fn(usize) -> Option<Bytes>) -> Byt
         .expect("clock")
         .as_millis() as i64;
     let value = Bytes::from(vec![b'x'; size]);
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32 - 1,
-            timestamp: now,
-            key: key(i),
-            value: Some(value.clone()),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
-    buf.freeze()
+    let records = (0..count).map(|i| (key(i), Some(value.clone()))).collect();
+    fjord::storage::records::encode_plain_batch(records, now).expect("encode batch")
 }
 
 fn produce(conn: &mut Conn, topic: &str, records: Bytes) -> i16 {

@@ -4,17 +4,16 @@
 
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 
-use super::records::{self, Key};
+use super::records::{self as group_records, Key};
 use super::state::Group;
 use super::OFFSETS_TOPIC;
 use crate::shard::Shard;
+use crate::storage::records;
 use crate::util::now_ms;
 
 /// A record to write: key and value (None = tombstone).
@@ -45,35 +44,10 @@ pub async fn persist(shard: &Rc<Shard>, partition: i32, entries: Vec<Entry>) -> 
 }
 
 fn encode_batch(entries: Vec<Entry>, now: i64) -> Result<Bytes, String> {
-    let records: Vec<Record> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // offset - sequence constant keeps every record in one batch;
-            // the batch's base sequence is then -1, as for non-idempotent
-            // producers.
-            sequence: i as i32 - 1,
-            timestamp: now,
-            key: Some(key),
-            value,
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
+    records::encode_plain_batch(
+        entries.into_iter().map(|(k, v)| (Some(k), v)).collect(),
+        now,
+    )
 }
 
 /// Replays partition `partition` of `__consumer_offsets` into `groups`.
@@ -112,7 +86,7 @@ pub async fn load(shard: &Rc<Shard>, partition: i32) -> Vec<Group> {
 }
 
 fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: i64) {
-    let Some(key) = r.key.as_deref().and_then(records::decode_key) else {
+    let Some(key) = r.key.as_deref().and_then(group_records::decode_key) else {
         return;
     };
     match key {
@@ -127,7 +101,7 @@ fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: 
                 }
             }
             Some(v) => {
-                if let Some(value) = records::decode_offset(v) {
+                if let Some(value) = group_records::decode_offset(v) {
                     let g = groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, partition, now));
@@ -135,7 +109,7 @@ fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: 
                 }
             }
         },
-        Key::Group(group) => match r.value.as_deref().and_then(records::decode_group) {
+        Key::Group(group) => match r.value.as_deref().and_then(group_records::decode_group) {
             // A tombstone deletes the group and, before it, its offsets.
             None if r.value.is_none() => {
                 groups.shift_remove(&group);

@@ -30,7 +30,7 @@ pub mod index;
 mod log;
 pub mod producer_state;
 mod reader;
-mod records;
+pub mod records;
 mod recovery;
 mod retention;
 pub mod segment;

@@ -1,9 +1,13 @@
 //! Record-level views of a stored batch, for the few operations that need
-//! more than the batch header: ListOffsets by timestamp (the exact record) and,
-//! later, compaction. Decompresses; never used on the produce/fetch path.
+//! more than the batch header: ListOffsets by timestamp (the exact record);
+//! and building a plain batch for records the broker writes itself.
+//! Decompresses; never used on the produce/fetch path.
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use super::batch::BatchHeader;
 
@@ -33,4 +37,42 @@ pub fn first_record_at_or_after(
             .find(|r| r.timestamp >= ts)
             .map(|r| (r.offset, r.timestamp)),
     )
+}
+
+/// One uncompressed v2 batch holding `records` (key, value) with offsets
+/// from 0, no producer id, all stamped `now_ms`: what the broker writes for
+/// itself (group records) and what the perf tools send.
+pub fn encode_plain_batch(
+    records: Vec<(Option<Bytes>, Option<Bytes>)>,
+    now_ms: i64,
+) -> Result<Bytes, String> {
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // offset - sequence constant keeps every record in one batch;
+            // the batch's base sequence is then -1, as for non-idempotent
+            // producers.
+            sequence: i as i32 - 1,
+            timestamp: now_ms,
+            key,
+            value,
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
 }
