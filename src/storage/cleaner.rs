@@ -383,7 +383,8 @@ impl PartitionLog {
         for base in rewritten {
             cleaned.entry(base).or_insert(now_ms);
         }
-        checkpoint::write_cleaned(&inner.dir, &cleaned)?;
+        let dir = inner.dir.clone();
+        super::off_shard(move || checkpoint::write_cleaned(&dir, &cleaned)).await?;
         Ok(stats)
     }
 
@@ -465,7 +466,8 @@ impl PartitionLog {
         let written = out.finish().await?;
         debug_assert_eq!(written, size);
         seg.finish_seal()?;
-        sync_dir(dir)?;
+        let owned_dir = dir.to_path_buf();
+        super::off_shard(move || sync_dir(&owned_dir)).await?;
         crash_point(1)?;
         // From here to the in-memory swap nothing awaits.
         let still_there = inner

@@ -38,6 +38,13 @@ pub mod segment;
 use std::io;
 
 pub use self::cleaner::{CompactionConfig, CompactionStats};
+
+/// Runs blocking file-system work (fsync of a small file or a directory) on
+/// glommio's blocking thread pool, so the shard keeps serving meanwhile. Only
+/// for work whose callers do not rely on "no await in between".
+pub(crate) async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(f).await
+}
 pub use self::log::{Appended, PartitionLog};
 pub use self::retention::RetentionOutcome;
 
