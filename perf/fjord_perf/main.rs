@@ -15,6 +15,7 @@ mod producer;
 mod report;
 mod runner;
 mod stats;
+mod workers;
 mod workload;
 
 use std::path::PathBuf;

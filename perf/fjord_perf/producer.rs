@@ -1,18 +1,19 @@
-//! One producer thread: an rdkafka `BaseProducer` sending messages whose
-//! first 8 bytes are the send time (µs since the Unix epoch, big-endian) at
-//! the workload's rate, key distribution and in-flight limit. Publish latency
-//! is send → delivery report, recorded by the delivery callback (which runs
-//! on this thread, inside `poll`).
+//! One producer: a thread sending, through an rdkafka `ThreadedProducer`,
+//! messages whose first 8 bytes are the send time (µs since the Unix epoch,
+//! big-endian) at the workload's rate, key distribution and in-flight limit.
+//! Publish latency is send → delivery report, recorded by the delivery
+//! callback on the producer's polling thread as each report arrives.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 
 use crate::stats::Recorder;
@@ -41,6 +42,23 @@ pub fn epoch_micros(at: Instant) -> u64 {
 struct Context {
     recorder: Arc<Recorder>,
     in_flight: AtomicU64,
+    /// The sending thread, woken by delivery reports while it waits for
+    /// room (in-flight limit or a full queue).
+    sender: Thread,
+    waiting: AtomicBool,
+}
+
+impl Context {
+    /// Parks the sending thread, while `blocked` holds, until the next
+    /// delivery report (or `timeout`). `blocked` is checked after `waiting`
+    /// is set, so a report in between is not missed.
+    fn wait(&self, blocked: impl Fn(&Context) -> bool, timeout: Duration) {
+        self.waiting.store(true, Ordering::SeqCst);
+        if blocked(self) {
+            std::thread::park_timeout(timeout);
+        }
+        self.waiting.store(false, Ordering::SeqCst);
+    }
 }
 
 impl ClientContext for Context {}
@@ -49,7 +67,7 @@ impl ProducerContext for Context {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_nanos: usize) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         match result {
             Ok(m) => {
                 let now = Instant::now();
@@ -59,6 +77,9 @@ impl ProducerContext for Context {
                 self.recorder.record(len, Some(micros), now);
             }
             Err(_) => self.recorder.error(),
+        }
+        if self.waiting.load(Ordering::SeqCst) {
+            self.sender.unpark();
         }
     }
 }
@@ -98,8 +119,10 @@ pub fn run(job: Job) -> Result<u64, String> {
     let context = Context {
         recorder: job.recorder.clone(),
         in_flight: AtomicU64::new(0),
+        sender: std::thread::current(),
+        waiting: AtomicBool::new(false),
     };
-    let producer: BaseProducer<Context> = client_config(&job.bootstrap, w)?
+    let producer: ThreadedProducer<Context> = client_config(&job.bootstrap, w)?
         .create_with_context(context)
         .map_err(|e| format!("producer: {e}"))?;
     origin();
@@ -116,14 +139,14 @@ pub fn run(job: Job) -> Result<u64, String> {
             let due = (started.elapsed().as_secs_f64() * rate) as u64;
             if sent >= due {
                 let wait = ((sent + 1) as f64 / rate - started.elapsed().as_secs_f64()).max(0.0);
-                producer.poll(Duration::from_secs_f64(wait.min(0.01)));
+                std::thread::sleep(Duration::from_secs_f64(wait.min(0.01)));
                 continue;
             }
         }
-        if max_in_flight > 0
-            && producer.context().in_flight.load(Ordering::Relaxed) >= max_in_flight
+        if max_in_flight > 0 && producer.context().in_flight.load(Ordering::SeqCst) >= max_in_flight
         {
-            producer.poll(Duration::from_millis(100));
+            let full = |c: &Context| c.in_flight.load(Ordering::SeqCst) >= max_in_flight;
+            producer.context().wait(full, Duration::from_millis(1));
             continue;
         }
         let now = Instant::now();
@@ -145,20 +168,15 @@ pub fn run(job: Job) -> Result<u64, String> {
             write!(key, "key-{k}").expect("write to vec");
             record = record.key(&key[..]);
         }
-        producer.context().in_flight.fetch_add(1, Ordering::Relaxed);
+        producer.context().in_flight.fetch_add(1, Ordering::SeqCst);
         match producer.send(record) {
-            Ok(()) => {
-                sent += 1;
-                if sent.is_multiple_of(64) {
-                    producer.poll(Duration::ZERO);
-                }
-            }
+            Ok(()) => sent += 1,
             Err((e, _)) => {
-                producer.context().in_flight.fetch_sub(1, Ordering::Relaxed);
+                producer.context().in_flight.fetch_sub(1, Ordering::SeqCst);
                 if e != KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) {
                     job.recorder.error();
                 }
-                producer.poll(Duration::from_millis(1));
+                producer.context().wait(|_| true, Duration::from_millis(1));
             }
         }
     }
