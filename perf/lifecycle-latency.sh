@@ -23,7 +23,7 @@ run() { # $1 = label, rest = broker settings
   printf '%-12s ' "$label"
   "$bin/fjord-lifecycle-bench" "$addr" latency 30
   wait $churn
-  echo "             maintenance log lines: $(grep -c 'compacted\|retention deleted' "$dir/log" || true)"
+  echo "             maintenance log lines: $(grep -c 'INFO.*\(compacted \|retention deleted\)' "$dir/log" || true)"
   kill $pid; wait $pid 2>/dev/null || true
   rm -rf "$dir"
 }
