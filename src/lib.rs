@@ -9,6 +9,7 @@ pub mod alloc_guard;
 pub mod config;
 pub mod group;
 pub mod handlers;
+pub mod metrics;
 pub mod protocol;
 pub mod shard;
 pub mod storage;

@@ -57,6 +57,9 @@ struct ServeArgs {
     /// TOML file of broker settings with Kafka's names.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Serve Prometheus metrics over HTTP on this address (e.g. 127.0.0.1:9644).
+    #[arg(long)]
+    metrics_addr: Option<String>,
     /// A broker setting, e.g. --set num.partitions=4 (repeatable; wins over --config).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
@@ -93,24 +96,30 @@ fn main() -> ExitCode {
 fn run(args: ServeArgs) -> Result<(), String> {
     let config =
         BrokerConfig::load(args.config.as_deref(), &args.set).map_err(|e| e.to_string())?;
-    let listen = resolve(&args.listen)?;
+    let listen = resolve("listen", &args.listen)?;
     let advertise = args.advertise.as_deref().map(split_host_port).transpose()?;
     let cpus = cpus(args.cores.as_deref())?;
+    let metrics_addr = args
+        .metrics_addr
+        .as_deref()
+        .map(|a| resolve("metrics-addr", a))
+        .transpose()?;
     serve(ServeOptions {
         listen,
         advertise,
         data_dir: args.data_dir,
         cpus,
         config,
+        metrics_addr,
     })
     .map_err(|e| e.to_string())
 }
 
-fn resolve(addr: &str) -> Result<SocketAddr, String> {
+fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, String> {
     addr.to_socket_addrs()
-        .map_err(|e| format!("--listen {addr}: {e}"))?
+        .map_err(|e| format!("--{flag} {addr}: {e}"))?
         .next()
-        .ok_or_else(|| format!("--listen {addr}: no address"))
+        .ok_or_else(|| format!("--{flag} {addr}: no address"))
 }
 
 fn split_host_port(text: &str) -> Result<(String, u16), String> {

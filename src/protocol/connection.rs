@@ -37,6 +37,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let (queue, responses) =
         local_channel::new_bounded::<JoinHandle<Result<Option<Bytes>, String>>>(inflight);
     let writer = glommio::spawn_local(write_responses(writer_stream, responses, peer.clone()));
+    shard.metrics.connection_opened();
     let peer_host = peer
         .rsplit_once(':')
         .map_or(peer.as_str(), |(h, _)| h)
@@ -47,6 +48,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     drop(queue);
     let _ = writer.await;
+    shard.metrics.connection_closed();
 }
 
 async fn read_requests(

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
@@ -26,7 +27,39 @@ pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Bytes>, String>>>>;
 /// Decodes `frame` (without its length prefix) and starts handling it.
 /// `Err` means the frame is not a request fjord can answer: the connection is
 /// closed and the reason logged once.
-pub async fn start(
+pub async fn start(shard: &Rc<Shard>, frame: Bytes, peer_host: &str) -> Result<Pending, String> {
+    let key = if frame.len() >= 2 {
+        frame.slice(0..2).get_i16()
+    } else {
+        -1
+    };
+    shard.metrics.request(key);
+    let started = Instant::now();
+    let size = frame.len();
+    let pending = start_inner(shard, frame, peer_host)
+        .await
+        .inspect_err(|_| shard.metrics.error(key))?;
+    // Produce and Fetch also get their bytes and latency recorded.
+    let Ok(api @ (ApiKey::Produce | ApiKey::Fetch)) = ApiKey::try_from(key) else {
+        return Ok(pending);
+    };
+    let shard = shard.clone();
+    Ok(Box::pin(async move {
+        let response = pending.await;
+        if let Ok(frame) = &response {
+            let took = started.elapsed();
+            match api {
+                ApiKey::Produce => shard.metrics.produced(size, took),
+                _ => shard
+                    .metrics
+                    .fetched(frame.as_ref().map_or(0, |f| f.len()), took),
+            }
+        }
+        response
+    }))
+}
+
+async fn start_inner(
     shard: &Rc<Shard>,
     mut frame: Bytes,
     peer_host: &str,

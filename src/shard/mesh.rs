@@ -41,6 +41,11 @@ impl Mesh {
         }
     }
 
+    /// Requests this shard has sent to others so far.
+    pub fn sent(&self) -> u64 {
+        self.next_id.get()
+    }
+
     pub fn shard_id(&self) -> usize {
         self.senders.peer_id()
     }

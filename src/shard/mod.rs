@@ -61,6 +61,7 @@ pub struct Shard {
     pub stopping: Cell<bool>,
     /// Each known topic's effective config (overrides over broker defaults).
     pub topic_configs: RefCell<HashMap<String, Rc<TopicConfig>>>,
+    pub metrics: crate::metrics::ShardMetrics,
     /// The consumer groups this shard coordinates.
     pub groups: RefCell<crate::group::Coordinator>,
 }

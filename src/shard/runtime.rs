@@ -30,6 +30,8 @@ pub struct ServeOptions {
     /// CPUs to pin one shard each to.
     pub cpus: Vec<usize>,
     pub config: BrokerConfig,
+    /// Where to serve Prometheus metrics (from shard 0), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
 
     let shards = options.cpus.len();
+    let metrics = crate::metrics::Metrics::new();
     let mesh = MeshBuilder::<MeshMessage, _>::full(shards, 1024);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
@@ -84,6 +87,8 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             table: table.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),
+            metrics: metrics.clone(),
+            metrics_addr: options.metrics_addr,
         };
         let mesh = mesh.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -124,6 +129,8 @@ struct ShardStart {
     table: TopicTable,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 async fn run_shard(
@@ -160,6 +167,7 @@ async fn run_shard_inner(
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
         topic_configs: RefCell::new(HashMap::new()),
+        metrics: start.metrics.shard(start.index),
     });
     debug_assert_eq!(shard.mesh.shard_id(), shard.id);
     let handler = {
@@ -170,6 +178,12 @@ async fn run_shard_inner(
     service::open_owned_logs(&shard, start.table).await;
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
+    glommio::spawn_local(flush_metrics(shard.clone())).detach();
+    if let (Some(addr), CONTROLLER_SHARD) = (start.metrics_addr, start.index) {
+        let listener =
+            TcpListener::bind(addr).map_err(|e| format!("bind metrics address {addr}: {e}"))?;
+        glommio::spawn_local(serve_metrics(listener, start.metrics.clone())).detach();
+    }
     let listener = TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?;
     let _ = start.ready.send(Ok(()));
 
@@ -243,4 +257,44 @@ fn cluster_id(dir: &std::path::Path) -> String {
         tracing::warn!("could not save cluster id: {e}");
     }
     id
+}
+
+/// Publishes the shard's local metric recorders once a second.
+async fn flush_metrics(shard: Rc<Shard>) {
+    while !shard.stopping.get() {
+        glommio::timer::sleep(Duration::from_secs(1)).await;
+        shard.metrics.flush(shard.mesh.sent());
+    }
+}
+
+/// A minimal HTTP/1.1 responder: any request gets the metrics text. Scrapers
+/// send one GET per connection; nothing else is served here.
+async fn serve_metrics(listener: TcpListener, metrics: Arc<crate::metrics::Metrics>) {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok(mut stream) = listener.accept().await else {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let metrics = metrics.clone();
+        glommio::spawn_local(async move {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = metrics.render();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.close().await;
+        })
+        .detach();
+    }
 }

@@ -1,0 +1,219 @@
+//! Prometheus metrics: what each shard counts and the `--metrics-addr`
+//! endpoint that serves them as Prometheus text.
+//!
+//! Thread-per-core: each shard records into the `prometheus` crate's *local*
+//! (unsynchronized) counters and histograms, and a once-a-second task per
+//! shard flushes them into the shared registry. The produce/fetch path
+//! therefore touches no atomics; the shared metrics see one flush per second
+//! per shard. Every series carries a `shard` label.
+//!
+//! Must not: be read by the request path, or block a shard while rendering
+//! (the endpoint renders on shard 0 from the shared registry).
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+use prometheus::local::{LocalHistogram, LocalIntCounter};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// Highest API key fjord counts separately (all of Kafka's fit).
+const MAX_API_KEY: usize = 100;
+
+/// The shared registry with every metric family.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    produce_latency: HistogramVec,
+    fetch_latency: HistogramVec,
+    connections: IntGaugeVec,
+    cross_shard: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn latency(registry: &Registry, name: &str, help: &str) -> HistogramVec {
+    // 50 µs .. ~1.6 s, doubling.
+    let buckets = prometheus::exponential_buckets(0.000_05, 2.0, 16).expect("buckets");
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["shard"])
+        .expect("valid metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("unique metric");
+    h
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let registry = Registry::new();
+        let connections = IntGaugeVec::new(
+            Opts::new("fjord_connections", "Open client connections"),
+            &["shard"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(connections.clone()))
+            .expect("unique metric");
+        Arc::new(Metrics {
+            requests: counter(
+                &registry,
+                "fjord_requests_total",
+                "Requests received, by API",
+                &["shard", "api"],
+            ),
+            errors: counter(
+                &registry,
+                "fjord_request_errors_total",
+                "Requests that could not be answered (connection closed), by API",
+                &["shard", "api"],
+            ),
+            bytes_in: counter(
+                &registry,
+                "fjord_produce_bytes_total",
+                "Bytes of Produce requests",
+                &["shard"],
+            ),
+            bytes_out: counter(
+                &registry,
+                "fjord_fetch_bytes_total",
+                "Bytes of Fetch responses",
+                &["shard"],
+            ),
+            produce_latency: latency(
+                &registry,
+                "fjord_produce_latency_seconds",
+                "Produce request to response",
+            ),
+            fetch_latency: latency(
+                &registry,
+                "fjord_fetch_latency_seconds",
+                "Fetch request to response",
+            ),
+            cross_shard: counter(
+                &registry,
+                "fjord_cross_shard_messages_total",
+                "Requests sent to other shards",
+                &["shard"],
+            ),
+            connections,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of everything flushed so far.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
+            tracing::warn!("rendering metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The recorder of one shard.
+    pub fn shard(&self, shard: usize) -> ShardMetrics {
+        let label = shard.to_string();
+        let per_api = |vec: &IntCounterVec| {
+            (0..=MAX_API_KEY)
+                .map(|k| {
+                    let name = ApiKey::try_from(k as i16)
+                        .map_or_else(|_| format!("key{k}"), |a| format!("{a:?}"));
+                    vec.with_label_values(&[label.as_str(), name.as_str()])
+                        .local()
+                })
+                .collect()
+        };
+        ShardMetrics {
+            requests: per_api(&self.requests),
+            errors: per_api(&self.errors),
+            bytes_in: self.bytes_in.with_label_values(&[label.as_str()]).local(),
+            bytes_out: self.bytes_out.with_label_values(&[label.as_str()]).local(),
+            produce_latency: self
+                .produce_latency
+                .with_label_values(&[label.as_str()])
+                .local(),
+            fetch_latency: self
+                .fetch_latency
+                .with_label_values(&[label.as_str()])
+                .local(),
+            connections: self.connections.with_label_values(&[label.as_str()]),
+            cross_shard: self
+                .cross_shard
+                .with_label_values(&[label.as_str()])
+                .local(),
+            cross_shard_seen: Cell::new(0),
+        }
+    }
+}
+
+/// One shard's unsynchronized recorders (see the module doc).
+pub struct ShardMetrics {
+    requests: Vec<LocalIntCounter>,
+    errors: Vec<LocalIntCounter>,
+    bytes_in: LocalIntCounter,
+    bytes_out: LocalIntCounter,
+    produce_latency: LocalHistogram,
+    fetch_latency: LocalHistogram,
+    connections: IntGauge,
+    cross_shard: LocalIntCounter,
+    cross_shard_seen: Cell<u64>,
+}
+
+impl ShardMetrics {
+    pub fn request(&self, api_key: i16) {
+        if let Some(c) = self.requests.get(api_key as usize) {
+            c.inc();
+        }
+    }
+
+    pub fn error(&self, api_key: i16) {
+        if let Some(c) = self.errors.get(api_key as usize) {
+            c.inc();
+        }
+    }
+
+    pub fn produced(&self, bytes: usize, took: Duration) {
+        self.bytes_in.inc_by(bytes as u64);
+        self.produce_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn fetched(&self, bytes: usize, took: Duration) {
+        self.bytes_out.inc_by(bytes as u64);
+        self.fetch_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    /// Publishes everything recorded since the last flush; `mesh_sent` is
+    /// the shard's running count of cross-shard requests.
+    pub fn flush(&self, mesh_sent: u64) {
+        self.cross_shard
+            .inc_by(mesh_sent.saturating_sub(self.cross_shard_seen.replace(mesh_sent)));
+        for c in self.requests.iter().chain(&self.errors) {
+            c.flush();
+        }
+        self.bytes_in.flush();
+        self.bytes_out.flush();
+        self.produce_latency.flush();
+        self.fetch_latency.flush();
+        self.cross_shard.flush();
+    }
+}
