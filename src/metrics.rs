@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::storage::StatsSnapshot;
 use kafka_protocol::messages::ApiKey;
 use prometheus::local::{LocalHistogram, LocalIntCounter};
 use prometheus::{
@@ -34,7 +35,29 @@ pub struct Metrics {
     fetch_latency: HistogramVec,
     connections: IntGaugeVec,
     cross_shard: IntCounterVec,
+    storage: [IntCounterVec; 5],
 }
+
+/// Storage counters, in `StatsSnapshot` field order.
+const STORAGE: [(&str, &str); 5] = [
+    ("fjord_fsyncs_total", "fdatasync calls on partition logs"),
+    (
+        "fjord_fsync_microseconds_total",
+        "Time spent in fdatasync (divide by fsyncs for the mean)",
+    ),
+    (
+        "fjord_log_written_bytes_total",
+        "Bytes written to partition logs (divide by fsyncs for the mean sync batch)",
+    ),
+    (
+        "fjord_cache_hits_total",
+        "Fetch reads served by the hot-tail batch cache",
+    ),
+    (
+        "fjord_cache_misses_total",
+        "Fetch reads that went to the segment files",
+    ),
+];
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -107,6 +130,7 @@ impl Metrics {
                 "Requests sent to other shards",
                 &["shard"],
             ),
+            storage: STORAGE.map(|(name, help)| counter(&registry, name, help, &["shard"])),
             connections,
             registry,
         })
@@ -154,6 +178,11 @@ impl Metrics {
                 .with_label_values(&[label.as_str()])
                 .local(),
             cross_shard_seen: Cell::new(0),
+            storage: self
+                .storage
+                .clone()
+                .map(|c| c.with_label_values(&[label.as_str()]).local()),
+            storage_seen: Cell::new(StatsSnapshot::default()),
         }
     }
 }
@@ -169,6 +198,8 @@ pub struct ShardMetrics {
     connections: IntGauge,
     cross_shard: LocalIntCounter,
     cross_shard_seen: Cell<u64>,
+    storage: [LocalIntCounter; 5],
+    storage_seen: Cell<StatsSnapshot>,
 }
 
 impl ShardMetrics {
@@ -203,10 +234,31 @@ impl ShardMetrics {
     }
 
     /// Publishes everything recorded since the last flush; `mesh_sent` is
-    /// the shard's running count of cross-shard requests.
-    pub fn flush(&self, mesh_sent: u64) {
+    /// the shard's running count of cross-shard requests and `storage` the
+    /// sum of its logs' counters (a deleted log makes a total shrink: that
+    /// interval adds nothing).
+    pub fn flush(&self, mesh_sent: u64, storage: StatsSnapshot) {
         self.cross_shard
             .inc_by(mesh_sent.saturating_sub(self.cross_shard_seen.replace(mesh_sent)));
+        let before = self.storage_seen.replace(storage);
+        let now = [
+            storage.fsyncs,
+            storage.fsync_micros,
+            storage.written_bytes,
+            storage.cache_hits,
+            storage.cache_misses,
+        ];
+        let was = [
+            before.fsyncs,
+            before.fsync_micros,
+            before.written_bytes,
+            before.cache_hits,
+            before.cache_misses,
+        ];
+        for ((c, n), w) in self.storage.iter().zip(now).zip(was) {
+            c.inc_by(n.saturating_sub(w));
+            c.flush();
+        }
         for c in self.requests.iter().chain(&self.errors) {
             c.flush();
         }

@@ -263,7 +263,13 @@ fn cluster_id(dir: &std::path::Path) -> String {
 async fn flush_metrics(shard: Rc<Shard>) {
     while !shard.stopping.get() {
         glommio::timer::sleep(Duration::from_secs(1)).await;
-        shard.metrics.flush(shard.mesh.sent());
+        let storage = shard
+            .logs
+            .borrow()
+            .values()
+            .flat_map(|partitions| partitions.values().map(|log| log.stats()))
+            .fold(Default::default(), |a, b| a + b);
+        shard.metrics.flush(shard.mesh.sent(), storage);
     }
 }
 

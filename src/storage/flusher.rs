@@ -219,6 +219,9 @@ fn plan_group(inner: &Inner, batches: &[Pending]) -> (usize, bool) {
 
 async fn write_group(inner: &Inner, group: &[Pending]) -> Result<(), StorageError> {
     let data: Vec<Bytes> = group.iter().map(|p| p.data.clone()).collect();
+    inner
+        .stats
+        .written(data.iter().map(|d| d.len() as u64).sum());
     let (file, pos, buf, tail) = {
         let st = inner.st.borrow();
         let active = st.segments.last().ok_or(StorageError::Closed)?;
@@ -284,9 +287,13 @@ async fn fdatasync_active(inner: &Inner) -> Result<(), StorageError> {
         let st = inner.st.borrow();
         st.segments.last().ok_or(StorageError::Closed)?.file()
     };
-    file.fdatasync()
+    let started = Instant::now();
+    let synced = file
+        .fdatasync()
         .await
-        .map_err(|e| StorageError::io("fdatasync segment".into(), e.into()))
+        .map_err(|e| StorageError::io("fdatasync segment".into(), e.into()));
+    inner.stats.fsynced(started.elapsed());
+    synced
 }
 
 async fn sync_active(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), StorageError> {

@@ -112,6 +112,7 @@ pub(super) struct Inner {
     pub cfg: RefCell<LogConfig>,
     pub st: RefCell<State>,
     pub wake: Notify,
+    pub stats: super::stats::LogStats,
 }
 
 /// Keeps the flusher alive while any handle exists; the last handle
@@ -292,6 +293,7 @@ impl PartitionLog {
             cfg: RefCell::new(config),
             st: RefCell::new(st),
             wake: Notify::default(),
+            stats: Default::default(),
         });
         glommio::spawn_local(flusher::run(inner.clone())).detach();
         Ok(PartitionLog {
@@ -437,7 +439,9 @@ impl PartitionLog {
             if offset >= st.hw {
                 return Ok(Bytes::new());
             }
-            if let Some(b) = st.cache.read(offset, max_bytes, min_one, st.hw) {
+            let cached = st.cache.read(offset, max_bytes, min_one, st.hw);
+            self.inner().stats.cache_read(cached.is_some());
+            if let Some(b) = cached {
                 return Ok(b);
             }
             st.hw

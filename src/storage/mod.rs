@@ -34,6 +34,7 @@ pub mod records;
 mod recovery;
 mod retention;
 pub mod segment;
+mod stats;
 
 use std::io;
 
@@ -47,6 +48,7 @@ pub(crate) async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 
 }
 pub use self::log::{Appended, PartitionLog};
 pub use self::retention::RetentionOutcome;
+pub use self::stats::StatsSnapshot;
 
 /// Storage settings of one partition (Kafka's names in comments).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,7 @@ def test_metrics_endpoint_counts_traffic():
         deadline = time.time() + 10
         while True:  # shards publish once a second
             text = scrape(addr)
-            if total(text, "fjord_requests_total", api="Produce") >= 20 or time.time() > deadline:
+            if total(text, "fjord_fsyncs_total") >= 20 or time.time() > deadline:
                 break
             time.sleep(0.5)
         assert total(text, "fjord_requests_total", api="Produce") >= 20
@@ -64,5 +64,10 @@ def test_metrics_endpoint_counts_traffic():
         assert total(text, "fjord_fetch_bytes_total") >= 20 * 1000
         assert total(text, "fjord_produce_latency_seconds_count") >= 20
         assert "fjord_connections" in text and "fjord_cross_shard_messages_total" in text
+        # Each acks=1 produce above was fdatasync'ed before its answer.
+        assert total(text, "fjord_fsyncs_total") >= 20
+        assert total(text, "fjord_log_written_bytes_total") >= 20 * 1000
+        assert total(text, "fjord_fsync_microseconds_total") > 0
+        assert total(text, "fjord_cache_hits_total") + total(text, "fjord_cache_misses_total") >= 1
     finally:
         b.stop()
