@@ -195,6 +195,10 @@ async fn start_inner(
         ApiKey::DeleteRecords => {
             respond!(m::DeleteRecordsRequest, handlers::delete_records::handle)
         }
+        ApiKey::DescribeCluster => respond!(
+            m::DescribeClusterRequest,
+            handlers::describe_cluster::handle
+        ),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

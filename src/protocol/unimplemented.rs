@@ -49,7 +49,6 @@ pub fn error_reply(api_key: ApiKey, version: i16, correlation_id: i32) -> Option
         ListTransactions => m::ListTransactionsResponse,
         DescribeAcls => m::DescribeAclsResponse,
         DescribeClientQuotas => m::DescribeClientQuotasResponse,
-        DescribeCluster => m::DescribeClusterResponse,
         DescribeLogDirs => m::DescribeLogDirsResponse,
         DescribeUserScramCredentials => m::DescribeUserScramCredentialsResponse,
         CreateDelegationToken => m::CreateDelegationTokenResponse,

@@ -31,6 +31,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::DescribeLogDirs,
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::DeleteRecords,
+    ApiKey::DescribeCluster,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

@@ -23,3 +23,13 @@ def test_create_describe_delete(broker):
 
     admin.delete_topics(["adm"])["adm"].result(20)
     assert "adm" not in admin.list_topics(timeout=10).topics
+
+
+def test_describe_cluster(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    cluster = admin.describe_cluster(request_timeout=20).result(20)
+    host, port = broker.bootstrap.rsplit(":", 1)
+    assert [(n.id, n.host, n.port) for n in cluster.nodes] == [(0, host, int(port))]
+    assert cluster.controller.id == 0
+    assert cluster.cluster_id  # the id Metadata reports too
+    assert cluster.cluster_id == admin.list_topics(timeout=10).cluster_id

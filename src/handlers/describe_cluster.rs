@@ -1,0 +1,40 @@
+//! DescribeCluster: the cluster id, the controller and the broker list —
+//! this one broker, which is also its own controller. Authorized operations
+//! are not reported (fjord has no authorizer).
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::shard::Shard;
+
+const BROKERS: i8 = 1;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let id = &shard.identity;
+    let mut response = DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_string(id.cluster_id.clone()))
+        .with_controller_id(BrokerId(id.node_id));
+    if version >= 1 {
+        response = response.with_endpoint_type(request.endpoint_type);
+        if request.endpoint_type != BROKERS {
+            return response
+                .with_error_code(ResponseError::UnsupportedEndpointType.code())
+                .with_error_message(Some(StrBytes::from_static_str(
+                    "only broker endpoints are served",
+                )))
+                .with_controller_id(BrokerId(-1));
+        }
+    }
+    response.with_brokers(vec![DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(id.node_id))
+        .with_host(StrBytes::from_string(id.host.clone()))
+        .with_port(id.port)])
+}
