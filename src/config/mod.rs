@@ -42,8 +42,6 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub node_id: i32,
     pub partition_cache_bytes: usize,
-    /// fjord.batch.cache.bytes: the hot-tail cache budget of one shard.
-    pub shard_cache_bytes: usize,
     pub max_inflight_requests_per_connection: usize,
     pub group: GroupConfig,
 }
@@ -147,7 +145,6 @@ impl BrokerConfig {
                 "fjord.partition.cache.bytes",
                 &get("fjord.partition.cache.bytes"),
             )?,
-            shard_cache_bytes: parse("fjord.batch.cache.bytes", &get("fjord.batch.cache.bytes"))?,
             max_inflight_requests_per_connection: parse(
                 "fjord.max.inflight.requests.per.connection",
                 &get("fjord.max.inflight.requests.per.connection"),

@@ -201,7 +201,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "fjord.batch.cache.bytes",
         "268435456",
-        "Per-shard hot-tail cache budget, split evenly among its partitions",
+        "Per-shard hot-tail batch cache budget",
     ),
     (
         "fjord.partition.cache.bytes",

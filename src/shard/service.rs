@@ -312,7 +312,6 @@ pub(super) async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
         .borrow_mut()
         .insert(meta.name.clone(), topic_config);
     shard.topics.borrow_mut().upsert(meta);
-    share_cache_budget(shard);
     if let Some(partitions) = offsets_topic {
         let shard = shard.clone();
         glommio::spawn_local(async move { crate::group::load_owned(&shard, partitions).await })
@@ -358,32 +357,10 @@ async fn delete_records_local(
     out
 }
 
-/// Splits fjord.batch.cache.bytes evenly among the partitions this shard
-/// owns (each capped at fjord.partition.cache.bytes), so the shard's hot-tail
-/// caches together stay within its budget as partitions come and go.
-fn share_cache_budget(shard: &Shard) {
-    let logs: Vec<PartitionLog> = shard
-        .logs
-        .borrow()
-        .values()
-        .flat_map(|p| p.values().cloned())
-        .collect();
-    let each = (shard.config.shard_cache_bytes / logs.len().max(1))
-        .min(shard.config.partition_cache_bytes);
-    for log in logs {
-        let mut cfg = log.config();
-        if cfg.cache_bytes != each {
-            cfg.cache_bytes = each;
-            log.update_config(cfg);
-        }
-    }
-}
-
 pub(super) async fn apply_remove(shard: &Rc<Shard>, name: &str) {
     shard.topics.borrow_mut().remove(name);
     shard.topic_configs.borrow_mut().remove(name);
     let logs = shard.logs.borrow_mut().remove(name);
-    share_cache_budget(shard);
     for (p, log) in logs.into_iter().flatten() {
         if let Err(e) = log.delete().await {
             tracing::error!(topic = name, partition = p, "delete log: {e}");
