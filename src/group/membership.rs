@@ -23,6 +23,16 @@ pub enum Join {
     Wait(oneshot::Receiver<JoinResult>),
 }
 
+/// Kafka's member id shape, `<client.id>-<uuid>`, with the client id cut to
+/// 1 KiB so the id always fits the i16-length strings of the stored records.
+fn new_member_id(client_id: &str) -> String {
+    let mut end = client_id.len().min(1024);
+    while !client_id.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{}", &client_id[..end], uuid::Uuid::new_v4())
+}
+
 pub fn join_error(error: E, member_id: &str) -> JoinResult {
     JoinResult {
         error: error.code(),
@@ -42,7 +52,7 @@ pub fn join(g: &mut Group, a: JoinArgs, now: i64, delay_ms: i64, fx: &mut Effect
         return Join::Now(join_error(E::InconsistentGroupProtocol, &a.member_id));
     }
     if a.member_id.is_empty() {
-        let new_id = format!("{}-{}", a.client_id, uuid::Uuid::new_v4());
+        let new_id = new_member_id(&a.client_id);
         if let Some(instance) = &a.instance_id {
             if let Some(old) = g.instances.get(instance).cloned() {
                 return rejoin_static(g, &old, new_id, a, now, delay_ms, fx);

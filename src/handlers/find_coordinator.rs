@@ -86,17 +86,13 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
     };
+    // TOPIC_ALREADY_EXISTS comes only once the other create reached every
+    // shard (the controller waits for it), so the topic is known here too.
     match router::to_controller(shard, request).await {
-        Some(ShardResponse::TopicCreated(0, _, _)) => Ok(()),
-        // Another connection's create is in flight: wait for it to land here.
-        Some(ShardResponse::TopicCreated(code, _, _)) if code == E::TopicAlreadyExists.code() => {
-            for _ in 0..200 {
-                if shard.topics.borrow().get(OFFSETS_TOPIC).is_some() {
-                    return Ok(());
-                }
-                glommio::timer::sleep(std::time::Duration::from_millis(25)).await;
-            }
-            Err(E::CoordinatorNotAvailable)
+        Some(ShardResponse::TopicCreated(code, _, _))
+            if code == 0 || code == E::TopicAlreadyExists.code() =>
+        {
+            Ok(())
         }
         _ => Err(E::CoordinatorNotAvailable),
     }

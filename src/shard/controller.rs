@@ -40,7 +40,12 @@ pub(super) async fn create_topic(
             None,
         );
     }
-    if shard.topics.borrow().get(&name).is_some() || shard.creating.borrow().contains(&name) {
+    // A create of the same name in flight: answer after it has reached every
+    // shard, so the caller finds the topic wherever it looks next.
+    while shard.creating.borrow().contains(&name) {
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if shard.topics.borrow().get(&name).is_some() {
         let msg = format!("topic '{name}' already exists");
         return ShardResponse::TopicCreated(
             ResponseError::TopicAlreadyExists.code(),

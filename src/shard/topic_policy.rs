@@ -37,8 +37,7 @@ fn refuse(error: ResponseError, message: String) -> Refusal {
 pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, Refusal> {
     // Malformed batches are the log's to refuse (CORRUPT_MESSAGE): stop at
     // the first header that does not parse and let the append report it.
-    let headers = headers(records);
-    for h in &headers {
+    for h in headers(records) {
         if h.total_len() > cfg.max_message_bytes {
             return Err(refuse(
                 ResponseError::MessageTooLarge,
@@ -50,12 +49,13 @@ pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, R
             ));
         }
         if !cfg.log_append_time {
-            check_timestamps(h, cfg, now_ms)?;
+            check_timestamps(&h, cfg, now_ms)?;
         }
     }
     if !cfg.compact && cfg.compression.is_none() {
         return Ok(records.clone());
     }
+    let headers: Vec<BatchHeader> = headers(records).collect();
     let sets = decode(records)?;
     if cfg.compact {
         // Record indexes within their batch (offset delta), as Kafka names
@@ -86,20 +86,18 @@ pub fn check(records: &Bytes, cfg: &TopicConfig, now_ms: i64) -> Result<Bytes, R
     }
 }
 
-fn headers(records: &Bytes) -> Vec<BatchHeader> {
-    let mut out = Vec::new();
+/// The headers of the batches laid end to end in `records`, up to the first
+/// that does not parse. Reads headers only; allocates nothing.
+fn headers(records: &[u8]) -> impl Iterator<Item = BatchHeader> + '_ {
     let mut at = 0;
-    while at < records.len() {
-        let Ok(h) = batch::parse(&records[at..]) else {
-            break;
-        };
+    std::iter::from_fn(move || {
+        let h = batch::parse(records.get(at..)?).ok()?;
         if h.total_len() == 0 {
-            break;
+            return None;
         }
         at += h.total_len();
-        out.push(h);
-    }
-    out
+        Some(h)
+    })
 }
 
 /// message.timestamp.before/after.max.ms against the batch's first and
@@ -186,5 +184,5 @@ fn recompress(
 }
 
 fn headers_in(bytes: &BytesMut) -> usize {
-    headers(&bytes.clone().freeze()).len()
+    headers(bytes).count()
 }
