@@ -10,6 +10,7 @@ pub mod config;
 pub mod group;
 pub mod handlers;
 pub mod metrics;
+pub mod net;
 pub mod protocol;
 pub mod shard;
 pub mod storage;

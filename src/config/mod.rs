@@ -43,6 +43,8 @@ pub struct BrokerConfig {
     pub node_id: i32,
     pub partition_cache_bytes: usize,
     pub max_inflight_requests_per_connection: usize,
+    /// fjord.fetch.splice: cold reads leave the page cache by splice(2).
+    pub fetch_splice: bool,
     pub group: GroupConfig,
 }
 
@@ -149,6 +151,7 @@ impl BrokerConfig {
                 "fjord.max.inflight.requests.per.connection",
                 &get("fjord.max.inflight.requests.per.connection"),
             )?,
+            fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
             group: group_config(&get)?,
             values,
         };

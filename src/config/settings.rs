@@ -209,6 +209,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "Hot-tail cache budget per partition",
     ),
     (
+        "fjord.fetch.splice",
+        "true",
+        "Send cold fetch data file-to-socket with splice(2); false reads it into memory first",
+    ),
+    (
         "fjord.max.inflight.requests.per.connection",
         "64",
         "Requests in progress per connection",

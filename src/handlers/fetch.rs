@@ -6,14 +6,14 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, TopicName};
 use uuid::Uuid;
 
 use super::topics;
-use crate::shard::messages::{FetchPart, FetchResult};
+use crate::net::Frame;
+use crate::protocol::fetch_frame::{self, PartitionData, TopicData};
+use crate::shard::messages::{FetchPart, FetchResult, ReadData};
 use crate::shard::{router, Shard};
 
 /// One partition of the request: an error decided here, or the n-th read.
@@ -28,7 +28,14 @@ struct TopicSlots {
     partitions: Vec<(i32, Slot)>,
 }
 
-pub async fn handle(shard: &Rc<Shard>, version: i16, request: FetchRequest) -> FetchResponse {
+/// The response frame: framing around the records as the logs returned
+/// them (cache buffers or file slices), never copied.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: FetchRequest,
+    correlation_id: i32,
+) -> Frame {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX
@@ -71,12 +78,12 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: FetchRequest) -> F
     }
 
     let results = read_until_ready(shard, parts, min_bytes, max_bytes, deadline).await;
-    FetchResponse::default().with_responses(
-        slots
-            .into_iter()
-            .map(|t| respond_topic(t, &results, version))
-            .collect(),
-    )
+    let mut results: Vec<Option<FetchResult>> = results.into_iter().map(Some).collect();
+    let topics = slots
+        .into_iter()
+        .map(|t| respond_topic(t, &mut results, version))
+        .collect();
+    fetch_frame::encode(version, correlation_id, topics)
 }
 
 /// Reads, and while fewer than `min_bytes` came back and time remains, waits
@@ -123,7 +130,7 @@ fn trim_to_max_bytes(results: &mut [FetchResult], max_bytes: usize) -> usize {
         if total == 0 || total + len <= max_bytes {
             total += len;
         } else {
-            result.records = Bytes::new();
+            result.records = ReadData::empty();
         }
     }
     total
@@ -131,31 +138,35 @@ fn trim_to_max_bytes(results: &mut [FetchResult], max_bytes: usize) -> usize {
 
 fn respond_topic(
     topic: TopicSlots,
-    results: &[FetchResult],
+    results: &mut [Option<FetchResult>],
     version: i16,
-) -> FetchableTopicResponse {
+) -> TopicData {
     // log_start_offset exists from v5 on.
     let start = |o: i64| if version >= 5 { o } else { -1 };
     let partitions = topic
         .partitions
         .into_iter()
         .map(|(index, slot)| {
-            let base = PartitionData::default().with_partition_index(index);
+            let failed = |code: i16| PartitionData {
+                index,
+                error_code: code,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                records: ReadData::empty(),
+            };
             match slot {
-                Slot::Failed(code) => base
-                    .with_error_code(code)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
-                    .with_records(Some(Bytes::new())),
-                Slot::Read(i) => match results.get(i) {
-                    Some(r) => base
-                        .with_error_code(r.error_code)
-                        .with_high_watermark(r.high_watermark)
-                        .with_last_stable_offset(r.high_watermark)
-                        .with_log_start_offset(start(r.log_start_offset))
-                        .with_records(Some(r.records.clone())),
-                    None => base.with_error_code(ResponseError::UnknownServerError.code()),
+                Slot::Failed(code) => failed(code),
+                Slot::Read(i) => match results.get_mut(i).and_then(Option::take) {
+                    Some(r) => PartitionData {
+                        index,
+                        error_code: r.error_code,
+                        high_watermark: r.high_watermark,
+                        last_stable_offset: r.high_watermark,
+                        log_start_offset: start(r.log_start_offset),
+                        records: r.records,
+                    },
+                    None => failed(ResponseError::UnknownServerError.code()),
                 },
             }
         })
@@ -165,8 +176,9 @@ fn respond_topic(
     } else {
         (topic.name, Uuid::nil())
     };
-    FetchableTopicResponse::default()
-        .with_topic(name)
-        .with_topic_id(id)
-        .with_partitions(partitions)
+    TopicData {
+        name,
+        id,
+        partitions,
+    }
 }

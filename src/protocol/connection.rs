@@ -10,12 +10,13 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::task::JoinHandle;
 
 use super::dispatch::{self, Pending};
+use crate::net::Frame;
 use crate::shard::Shard;
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -35,8 +36,13 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     };
     let inflight = shard.config.max_inflight_requests_per_connection.max(1);
     let (queue, responses) =
-        local_channel::new_bounded::<JoinHandle<Result<Option<Bytes>, String>>>(inflight);
-    let writer = glommio::spawn_local(write_responses(writer_stream, responses, peer.clone()));
+        local_channel::new_bounded::<JoinHandle<Result<Option<Frame>, String>>>(inflight);
+    let writer = glommio::spawn_local(write_responses(
+        shard.clone(),
+        writer_stream,
+        responses,
+        peer.clone(),
+    ));
     shard.metrics.connection_opened();
     let peer_host = peer
         .rsplit_once(':')
@@ -54,7 +60,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 async fn read_requests(
     shard: &Rc<Shard>,
     mut stream: TcpStream,
-    queue: &local_channel::LocalSender<JoinHandle<Result<Option<Bytes>, String>>>,
+    queue: &local_channel::LocalSender<JoinHandle<Result<Option<Frame>, String>>>,
     peer_host: &str,
 ) -> Result<(), String> {
     let max_frame = shard.config.socket_request_max_bytes;
@@ -118,8 +124,9 @@ async fn next_frame(
 }
 
 async fn write_responses(
+    shard: Rc<Shard>,
     mut stream: TcpStream,
-    responses: local_channel::LocalReceiver<JoinHandle<Result<Option<Bytes>, String>>>,
+    responses: local_channel::LocalReceiver<JoinHandle<Result<Option<Frame>, String>>>,
     peer: String,
 ) {
     while let Some(task) = responses.recv().await {
@@ -132,7 +139,7 @@ async fn write_responses(
             }
             None => break,
         };
-        if let Err(e) = stream.write_all(&frame).await {
+        if let Err(e) = shard.sender.write(&mut stream, frame).await {
             tracing::debug!(%peer, "write: {e}");
             break;
         }

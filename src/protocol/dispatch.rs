@@ -15,14 +15,15 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
-use super::codec::{decode, encode_response};
+use super::codec::decode;
 use super::{unimplemented, versions};
 use crate::handlers;
+use crate::net::Frame;
 use crate::shard::Shard;
 
 /// The response frame to write, or `None` when Kafka sends no response
 /// (Produce with acks=0). An `Err` closes the connection.
-pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Bytes>, String>>>>;
+pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Frame>, String>>>>;
 
 /// Decodes `frame` (without its length prefix) and starts handling it.
 /// `Err` means the frame is not a request fjord can answer: the connection is
@@ -52,7 +53,7 @@ pub async fn start(shard: &Rc<Shard>, frame: Bytes, peer_host: &str) -> Result<P
                 ApiKey::Produce => shard.metrics.produced(size, took),
                 _ => shard
                     .metrics
-                    .fetched(frame.as_ref().map_or(0, |f| f.len()), took),
+                    .fetched(frame.as_ref().map_or(0, Frame::len), took),
             }
         }
         response
@@ -80,16 +81,19 @@ async fn start_inner(
         // carrying UNSUPPORTED_VERSION and our ranges, so the client retries.
         let correlation_id = frame.slice(4..8).get_i32();
         let body = handlers::api_versions::unsupported_version();
-        return Ok(ready(
-            encode_response(api_key, 0, correlation_id, &body).map(Some),
-        ));
+        return Ok(ready(super::codec::encode_response(
+            api_key,
+            0,
+            correlation_id,
+            &body,
+        )));
     }
     if !versions::is_supported(api_key, version) {
         let correlation_id = frame.slice(4..8).get_i32();
         return match unimplemented::error_reply(api_key, version, correlation_id) {
             Some(reply) => {
                 tracing::debug!("{api_key:?} v{version} is not implemented: error reply");
-                Ok(ready(Ok(Some(reply))))
+                Ok(ready(Ok(reply)))
             }
             None => Err(format!("{api_key:?} v{version} is not supported")),
         };
@@ -104,7 +108,7 @@ async fn start_inner(
             let shard = shard.clone();
             Ok(Box::pin(async move {
                 let response = $handler(&shard, version, request).await;
-                encode_response(api_key, version, correlation_id, &response).map(Some)
+                encode_response(api_key, version, correlation_id, &response)
             }) as Pending)
         }};
     }
@@ -116,14 +120,19 @@ async fn start_inner(
             let pending = handlers::produce::start(shard, version, request).await;
             Ok(Box::pin(async move {
                 match pending.await {
-                    Some(response) => {
-                        encode_response(api_key, version, correlation_id, &response).map(Some)
-                    }
+                    Some(response) => encode_response(api_key, version, correlation_id, &response),
                     None => Ok(None),
                 }
             }))
         }
-        ApiKey::Fetch => respond!(m::FetchRequest, handlers::fetch::handle),
+        ApiKey::Fetch => {
+            let request: m::FetchRequest = decode(&mut frame, version)?;
+            let shard = shard.clone();
+            Ok(Box::pin(async move {
+                let frame = handlers::fetch::handle(&shard, version, request, correlation_id).await;
+                Ok(Some(frame))
+            }))
+        }
         ApiKey::ListOffsets => respond!(m::ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::Metadata => respond!(m::MetadataRequest, handlers::metadata::handle),
         ApiKey::ApiVersions => respond!(m::ApiVersionsRequest, handlers::api_versions::handle),
@@ -157,7 +166,7 @@ async fn start_inner(
                 let response =
                     handlers::join_group::handle(&shard, version, request, client_id, client_host)
                         .await;
-                encode_response(api_key, version, correlation_id, &response).map(Some)
+                encode_response(api_key, version, correlation_id, &response)
             }))
         }
         ApiKey::SyncGroup => respond!(m::SyncGroupRequest, handlers::sync_group::handle),
@@ -203,8 +212,19 @@ async fn start_inner(
     }
 }
 
-fn ready(result: Result<Option<Bytes>, String>) -> Pending {
-    Box::pin(std::future::ready(result))
+fn ready(result: Result<Bytes, String>) -> Pending {
+    Box::pin(std::future::ready(result.map(|b| Some(Frame::Whole(b)))))
+}
+
+/// A framed response, ready to write.
+fn encode_response<T: kafka_protocol::protocol::Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Option<Frame>, String> {
+    super::codec::encode_response(api_key, version, correlation_id, body)
+        .map(|b| Some(Frame::Whole(b)))
 }
 
 /// Decodes a request of type `T` from a complete frame body (header

@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod connection;
 pub mod dispatch;
+pub mod fetch_frame;
 pub mod unimplemented;
 pub mod versions;
 

@@ -5,6 +5,8 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
+pub use crate::storage::ReadData;
+
 /// A topic as every shard knows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicMeta {
@@ -46,12 +48,12 @@ pub struct FetchPart {
 }
 
 /// What a read of one partition found.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FetchResult {
     pub error_code: i16,
     pub high_watermark: i64,
     pub log_start_offset: i64,
-    pub records: Bytes,
+    pub records: ReadData,
 }
 
 /// One ListOffsets query: `timestamp` is Kafka's (-1 latest, -2 earliest,

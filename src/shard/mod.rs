@@ -64,6 +64,8 @@ pub struct Shard {
     pub metrics: crate::metrics::ShardMetrics,
     /// The consumer groups this shard coordinates.
     pub groups: RefCell<crate::group::Coordinator>,
+    /// Writes response frames: writev for memory, splice for segment files.
+    pub sender: crate::net::Sender,
 }
 
 impl Shard {

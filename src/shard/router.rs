@@ -40,20 +40,20 @@ fn split<T>(shard: &Shard, items: Vec<T>, key: impl Fn(&T) -> (&str, i32)) -> Sp
 
 /// Puts per-shard results back in input order. A shard that failed to answer
 /// gets `fallback` for each of its items.
-fn merge<R: Clone>(
+fn merge<R>(
     total: usize,
     answers: Vec<(Vec<usize>, Option<Vec<R>>)>,
-    fallback: R,
+    fallback: impl Fn() -> R,
 ) -> Vec<R> {
-    let mut out: Vec<Option<R>> = vec![None; total];
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(total).collect();
     for (positions, results) in answers {
-        let results = results.unwrap_or_default();
-        for (i, position) in positions.into_iter().enumerate() {
-            out[position] = Some(results.get(i).cloned().unwrap_or_else(|| fallback.clone()));
+        let mut results = results.unwrap_or_default().into_iter();
+        for position in positions {
+            out[position] = Some(results.next().unwrap_or_else(&fallback));
         }
     }
     out.into_iter()
-        .map(|r| r.unwrap_or_else(|| fallback.clone()))
+        .map(|r| r.unwrap_or_else(&fallback))
         .collect()
 }
 
@@ -90,7 +90,7 @@ pub async fn produce(
             };
             answers.push((positions, results));
         }
-        merge(total, answers, produce_unavailable())
+        merge(total, answers, produce_unavailable)
     }
 }
 
@@ -107,11 +107,11 @@ fn produce_unavailable() -> ProduceResult {
 
 /// Reads every part from its owner, concurrently.
 pub async fn fetch(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
-    let fallback = FetchResult {
+    let fallback = || FetchResult {
         error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
         high_watermark: -1,
         log_start_offset: -1,
-        records: bytes::Bytes::new(),
+        records: ReadData::empty(),
     };
     scatter(
         shard,
@@ -128,7 +128,7 @@ pub async fn fetch(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult>
 }
 
 pub async fn list_offsets(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
-    let fallback = OffsetAnswer {
+    let fallback = || OffsetAnswer {
         error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
         offset: -1,
         timestamp: -1,
@@ -151,7 +151,7 @@ pub async fn delete_records(
     shard: &Rc<Shard>,
     parts: Vec<DeleteRecordsPart>,
 ) -> Vec<DeleteRecordsResult> {
-    let fallback = DeleteRecordsResult {
+    let fallback = || DeleteRecordsResult {
         error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
         low_watermark: -1,
     };
@@ -171,13 +171,13 @@ pub async fn delete_records(
 
 /// Sends each shard's share as one request (run in place for this shard) and
 /// gathers the answers in input order.
-async fn scatter<T, R: Clone>(
+async fn scatter<T, R>(
     shard: &Rc<Shard>,
     items: Vec<T>,
     key: impl Fn(&T) -> (&str, i32),
     request: impl Fn(Vec<T>) -> ShardRequest,
     unwrap: impl Fn(ShardResponse) -> Option<Vec<R>>,
-    fallback: R,
+    fallback: impl Fn() -> R,
 ) -> Vec<R> {
     let Split { by_shard, total } = split(shard, items, key);
     let mut local = None;

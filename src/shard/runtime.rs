@@ -166,6 +166,7 @@ async fn run_shard_inner(
         producer_ids: RefCell::new(producer_ids),
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
+        sender: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
         metrics: start.metrics.shard(start.index),
     });

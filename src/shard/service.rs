@@ -184,19 +184,24 @@ async fn fetch_local(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResul
                 error_code: ResponseError::NotLeaderOrFollower.code(),
                 high_watermark: -1,
                 log_start_offset: -1,
-                records: bytes::Bytes::new(),
+                records: ReadData::empty(),
             });
             continue;
         };
-        let read = log.read(part.offset, part.max_bytes, true).await;
+        let read = if shard.config.fetch_splice {
+            log.read_data(part.offset, part.max_bytes, true).await
+        } else {
+            let read = log.read(part.offset, part.max_bytes, true).await;
+            read.map(|bytes| ReadData::Memory(vec![bytes]))
+        };
         let (error_code, records) = match read {
             Ok(records) => (0, records),
             Err(ReadError::OffsetOutOfRange { .. }) => {
-                (ResponseError::OffsetOutOfRange.code(), bytes::Bytes::new())
+                (ResponseError::OffsetOutOfRange.code(), ReadData::empty())
             }
             Err(e) => {
                 tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
-                (ResponseError::KafkaStorageError.code(), bytes::Bytes::new())
+                (ResponseError::KafkaStorageError.code(), ReadData::empty())
             }
         };
         results.push(FetchResult {

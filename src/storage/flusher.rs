@@ -308,6 +308,13 @@ fn publish(inner: &Inner, hw: i64, round_max_ts: Option<(i64, i64)>) {
     let mut st = inner.st.borrow_mut();
     debug_assert!(hw >= st.hw, "high watermark moves forward");
     st.hw = hw;
+    // The round is written: the active segment ends exactly at `hw`.
+    if let Some(active) = st.segments.last() {
+        debug_assert_eq!(active.next_offset(), hw);
+        if active.next_offset() == hw {
+            st.hw_mark = (active.base_offset, active.size());
+        }
+    }
     if let Some(m) = round_max_ts {
         if st.max_ts.is_none_or(|(ts, _)| m.0 > ts) {
             st.max_ts = Some(m);

@@ -211,6 +211,12 @@ impl OffsetIndex {
         }
     }
 
+    /// The last entry whose position is at or before `position`.
+    pub fn floor_position(&self, position: u64) -> Option<(i64, u64)> {
+        let p = position.min(u64::from(u32::MAX)) as u32;
+        self.inner.floor(p, |e| u32_at(e, 4)).map(|i| self.get(i))
+    }
+
     /// Structural check: entries strictly increasing in offset and position,
     /// positions inside the log. Pointing at real batch starts is checked by
     /// the recovery scan.

@@ -4,7 +4,8 @@
 //! PartitionLog::open(dir, LogConfig) -> Result<PartitionLog, StorageError>   (async; spawns the flusher)
 //! append(&self, records: &Bytes, leader_epoch: i32, now_ms: i64) -> Result<Appended, AppendError>  (sync)
 //! log_start_offset / log_end_offset / high_watermark (&self) -> i64
-//! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async)
+//! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async; read.rs)
+//! read_data(&self, offset, max_bytes, min_one) -> Result<ReadData, ReadError>  (async; read.rs: cache Bytes or a file slice for splice)
 //! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async)
 //! max_timestamp(&self) -> Option<(max_ts, offset)>
 //! wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static
@@ -60,11 +61,7 @@ use super::reader::{DataWait, Window};
 use super::records;
 use super::recovery;
 use super::segment::Segment;
-use super::{AppendError, LogConfig, ReadError, StorageError};
-
-/// Most bytes one disk read answers with (unless its first batch alone is
-/// larger and `min_one`): a client asking for gigabytes gets them in turns.
-const MAX_READ: usize = 16 << 20;
+use super::{AppendError, LogConfig, StorageError};
 
 /// A batch queued for the flusher.
 pub(super) struct Pending {
@@ -85,6 +82,9 @@ pub(super) struct State {
     pub start: i64,
     pub log_end: i64,
     pub hw: i64,
+    /// (segment base, size) at the last high-watermark move: bytes below
+    /// it in that segment hold only batches below `hw`.
+    pub hw_mark: (i64, u64),
     pub max_ts: Option<(i64, i64)>,
     pub pending: VecDeque<Pending>,
     pub cache: BatchCache,
@@ -267,12 +267,17 @@ impl PartitionLog {
             .filter_map(Segment::max_timestamp)
             .reduce(|a, b| if b.0 > a.0 { b } else { a });
         let first_base = rec.segments.first().map_or(0, |s| s.base_offset);
+        let hw_mark = rec
+            .segments
+            .last()
+            .map_or((0, 0), |s| (s.base_offset, s.size()));
         let start = rec.log_start.max(first_base).min(rec.log_end);
         let st = State {
             segments: rec.segments,
             start,
             log_end: rec.log_end,
             hw: rec.log_end,
+            hw_mark,
             max_ts,
             pending: VecDeque::new(),
             cache: BatchCache::new(config.cache_bytes),
@@ -418,70 +423,6 @@ impl PartitionLog {
         self.inner().st.borrow().max_ts
     }
 
-    /// Whole batches from the one holding `offset`, up to `max_bytes` (at
-    /// least one if `min_one`), below the high watermark, from one segment.
-    pub async fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one: bool,
-    ) -> Result<Bytes, ReadError> {
-        let hw = {
-            let st = self.inner().st.borrow();
-            let (log_start, log_end) = (st.log_start(), st.log_end);
-            if offset < log_start || offset > log_end {
-                return Err(ReadError::OffsetOutOfRange {
-                    offset,
-                    log_start,
-                    log_end,
-                });
-            }
-            if offset >= st.hw {
-                return Ok(Bytes::new());
-            }
-            let cached = st.cache.read(offset, max_bytes, min_one, st.hw);
-            self.inner().stats.cache_read(cached.is_some());
-            if let Some(b) = cached {
-                return Ok(b);
-            }
-            st.hw
-        };
-        // Compaction leaves gaps: an offset past a segment's last batch is
-        // answered from the next segment (as Kafka does).
-        let mut target = offset;
-        let (mut w, start) = loop {
-            let (file, from, limit, next_base) = {
-                let st = self.inner().st.borrow();
-                let seg = segment_for(&st.segments, target).ok_or(StorageError::Closed)?;
-                let i = st
-                    .segments
-                    .partition_point(|s| s.base_offset <= seg.base_offset);
-                let next_base = st.segments.get(i).map(|s| s.base_offset);
-                (seg.file(), seg.position_for(target), seg.size(), next_base)
-            };
-            let mut w = Window::new(file, limit);
-            if let Some((start, _)) = w.find(from, |h| h.last_offset() >= offset).await? {
-                break (w, start);
-            }
-            match next_base {
-                Some(b) if b < hw => target = b,
-                Some(_) => return Ok(Bytes::new()),
-                None => {
-                    return Err(StorageError::Corrupt(format!(
-                        "offset {offset} not found in its segment"
-                    ))
-                    .into())
-                }
-            }
-        };
-        let end = w
-            .extent(start, max_bytes.min(MAX_READ), min_one, hw)
-            .await?;
-        Ok(Bytes::from(
-            w.bytes(start, (end - start) as usize).await?.to_vec(),
-        ))
-    }
-
     /// First record at or above the log start offset whose timestamp is at
     /// least `ts`: (its offset, its timestamp); None if no record below the
     /// high watermark qualifies.
@@ -585,7 +526,7 @@ impl PartitionLog {
 
 /// The segment holding `offset` (the last one whose base is <= it); None
 /// only once the log was deleted.
-fn segment_for(segments: &[Segment], offset: i64) -> Option<&Segment> {
+pub(super) fn segment_for(segments: &[Segment], offset: i64) -> Option<&Segment> {
     let i = segments.partition_point(|s| s.base_offset <= offset);
     segments.get(i.saturating_sub(1))
 }

@@ -29,6 +29,7 @@ mod flusher;
 pub mod index;
 mod log;
 pub mod producer_state;
+mod read;
 mod reader;
 pub mod records;
 mod recovery;
@@ -47,6 +48,7 @@ pub(crate) async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 
     glommio::executor().spawn_blocking(f).await
 }
 pub use self::log::{Appended, PartitionLog};
+pub use self::read::{FileSlice, ReadData};
 pub use self::retention::RetentionOutcome;
 pub use self::stats::StatsSnapshot;
 

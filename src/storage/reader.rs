@@ -28,15 +28,22 @@ pub(super) struct Window {
     limit: u64,
     start: u64,
     data: Vec<u8>,
+    read_size: usize,
 }
 
 impl Window {
     pub(super) fn new(file: Rc<DmaFile>, limit: u64) -> Window {
+        Window::with_read_size(file, limit, READ_WINDOW)
+    }
+
+    /// A window whose disk reads are at least `read_size` bytes.
+    pub(super) fn with_read_size(file: Rc<DmaFile>, limit: u64, read_size: usize) -> Window {
         Window {
             file,
             limit,
             start: 0,
             data: Vec::new(),
+            read_size,
         }
     }
 
@@ -51,7 +58,7 @@ impl Window {
         }
         let have = self.start..self.start + self.data.len() as u64;
         if pos < have.start || end > have.end {
-            let n = (len.max(READ_WINDOW) as u64).min(self.limit - pos) as usize;
+            let n = (len.max(self.read_size) as u64).min(self.limit - pos) as usize;
             self.data = recovery::read_exact(&self.file, pos, n).await?;
             self.start = pos;
         }
@@ -84,30 +91,6 @@ impl Window {
             pos += h.total_len() as u64;
         }
         Ok(None)
-    }
-
-    /// End position of the whole batches from `start` within the limits.
-    pub(super) async fn extent(
-        &mut self,
-        start: u64,
-        max_bytes: usize,
-        min_one: bool,
-        hw: i64,
-    ) -> Result<u64, StorageError> {
-        // Read ahead what the answer will likely need in one I/O.
-        let ahead = (max_bytes.clamp(HEADER_LEN, 1 << 20) as u64).min(self.limit - start) as usize;
-        self.bytes(start, ahead).await?;
-        let mut end = start;
-        while end + HEADER_LEN as u64 <= self.limit {
-            let h = self.header(end).await?;
-            let len = h.total_len() as u64;
-            let fits = end - start + len <= max_bytes as u64 || (end == start && min_one);
-            if h.base_offset >= hw || !fits || end + len > self.limit {
-                break;
-            }
-            end += len;
-        }
-        Ok(end)
     }
 }
 

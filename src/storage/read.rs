@@ -1,0 +1,294 @@
+//! The read path of [`PartitionLog`]: whole batches from `[offset, hw)`.
+//!
+//! `read_data` answers with [`ReadData`]: the hot-tail cache's own `Bytes`
+//! (never concatenated), or a byte range of a segment file together with a
+//! buffered (page-cache) descriptor of that file, which the caller hands to
+//! splice(2) so the record bytes never enter user space. `read` is the same
+//! walk, materialized into one `Bytes` by a direct read (group loading,
+//! tests, benchmarks).
+//!
+//! Owns: finding the start batch and a whole-batch end within the limits.
+//! The end is found from the offset index (every entry is a batch start)
+//! plus a short header walk, so a cold read touches a few 4 KiB blocks of
+//! headers, not the records it returns. Must not: read at or past the high
+//! watermark, or return a partial batch.
+//!
+//! Why a second, buffered descriptor: segments are written with O_DIRECT,
+//! which bypasses (and invalidates) the page cache. Cold reads go through
+//! the page cache so the kernel's read-ahead works and a second consumer of
+//! the same backlog reads memory; it is reopened through
+//! `/proc/self/fd/<dma fd>`, which names the very inode the log writes, even
+//! after compaction renamed or retention unlinked its path.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use glommio::io::DmaFile;
+
+use super::batch::HEADER_LEN;
+use super::log::{segment_for, State};
+use super::reader::Window;
+use super::segment::Segment;
+use super::{PartitionLog, ReadError, StorageError};
+
+/// Most bytes one read answers with (unless its first batch alone is
+/// larger and `min_one`): a client asking for gigabytes gets them in turns.
+const MAX_READ: usize = 16 << 20;
+
+/// Disk reads made only to walk batch headers: one block's worth.
+const HEADER_WINDOW: usize = 4 << 10;
+
+/// What a read found: whole batches, in offset order.
+#[derive(Debug)]
+pub enum ReadData {
+    /// From the hot-tail cache, one `Bytes` per batch.
+    Memory(Vec<Bytes>),
+    /// Bytes `[pos, pos + len)` of a segment file.
+    File(FileSlice),
+}
+
+/// A byte range of a segment and a page-cache descriptor of its file, owned
+/// by the slice (closing it never affects the log).
+#[derive(Debug)]
+pub struct FileSlice {
+    pub file: OwnedFd,
+    pub pos: u64,
+    pub len: u64,
+}
+
+impl ReadData {
+    pub fn empty() -> ReadData {
+        ReadData::Memory(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ReadData::Memory(batches) => batches.iter().map(Bytes::len).sum(),
+            ReadData::File(slice) => slice.len as usize,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where the batches of one read are, before choosing how to hand them out.
+enum Located {
+    Memory(Vec<Bytes>),
+    Disk {
+        file: Rc<DmaFile>,
+        base: i64,
+        pos: u64,
+        len: u64,
+    },
+}
+
+impl PartitionLog {
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (at
+    /// least one if `min_one`), below the high watermark, from one segment.
+    pub async fn read_data(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadData, ReadError> {
+        Ok(match self.locate(offset, max_bytes, min_one).await? {
+            Located::Memory(batches) => ReadData::Memory(batches),
+            Located::Disk { len: 0, .. } => ReadData::empty(),
+            Located::Disk {
+                file,
+                base,
+                pos,
+                len,
+            } => ReadData::File(FileSlice {
+                file: self.page_cache_fd(&file, base)?,
+                pos,
+                len,
+            }),
+        })
+    }
+
+    /// [`PartitionLog::read_data`] as one contiguous buffer.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Bytes, ReadError> {
+        Ok(match self.locate(offset, max_bytes, min_one).await? {
+            Located::Memory(batches) => concat(batches),
+            Located::Disk { file, pos, len, .. } => {
+                Bytes::from(super::recovery::read_exact(&file, pos, len as usize).await?)
+            }
+        })
+    }
+
+    async fn locate(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Located, ReadError> {
+        let hw = {
+            let st = self.inner().st.borrow();
+            let (log_start, log_end) = (st.log_start(), st.log_end);
+            if offset < log_start || offset > log_end {
+                return Err(ReadError::OffsetOutOfRange {
+                    offset,
+                    log_start,
+                    log_end,
+                });
+            }
+            if offset >= st.hw {
+                return Ok(Located::Memory(Vec::new()));
+            }
+            let cached = st.cache.read(offset, max_bytes, min_one, st.hw);
+            self.inner().stats.cache_read(cached.is_some());
+            if let Some(batches) = cached {
+                return Ok(Located::Memory(vec![batches])); // until the cache returns batches
+            }
+            st.hw
+        };
+        // Compaction leaves gaps: an offset past a segment's last batch is
+        // answered from the next segment (as Kafka does).
+        let mut target = offset;
+        loop {
+            let (seg, next_base) = {
+                let st = self.inner().st.borrow();
+                let seg = segment_for(&st.segments, target).ok_or(StorageError::Closed)?;
+                let i = st
+                    .segments
+                    .partition_point(|s| s.base_offset <= seg.base_offset);
+                let view = SegmentView::of(&st, seg, target, max_bytes.min(MAX_READ));
+                (view, st.segments.get(i).map(|s| s.base_offset))
+            };
+            if let Some(found) = seg.extent(offset, max_bytes.min(MAX_READ), min_one).await? {
+                return Ok(found);
+            }
+            match next_base {
+                Some(b) if b < hw => target = b,
+                Some(_) => return Ok(Located::Memory(Vec::new())),
+                None => {
+                    return Err(StorageError::Corrupt(format!(
+                        "offset {offset} not found in its segment"
+                    ))
+                    .into())
+                }
+            }
+        }
+    }
+
+    /// A new page-cache descriptor of the segment file behind `file`.
+    fn page_cache_fd(&self, file: &DmaFile, base: i64) -> Result<OwnedFd, StorageError> {
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let opened = OpenOptions::new()
+            .read(true)
+            .open(&path)
+            .map_err(|e| StorageError::io(format!("reopen segment {base} for reading"), e))?;
+        Ok(OwnedFd::from(opened))
+    }
+}
+
+fn concat(batches: Vec<Bytes>) -> Bytes {
+    match batches.as_slice() {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let mut out = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+            many.iter().for_each(|b| out.extend_from_slice(b));
+            out.freeze()
+        }
+    }
+}
+
+/// What a read needs of one segment, copied out of the state borrow (the
+/// walk awaits disk reads).
+struct SegmentView {
+    file: Rc<DmaFile>,
+    base: i64,
+    /// Index position to start the header walk from.
+    from: u64,
+    /// Bytes of the segment holding only batches below the high watermark.
+    readable: u64,
+    /// The last indexed batch start within `max_bytes` of `from`: a batch
+    /// boundary near where the read will end, so only a few headers after
+    /// it need reading.
+    hint: Option<u64>,
+}
+
+impl SegmentView {
+    fn of(st: &State, seg: &Segment, target: i64, max_bytes: usize) -> SegmentView {
+        let readable = if seg.next_offset() <= st.hw {
+            seg.size()
+        } else if seg.base_offset == st.hw_mark.0 {
+            st.hw_mark.1
+        } else {
+            0
+        };
+        let from = seg.position_for(target).min(readable);
+        let hint = seg
+            .offset_index()
+            .floor_position((from + max_bytes as u64).min(readable))
+            .map(|(_, p)| p)
+            .filter(|&p| p > from && p < readable);
+        SegmentView {
+            file: seg.file(),
+            base: seg.base_offset,
+            from,
+            readable,
+            hint,
+        }
+    }
+
+    /// The batches holding `offset` onwards within the limits, or None when
+    /// no batch of this segment (below the high watermark) reaches `offset`.
+    async fn extent(
+        self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Option<Located>, StorageError> {
+        let mut w = Window::with_read_size(self.file.clone(), self.readable, HEADER_WINDOW);
+        let Some((start, first)) = w.find(self.from, |h| h.last_offset() >= offset).await? else {
+            return Ok(None);
+        };
+        let first_end = start + first.total_len() as u64;
+        let limit = start + max_bytes as u64;
+        let end = if first_end > limit {
+            if min_one {
+                first_end
+            } else {
+                start
+            }
+        } else if limit >= self.readable {
+            self.readable
+        } else {
+            // Walk the few batches after the index hint that still fit.
+            let mut end = self
+                .hint
+                .filter(|&p| p > first_end && p <= limit)
+                .unwrap_or(first_end);
+            while end + HEADER_LEN as u64 <= self.readable {
+                let Some((_, h)) = w.find(end, |_| true).await? else {
+                    break;
+                };
+                let next = end + h.total_len() as u64;
+                if next > limit {
+                    break;
+                }
+                end = next;
+            }
+            end
+        };
+        debug_assert!(end <= self.readable && end >= start);
+        Ok(Some(Located::Disk {
+            file: self.file,
+            base: self.base,
+            pos: start,
+            len: end - start,
+        }))
+    }
+}
