@@ -163,3 +163,5 @@ mod tests;
 mod tests_compaction;
 #[cfg(test)]
 mod tests_maintenance;
+#[cfg(test)]
+mod tests_read;

@@ -146,3 +146,9 @@ def test_cold_reads_come_from_the_files_byte_for_byte():
 def test_hot_reads_equal_the_stored_batches():
     # The default cache holds all of this test's data.
     run([], {}, cold=False)
+
+
+def test_cold_reads_without_splice_return_the_same_bytes():
+    # fjord.fetch.splice=false: the same slices, read into memory first.
+    run(["--set", "fjord.partition.cache.bytes=0", "--set", "fjord.fetch.splice=false"],
+        {"fetch.max.bytes": 70000, "message.max.bytes": 65536, "max.partition.fetch.bytes": 20000}, cold=True)
