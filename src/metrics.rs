@@ -5,16 +5,20 @@
 //! (unsynchronized) counters and histograms, and a once-a-second task per
 //! shard flushes them into the shared registry. The produce/fetch path
 //! therefore touches no atomics; the shared metrics see one flush per second
-//! per shard. Every series carries a `shard` label.
+//! per shard. Every series carries a `shard` label. Storage samples each
+//! fdatasync and group commit into the shard's [`IoHistograms`] (through
+//! `storage::IoObserver`); the cache gauges are set from the shard's
+//! budget at each flush.
 //!
 //! Must not: be read by the request path, or block a shard while rendering
 //! (the endpoint renders on shard 0 from the shared registry).
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::storage::StatsSnapshot;
+use crate::storage::{BudgetSnapshot, IoObserver, StatsSnapshot};
 use kafka_protocol::messages::ApiKey;
 use prometheus::local::{LocalHistogram, LocalIntCounter};
 use prometheus::{
@@ -36,6 +40,11 @@ pub struct Metrics {
     connections: IntGaugeVec,
     cross_shard: IntCounterVec,
     storage: [IntCounterVec; 5],
+    fsync_latency: HistogramVec,
+    commit_bytes: HistogramVec,
+    cache_used: IntGaugeVec,
+    cache_limit: IntGaugeVec,
+    cache_evictions: IntCounterVec,
 }
 
 /// Storage counters, in `StatsSnapshot` field order.
@@ -70,6 +79,18 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 fn latency(registry: &Registry, name: &str, help: &str) -> HistogramVec {
     // 50 µs .. ~1.6 s, doubling.
     let buckets = prometheus::exponential_buckets(0.000_05, 2.0, 16).expect("buckets");
+    histogram(registry, name, help, buckets)
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), &["shard"]).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["shard"])
         .expect("valid metric");
     registry
@@ -131,6 +152,34 @@ impl Metrics {
                 &["shard"],
             ),
             storage: STORAGE.map(|(name, help)| counter(&registry, name, help, &["shard"])),
+            fsync_latency: latency(
+                &registry,
+                "fjord_fsync_latency_seconds",
+                "fdatasync of a partition segment",
+            ),
+            commit_bytes: histogram(
+                &registry,
+                "fjord_sync_batch_bytes",
+                "Bytes written by one group commit (covered by one fdatasync unless flush intervals are set)",
+                // 512 B .. 8 MiB, doubling (a round writes at most 4 MiB).
+                prometheus::exponential_buckets(512.0, 2.0, 15).expect("buckets"),
+            ),
+            cache_used: gauge(
+                &registry,
+                "fjord_cache_bytes",
+                "Bytes held by the shard's hot-tail batch cache",
+            ),
+            cache_limit: gauge(
+                &registry,
+                "fjord_cache_budget_bytes",
+                "The shard's hot-tail cache budget (fjord.batch.cache.bytes)",
+            ),
+            cache_evictions: counter(
+                &registry,
+                "fjord_cache_evictions_total",
+                "Batches dropped from the hot-tail cache to stay within its budget",
+                &["shard"],
+            ),
             connections,
             registry,
         })
@@ -183,7 +232,41 @@ impl Metrics {
                 .clone()
                 .map(|c| c.with_label_values(&[label.as_str()]).local()),
             storage_seen: Cell::new(StatsSnapshot::default()),
+            io: Rc::new(IoHistograms {
+                fsync: self
+                    .fsync_latency
+                    .with_label_values(&[label.as_str()])
+                    .local(),
+                commit: self
+                    .commit_bytes
+                    .with_label_values(&[label.as_str()])
+                    .local(),
+            }),
+            cache_used: self.cache_used.with_label_values(&[label.as_str()]),
+            cache_limit: self.cache_limit.with_label_values(&[label.as_str()]),
+            cache_evictions: self
+                .cache_evictions
+                .with_label_values(&[label.as_str()])
+                .local(),
+            evictions_seen: Cell::new(0),
         }
+    }
+}
+
+/// A shard's storage I/O distributions, recorded by its logs as samples
+/// happen (unsynchronized; published at the shard's flush).
+pub struct IoHistograms {
+    fsync: LocalHistogram,
+    commit: LocalHistogram,
+}
+
+impl IoObserver for IoHistograms {
+    fn fsynced(&self, took: Duration) {
+        self.fsync.observe(took.as_secs_f64());
+    }
+
+    fn committed(&self, bytes: u64) {
+        self.commit.observe(bytes as f64);
     }
 }
 
@@ -200,6 +283,11 @@ pub struct ShardMetrics {
     cross_shard_seen: Cell<u64>,
     storage: [LocalIntCounter; 5],
     storage_seen: Cell<StatsSnapshot>,
+    io: Rc<IoHistograms>,
+    cache_used: IntGauge,
+    cache_limit: IntGauge,
+    cache_evictions: LocalIntCounter,
+    evictions_seen: Cell<u64>,
 }
 
 impl ShardMetrics {
@@ -225,6 +313,11 @@ impl ShardMetrics {
         self.fetch_latency.observe(took.as_secs_f64());
     }
 
+    /// Where this shard's logs report fdatasyncs and group commits.
+    pub fn io_observer(&self) -> Rc<dyn IoObserver> {
+        self.io.clone()
+    }
+
     pub fn connection_opened(&self) {
         self.connections.inc();
     }
@@ -236,8 +329,8 @@ impl ShardMetrics {
     /// Publishes everything recorded since the last flush; `mesh_sent` is
     /// the shard's running count of cross-shard requests and `storage` the
     /// sum of its logs' counters (a deleted log makes a total shrink: that
-    /// interval adds nothing).
-    pub fn flush(&self, mesh_sent: u64, storage: StatsSnapshot) {
+    /// interval adds nothing); `cache` is the shard's cache budget.
+    pub fn flush(&self, mesh_sent: u64, storage: StatsSnapshot, cache: BudgetSnapshot) {
         self.cross_shard
             .inc_by(mesh_sent.saturating_sub(self.cross_shard_seen.replace(mesh_sent)));
         let before = self.storage_seen.replace(storage);
@@ -267,5 +360,17 @@ impl ShardMetrics {
         self.produce_latency.flush();
         self.fetch_latency.flush();
         self.cross_shard.flush();
+        self.flush_storage_io(cache);
+    }
+
+    fn flush_storage_io(&self, cache: BudgetSnapshot) {
+        self.io.fsync.flush();
+        self.io.commit.flush();
+        self.cache_used.set(cache.used as i64);
+        self.cache_limit.set(cache.limit as i64);
+        let seen = self.evictions_seen.replace(cache.evictions);
+        self.cache_evictions
+            .inc_by(cache.evictions.saturating_sub(seen));
+        self.cache_evictions.flush();
     }
 }

@@ -42,6 +42,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub node_id: i32,
     pub partition_cache_bytes: usize,
+    /// fjord.batch.cache.bytes: the hot-tail cache budget of each shard.
+    pub batch_cache_bytes: usize,
     pub max_inflight_requests_per_connection: usize,
     /// fjord.fetch.splice: cold reads leave the page cache by splice(2).
     pub fetch_splice: bool,
@@ -147,6 +149,7 @@ impl BrokerConfig {
                 "fjord.partition.cache.bytes",
                 &get("fjord.partition.cache.bytes"),
             )?,
+            batch_cache_bytes: parse("fjord.batch.cache.bytes", &get("fjord.batch.cache.bytes"))?,
             max_inflight_requests_per_connection: parse(
                 "fjord.max.inflight.requests.per.connection",
                 &get("fjord.max.inflight.requests.per.connection"),
@@ -199,8 +202,13 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
+    /// A partition's cap within its shard's cache budget (0 in the
+    /// setting: no cap).
     pub fn partition_cache_bytes(&self) -> usize {
-        self.partition_cache_bytes
+        match self.partition_cache_bytes {
+            0 => usize::MAX,
+            cap => cap,
+        }
     }
 
     /// Every setting in table order, for DescribeConfigs on the broker.

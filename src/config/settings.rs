@@ -201,12 +201,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "fjord.batch.cache.bytes",
         "268435456",
-        "Per-shard hot-tail batch cache budget",
+        "Hot-tail batch cache of each shard: its partitions share it, least recently used evicted first",
     ),
     (
         "fjord.partition.cache.bytes",
-        "8388608",
-        "Hot-tail cache budget per partition",
+        "0",
+        "Most of the shard's cache one partition may hold (0: no cap)",
     ),
     (
         "fjord.fetch.splice",

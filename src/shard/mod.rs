@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use crate::config::topic::TopicConfig;
 use crate::config::BrokerConfig;
-use crate::storage::{LogConfig, PartitionLog};
+use crate::storage::{LogConfig, PartitionLog, ShardStorage};
 
 use mesh::Mesh;
 use producer_ids::ProducerIdBlock;
@@ -52,6 +52,9 @@ pub struct Shard {
     pub topics: RefCell<TopicTable>,
     /// Logs of the partitions this shard owns: topic → partition → log.
     pub logs: RefCell<HashMap<String, HashMap<i32, PartitionLog>>>,
+    /// Shared by every log opened here: the fjord.batch.cache.bytes budget
+    /// and the metrics' I/O histograms.
+    pub storage: ShardStorage,
     pub mesh: Rc<Mesh>,
     /// Controller only: topics being created, so a second create of the same
     /// name while the first is in flight is refused.

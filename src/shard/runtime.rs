@@ -20,6 +20,7 @@ use super::producer_ids::ProducerIdBlock;
 use super::topics::TopicTable;
 use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
 use crate::config::BrokerConfig;
+use crate::storage::ShardStorage;
 
 /// Everything `fjord serve` needs, resolved from flags and settings.
 pub struct ServeOptions {
@@ -154,6 +155,8 @@ async fn run_shard_inner(
     } else {
         None
     };
+    let metrics = start.metrics.shard(start.index);
+    let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
         config: start.config,
@@ -168,7 +171,8 @@ async fn run_shard_inner(
         groups: RefCell::new(Default::default()),
         sender: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
-        metrics: start.metrics.shard(start.index),
+        metrics,
+        storage,
     });
     debug_assert_eq!(shard.mesh.shard_id(), shard.id);
     let handler = {
@@ -270,7 +274,8 @@ async fn flush_metrics(shard: Rc<Shard>) {
             .values()
             .flat_map(|partitions| partitions.values().map(|log| log.stats()))
             .fold(Default::default(), |a, b| a + b);
-        shard.metrics.flush(shard.mesh.sent(), storage);
+        let cache = shard.storage.cache.snapshot();
+        shard.metrics.flush(shard.mesh.sent(), storage, cache);
     }
 }
 

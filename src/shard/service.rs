@@ -295,7 +295,7 @@ pub(super) async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
             continue;
         }
         let dir = topics::partition_dir(&shard.data_dir, &meta.name, p);
-        match PartitionLog::open(dir, log_config.clone()).await {
+        match PartitionLog::open_shared(dir, log_config.clone(), &shard.storage).await {
             Ok(log) => {
                 shard
                     .logs

@@ -490,7 +490,7 @@ impl PartitionLog {
         };
         st.segments[i] = seg;
         let next_base = st.segments.get(i + 1).map_or(st.log_end, |s| s.base_offset);
-        st.cache.invalidate_below(next_base);
+        inner.cache.invalidate_below(next_base);
         st.refresh_max_timestamp();
         stats.bytes_written += written;
         stats.segments_rewritten += 1;

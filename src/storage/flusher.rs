@@ -168,6 +168,9 @@ async fn write_round(
         }
     }
     let last = round.last().map_or(-1, |p| p.last);
+    inner
+        .stats
+        .committed(round.iter().map(|p| p.data.len() as u64).sum());
     let messages: u64 = round.iter().map(|p| p.records).sum();
     let cfg = inner.config();
     if cfg.sync_every_append() {
@@ -348,7 +351,7 @@ fn fail(inner: &Inner, e: StorageError) {
     let stopped = StorageError::Stopped(e.to_string());
     st.failed = Some(stopped.clone());
     st.pending.clear();
-    st.cache.clear();
+    inner.cache.clear();
     let waiters = std::mem::take(&mut st.durable);
     drop(st);
     for tx in waiters.into_values().flatten() {

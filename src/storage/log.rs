@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! PartitionLog::open(dir, LogConfig) -> Result<PartitionLog, StorageError>   (async; spawns the flusher)
+//! open_shared(dir, LogConfig, &ShardStorage) -> same, in the shard's cache budget
 //! append(&self, records: &Bytes, leader_epoch: i32, now_ms: i64) -> Result<Appended, AppendError>  (sync)
 //! log_start_offset / log_end_offset / high_watermark (&self) -> i64
 //! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async; read.rs)
@@ -54,14 +55,14 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use super::batch::{self, BatchError, BatchHeader, Batches};
-use super::cache::BatchCache;
+use super::cache::PartitionCache;
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
 use super::reader::{DataWait, Window};
 use super::records;
 use super::recovery;
 use super::segment::Segment;
-use super::{AppendError, LogConfig, StorageError};
+use super::{AppendError, LogConfig, ShardStorage, StorageError};
 
 /// A batch queued for the flusher.
 pub(super) struct Pending {
@@ -87,7 +88,6 @@ pub(super) struct State {
     pub hw_mark: (i64, u64),
     pub max_ts: Option<(i64, i64)>,
     pub pending: VecDeque<Pending>,
-    pub cache: BatchCache,
     pub producers: ProducerState,
     /// Durable waiters by the last offset they need.
     pub durable: BTreeMap<i64, Vec<DurableTx>>,
@@ -113,6 +113,8 @@ pub(super) struct Inner {
     pub st: RefCell<State>,
     pub wake: Notify,
     pub stats: super::stats::LogStats,
+    /// Outside `st` so the shard's budget can evict from it at any time.
+    pub cache: Rc<PartitionCache>,
 }
 
 /// Keeps the flusher alive while any handle exists; the last handle
@@ -257,9 +259,21 @@ impl State {
 }
 
 impl PartitionLog {
-    /// Opens (creating if missing) and recovers the partition in `dir`,
-    /// then spawns its flusher on the current executor.
+    /// [`PartitionLog::open_shared`] with a cache budget of its own
+    /// (`config.cache_bytes`) and no I/O observer.
     pub async fn open(dir: PathBuf, config: LogConfig) -> Result<PartitionLog, StorageError> {
+        let own = ShardStorage::private(config.cache_bytes);
+        PartitionLog::open_shared(dir, config, &own).await
+    }
+
+    /// Opens (creating if missing) and recovers the partition in `dir`,
+    /// then spawns its flusher on the current executor. Its hot-tail cache
+    /// draws on `shard.cache`; I/O samples go to `shard.io`.
+    pub async fn open_shared(
+        dir: PathBuf,
+        config: LogConfig,
+        shard: &ShardStorage,
+    ) -> Result<PartitionLog, StorageError> {
         let rec = recovery::recover(&dir, &config).await?;
         let max_ts = rec
             .segments
@@ -280,7 +294,6 @@ impl PartitionLog {
             hw_mark,
             max_ts,
             pending: VecDeque::new(),
-            cache: BatchCache::new(config.cache_bytes),
             producers: rec.producers,
             durable: BTreeMap::new(),
             data_waiters: BTreeMap::new(),
@@ -295,10 +308,11 @@ impl PartitionLog {
         };
         let inner = Rc::new(Inner {
             dir,
+            cache: PartitionCache::new(&shard.cache, config.cache_bytes),
             cfg: RefCell::new(config),
             st: RefCell::new(st),
             wake: Notify::default(),
-            stats: Default::default(),
+            stats: super::stats::LogStats::new(shard.io.clone()),
         });
         glommio::spawn_local(flusher::run(inner.clone())).detach();
         Ok(PartitionLog {
@@ -312,10 +326,11 @@ impl PartitionLog {
 
     /// Applies a changed topic config: segment.bytes, segment.ms, index
     /// settings apply to the next roll decision and new segments; flush
-    /// settings to the next flusher round; the cache budget at once.
+    /// settings to the next flusher round; the cache cap at once. Touches
+    /// neither the state nor the files, so it is safe at any moment.
     pub fn update_config(&self, cfg: LogConfig) {
         let inner = self.inner();
-        inner.st.borrow_mut().cache.set_budget(cfg.cache_bytes);
+        inner.cache.set_cap(cfg.cache_bytes);
         *inner.cfg.borrow_mut() = cfg;
         inner.wake.notify();
     }
@@ -374,7 +389,7 @@ impl PartitionLog {
         for p in &planned {
             let data = all.slice(p.at..p.at + p.header.total_len());
             let last = p.base + i64::from(p.header.last_offset_delta);
-            st.cache.push(p.base, last, data.clone());
+            inner.cache.push(p.base, last, data.clone());
             st.pending.push_back(Pending {
                 base: p.base,
                 last,
@@ -519,6 +534,7 @@ impl PartitionLog {
         }
         let dir = self.inner().dir.clone();
         self.inner().st.borrow_mut().segments.clear();
+        self.inner().cache.clear(); // its bytes go back to the shard now
         std::fs::remove_dir_all(&dir)
             .map_err(|e| StorageError::io(format!("remove {}", dir.display()), e))
     }

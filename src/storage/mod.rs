@@ -2,7 +2,8 @@
 //! glommio, one owner shard per partition.
 //!
 //! Owns: segments, indexes, crash recovery, group-committed durability,
-//! idempotent-producer checks, the hot-tail batch cache. Must not: know the
+//! idempotent-producer checks, the hot-tail batch cache within the shard's
+//! budget. Must not: know the
 //! wire protocol, share state across threads (everything is `!Send`), or
 //! decompress records on the produce/fetch path (`records` does, for
 //! ListOffsets by time, and `filter`, for compaction). Retention and
@@ -12,7 +13,7 @@
 //! Files: `batch` (v2 header parsing), `index` (mmapped `.index` /
 //! `.timeindex`), `segment` (one `.log` + indexes), `producer_state`
 //! (idempotence), `recovery` (open and repair a directory), `cache` (hot
-//! tail), `reader` (disk reads, data waits), `flusher` (the per-partition write/sync task), `log`
+//! tail of one partition), `budget` (the shard's cache budget and LRU), `reader` (disk reads, data waits), `flusher` (the per-partition write/sync task), `log`
 //! ([`PartitionLog`], the public type; its module doc describes the API),
 //! `retention` (log start offset, DeleteRecords, retention.ms/bytes),
 //! `cleaner` (compaction and its crash-safe segment swap), `filter`
@@ -21,6 +22,7 @@
 //! state).
 
 pub mod batch;
+mod budget;
 mod cache;
 mod checkpoint;
 mod cleaner;
@@ -38,7 +40,9 @@ pub mod segment;
 mod stats;
 
 use std::io;
+use std::rc::Rc;
 
+pub use self::budget::{BudgetSnapshot, CacheBudget};
 pub use self::cleaner::{CompactionConfig, CompactionStats};
 
 /// Runs blocking file-system work (fsync of a small file or a directory) on
@@ -50,7 +54,30 @@ pub(crate) async fn off_shard<R: Send + 'static>(f: impl FnOnce() -> R + Send + 
 pub use self::log::{Appended, PartitionLog};
 pub use self::read::{FileSlice, ReadData};
 pub use self::retention::RetentionOutcome;
-pub use self::stats::StatsSnapshot;
+pub use self::stats::{IoObserver, StatsSnapshot};
+
+/// What every log of one shard shares: the hot-tail cache budget and the
+/// observer of I/O samples. The shard makes one and passes it to each log
+/// it opens ([`PartitionLog::open_shared`]); clones share.
+#[derive(Clone)]
+pub struct ShardStorage {
+    pub cache: CacheBudget,
+    pub io: Rc<dyn IoObserver>,
+}
+
+impl ShardStorage {
+    pub fn new(cache_budget_bytes: usize, io: Rc<dyn IoObserver>) -> ShardStorage {
+        ShardStorage {
+            cache: CacheBudget::new(cache_budget_bytes),
+            io,
+        }
+    }
+
+    /// A log's own budget and no observer ([`PartitionLog::open`]).
+    pub(crate) fn private(cache_budget_bytes: usize) -> ShardStorage {
+        ShardStorage::new(cache_budget_bytes, Rc::new(stats::NoObserver))
+    }
+}
 
 /// Storage settings of one partition (Kafka's names in comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +95,9 @@ pub struct LogConfig {
     pub flush_interval_messages: Option<u64>,
     /// log.flush.interval.ms: periodic fdatasync when set.
     pub flush_interval_ms: Option<u64>,
-    /// Budget of the in-memory hot-tail batch cache of this partition.
+    /// Most bytes this partition may keep in the hot-tail batch cache, a
+    /// cap within the shard's [`CacheBudget`] (usize::MAX: no cap; 0: no
+    /// caching, every read goes to the files).
     pub cache_bytes: usize,
 }
 
@@ -159,6 +188,8 @@ pub enum ReadError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cache;
 #[cfg(test)]
 mod tests_compaction;
 #[cfg(test)]

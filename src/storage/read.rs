@@ -145,10 +145,10 @@ impl PartitionLog {
             if offset >= st.hw {
                 return Ok(Located::Memory(Vec::new()));
             }
-            let cached = st.cache.read(offset, max_bytes, min_one, st.hw);
+            let cached = self.inner().cache.read(offset, max_bytes, min_one, st.hw);
             self.inner().stats.cache_read(cached.is_some());
             if let Some(batches) = cached {
-                return Ok(Located::Memory(vec![batches])); // until the cache returns batches
+                return Ok(Located::Memory(batches));
             }
             st.hw
         };

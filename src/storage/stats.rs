@@ -1,15 +1,36 @@
 //! Per-partition counters the storage keeps for observability: fdatasyncs
 //! and their time, bytes written, hot-tail cache hits and misses. Plain
 //! `Cell`s (a partition lives on one shard); the shard's metrics task reads
-//! snapshots. Must not: know any metrics library.
+//! snapshots. Distributions (fdatasync latency, group-commit size) are not
+//! kept here: each sample goes to the shard's [`IoObserver`] as it happens.
+//! Must not: know any metrics library.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::log::PartitionLog;
 
-#[derive(Default)]
+/// Receives I/O samples on the log's shard as they happen. The shard's
+/// metrics implement it with unsynchronized histograms; storage only calls.
+pub trait IoObserver {
+    /// One fdatasync of a segment took `took`.
+    fn fsynced(&self, took: Duration);
+    /// One group commit (a flusher round: everything one sync covers in
+    /// the default mode) wrote `bytes` of batches.
+    fn committed(&self, bytes: u64);
+}
+
+/// Drops every sample (logs opened without a shard).
+pub(super) struct NoObserver;
+
+impl IoObserver for NoObserver {
+    fn fsynced(&self, _: Duration) {}
+    fn committed(&self, _: u64) {}
+}
+
 pub(super) struct LogStats {
+    io: Rc<dyn IoObserver>,
     fsyncs: Cell<u64>,
     fsync_micros: Cell<u64>,
     written_bytes: Cell<u64>,
@@ -32,9 +53,25 @@ fn add(c: &Cell<u64>, n: u64) {
 }
 
 impl LogStats {
+    pub fn new(io: Rc<dyn IoObserver>) -> LogStats {
+        LogStats {
+            io,
+            fsyncs: Cell::default(),
+            fsync_micros: Cell::default(),
+            written_bytes: Cell::default(),
+            cache_hits: Cell::default(),
+            cache_misses: Cell::default(),
+        }
+    }
+
     pub fn fsynced(&self, took: Duration) {
         add(&self.fsyncs, 1);
         add(&self.fsync_micros, took.as_micros() as u64);
+        self.io.fsynced(took);
+    }
+
+    pub fn committed(&self, bytes: u64) {
+        self.io.committed(bytes);
     }
 
     pub fn written(&self, bytes: u64) {

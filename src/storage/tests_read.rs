@@ -119,3 +119,22 @@ fn file_slices_are_whole_batches_within_limits() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn cache_answers_with_the_stored_batches_unjoined() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path().join("p"), LogConfig::default())
+            .await
+            .unwrap();
+        let stored = fill(&log).await;
+        let ReadData::Memory(batches) = log.read_data(0, 1 << 20, true).await.unwrap() else {
+            panic!("the default cache holds all of it");
+        };
+        assert!(batches.len() > 1, "several batches, each its own buffer");
+        for (b, s) in batches.iter().zip(&stored) {
+            assert_eq!((headers(b)[0].base_offset, b.len()), (s.0, s.2));
+        }
+        log.close().await.unwrap();
+    });
+}

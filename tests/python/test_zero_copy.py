@@ -139,7 +139,7 @@ def run(extra_args, consumer_settings, cold):
 
 def test_cold_reads_come_from_the_files_byte_for_byte():
     # No batch cache: every fetch is served from the segment files.
-    run(["--set", "fjord.partition.cache.bytes=0"],
+    run(["--set", "fjord.batch.cache.bytes=0"],
         {"fetch.max.bytes": 70000, "message.max.bytes": 65536, "max.partition.fetch.bytes": 20000}, cold=True)
 
 
@@ -150,5 +150,5 @@ def test_hot_reads_equal_the_stored_batches():
 
 def test_cold_reads_without_splice_return_the_same_bytes():
     # fjord.fetch.splice=false: the same slices, read into memory first.
-    run(["--set", "fjord.partition.cache.bytes=0", "--set", "fjord.fetch.splice=false"],
+    run(["--set", "fjord.batch.cache.bytes=0", "--set", "fjord.fetch.splice=false"],
         {"fetch.max.bytes": 70000, "message.max.bytes": 65536, "max.partition.fetch.bytes": 20000}, cold=True)
