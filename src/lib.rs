@@ -11,6 +11,7 @@ pub mod group;
 pub mod handlers;
 pub mod metrics;
 pub mod protocol;
+pub mod security;
 pub mod shard;
 pub mod storage;
 pub mod tune;
