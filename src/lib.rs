@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
+pub mod security;
 pub mod shard;
 pub mod storage;
 pub mod tune;

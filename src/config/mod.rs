@@ -24,6 +24,7 @@ pub enum ConfigError {
     BadOverride(String),
 }
 
+pub mod dynamic;
 mod settings;
 pub mod topic;
 use settings::SETTINGS;

@@ -84,7 +84,10 @@ pub async fn handle(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> Resul
         GroupCall::Describe(id) => {
             GroupReply::Describe(offsets::describe(&shard.groups.borrow(), &id))
         }
-        GroupCall::Delete(id) => GroupReply::Code(offsets::delete(shard, partition, id).await),
+        GroupCall::Delete(id) => {
+            tick_now(shard, &id).await;
+            GroupReply::Code(offsets::delete(shard, partition, id).await)
+        }
         GroupCall::DeleteOffsets(id, parts) => {
             offsets::delete_offsets(shard, partition, id, parts).await
         }
@@ -174,6 +177,30 @@ fn leave(shard: &Rc<Shard>, id: String, who: Vec<MemberRef>) -> GroupReply {
 
 /// Persists the group's metadata in the background when a transition asked
 /// for it (the group emptied, or a static member got a new id).
+/// Applies `id`'s deadlines that have passed, now rather than at the next
+/// tick: a DeleteGroups sent just after the last member's session ran out
+/// finds the group empty, as on Kafka, whose expirations fire on time.
+/// The new group record is written before the caller goes on, so it cannot
+/// land after a tombstone the caller writes.
+async fn tick_now(shard: &Rc<Shard>, id: &str) {
+    let mut fx = Effects::default();
+    let record = {
+        let mut table = shard.groups.borrow_mut();
+        let Some(g) = table.groups.get_mut(id) else {
+            return;
+        };
+        let delay = shard.config.group.initial_rebalance_delay_ms;
+        membership::tick(g, now_ms(), delay, &mut fx);
+        fx.persist.then(|| (g.partition, g.to_value()))
+    };
+    if let Some((partition, value)) = record {
+        let entry = (records::group_key(id), Some(records::encode_group(&value)));
+        if let Err(e) = store::persist(shard, partition, vec![entry]).await {
+            tracing::warn!("persisting group metadata: {e:?}");
+        }
+    }
+}
+
 fn apply_effects(shard: &Rc<Shard>, id: &str, fx: Effects) {
     if !fx.persist {
         return;

@@ -1,5 +1,6 @@
-//! AlterConfigs (the legacy API): a topic's overrides become exactly the
-//! configs given; every other config returns to the broker default.
+//! AlterConfigs (the legacy API): a topic's overrides, or this broker's
+//! dynamic configs (see `crate::config::dynamic`), become exactly the
+//! configs given; every other config returns to its default.
 
 use std::rc::Rc;
 
@@ -9,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin::{self, Outcome, BROKER, TOPIC};
 use crate::shard::Shard;
+use std::collections::BTreeMap;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -17,27 +19,29 @@ pub async fn handle(
 ) -> AlterConfigsResponse {
     let mut responses = Vec::new();
     for resource in request.resources {
+        let configs: BTreeMap<String, String> = resource
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let name = resource.resource_name.as_str();
         let (code, message): Outcome = match resource.resource_type {
             TOPIC => {
-                let configs = resource
-                    .configs
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name.to_string(),
-                            c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                topic_admin::set_topic_configs(
-                    shard,
-                    resource.resource_name.as_str(),
-                    configs,
-                    request.validate_only,
-                )
-                .await
+                topic_admin::set_topic_configs(shard, name, configs, request.validate_only).await
             }
-            BROKER => topic_admin::broker_refusal(),
+            BROKER => match topic_admin::dynamic_target(shard, BROKER, name) {
+                Ok(target) => {
+                    topic_admin::set_dynamic_configs(shard, target, configs, request.validate_only)
+                        .await
+                }
+                Err(outcome) => outcome,
+            },
+            // Kafka takes group configs through IncrementalAlterConfigs only.
             other => topic_admin::unsupported_resource(other),
         };
         responses.push(

@@ -1,6 +1,7 @@
 //! DescribeCluster: the cluster id, the controller and the broker list —
-//! this one broker, which is also its own controller. Authorized operations
-//! are not reported (fjord has no authorizer).
+//! this one broker, which is also its own controller. Authorized operations,
+//! when asked for, are all Kafka supports on the cluster: fjord allows every
+//! operation (see `crate::security`).
 
 use std::rc::Rc;
 
@@ -9,6 +10,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::security::acl::{authorized_operations, resource};
 use crate::shard::Shard;
 
 const BROKERS: i8 = 1;
@@ -22,6 +24,10 @@ pub async fn handle(
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(id.cluster_id.clone()))
         .with_controller_id(BrokerId(id.node_id));
+    if request.include_cluster_authorized_operations {
+        response =
+            response.with_cluster_authorized_operations(authorized_operations(resource::CLUSTER));
+    }
     if version >= 1 {
         response = response.with_endpoint_type(request.endpoint_type);
         if request.endpoint_type != BROKERS {

@@ -1,7 +1,9 @@
-//! DescribeConfigs for the broker (resource type 4, read-only) and topics (2).
-//! A topic config is its override (source DYNAMIC_TOPIC_CONFIG) or the
+//! DescribeConfigs for the broker (resource type 4), topics (2) and groups
+//! (32). A topic config is its override (source DYNAMIC_TOPIC_CONFIG) or the
 //! broker's value; synonyms list both, so tools like kafka-configs show where
-//! a value comes from.
+//! a value comes from. The broker's settings are read-only, followed by the
+//! dynamic configs set on it; a group's configs are its own or the broker's
+//! defaults (see `crate::config::dynamic`).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -13,12 +15,17 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::topic_admin;
+use crate::config::dynamic::GROUP_CONFIGS;
 use crate::shard::Shard;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 // Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const GROUP_CONFIG: i8 = 8;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
@@ -27,51 +34,110 @@ pub async fn handle(
     _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
-    let results = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let keys: Option<Vec<String>> = resource
-                .configuration_keys
-                .as_ref()
-                .map(|k| k.iter().map(|s| s.to_string()).collect());
-            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|n| n == name));
-            let result = DescribeConfigsResult::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            match resource.resource_type {
-                BROKER
-                    if resource.resource_name.is_empty()
-                        || resource.resource_name.as_str()
-                            == shard.identity.node_id.to_string() =>
-                {
-                    result.with_configs(broker_configs(shard, &wanted, request.include_synonyms))
+    let mut results = Vec::new();
+    for resource in request.resources {
+        let dynamic = match resource.resource_type {
+            // An empty broker name asks for cluster-wide defaults: fjord has
+            // only the static settings.
+            BROKER if resource.resource_name.is_empty() => Ok(BTreeMap::new()),
+            BROKER | GROUP => {
+                let name = resource.resource_name.as_str();
+                let target = topic_admin::dynamic_target(shard, resource.resource_type, name);
+                match target {
+                    Ok(target) => topic_admin::dynamic_configs(shard, target).await,
+                    Err(outcome) => Err(outcome),
                 }
-                TOPIC => {
-                    let overrides = match shard.topics.borrow().get(resource.resource_name.as_str())
-                    {
-                        Some(meta) => meta.configs.clone(),
-                        None => {
-                            return result
-                                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                        }
-                    };
-                    let configs =
-                        topic_configs(shard, &overrides, &wanted, request.include_synonyms);
-                    result.with_configs(configs)
-                }
-                BROKER => result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str("unknown broker id"))),
-                _ => result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "unsupported resource type",
-                    ))),
             }
-        })
-        .collect();
+            _ => Ok(BTreeMap::new()),
+        };
+        results.push(describe(shard, resource, dynamic, request.include_synonyms));
+    }
     DescribeConfigsResponse::default().with_results(results)
+}
+
+fn describe(
+    shard: &Shard,
+    resource: kafka_protocol::messages::describe_configs_request::DescribeConfigsResource,
+    dynamic: Result<BTreeMap<String, String>, topic_admin::Outcome>,
+    include_synonyms: bool,
+) -> DescribeConfigsResult {
+    let keys: Option<Vec<String>> = resource
+        .configuration_keys
+        .as_ref()
+        .map(|k| k.iter().map(|s| s.to_string()).collect());
+    let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|n| n == name));
+    let result = DescribeConfigsResult::default()
+        .with_resource_type(resource.resource_type)
+        .with_resource_name(resource.resource_name.clone());
+    // An error finding the broker or group's dynamic configs is the answer.
+    let dynamic = match dynamic {
+        Ok(dynamic) => dynamic,
+        Err((code, message)) => {
+            return result
+                .with_error_code(code)
+                .with_error_message(message.map(StrBytes::from_string))
+        }
+    };
+    match resource.resource_type {
+        BROKER => {
+            let mut configs = broker_configs(shard, &wanted, include_synonyms);
+            configs.extend(dynamic_entries(&dynamic, &wanted, DYNAMIC_BROKER_CONFIG));
+            result.with_configs(configs)
+        }
+        GROUP => result.with_configs(group_configs(&dynamic, &wanted)),
+        TOPIC => {
+            let overrides = match shard.topics.borrow().get(resource.resource_name.as_str()) {
+                Some(meta) => meta.configs.clone(),
+                None => {
+                    return result.with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                }
+            };
+            let configs = topic_configs(shard, &overrides, &wanted, include_synonyms);
+            result.with_configs(configs)
+        }
+        _ => result
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_error_message(Some(StrBytes::from_static_str("unsupported resource type"))),
+    }
+}
+
+/// The dynamic configs set on a broker, as Kafka lists them.
+fn dynamic_entries(
+    dynamic: &BTreeMap<String, String>,
+    wanted: &dyn Fn(&str) -> bool,
+    source: i8,
+) -> Vec<DescribeConfigsResourceResult> {
+    dynamic
+        .iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, value)| {
+            DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_string(name.clone()))
+                .with_value(Some(StrBytes::from_string(value.clone())))
+                .with_config_source(source)
+        })
+        .collect()
+}
+
+/// Every group config: the group's own value or the broker default.
+fn group_configs(
+    dynamic: &BTreeMap<String, String>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    GROUP_CONFIGS
+        .iter()
+        .filter(|(name, ..)| wanted(name))
+        .map(|(name, _, default, _)| {
+            let (value, source) = match dynamic.get(*name) {
+                Some(v) => (v.clone(), GROUP_CONFIG),
+                None => (default.to_string(), DEFAULT_CONFIG),
+            };
+            DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_value(Some(StrBytes::from_string(value)))
+                .with_config_source(source)
+        })
+        .collect()
 }
 
 fn broker_configs(

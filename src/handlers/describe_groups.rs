@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::group_common::{call, group_id, text, wire};
 use crate::group::types::{GroupCall, GroupReply};
+use crate::security::acl::{authorized_operations, resource};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -48,6 +49,12 @@ pub async fn handle(
             Ok(_) => DescribedGroup::default()
                 .with_error_code(kafka_protocol::error::ResponseError::UnknownServerError.code()),
             Err(code) => DescribedGroup::default().with_error_code(code),
+        };
+        let described = if request.include_authorized_operations {
+            // Everything Kafka supports on a group: fjord allows every operation.
+            described.with_authorized_operations(authorized_operations(resource::GROUP))
+        } else {
+            described
         };
         groups.push(described.with_group_id(group_id(id)));
     }

@@ -1,6 +1,8 @@
 //! IncrementalAlterConfigs: SET, DELETE (back to the default), and APPEND /
 //! SUBTRACT for list configs (cleanup.policy), applied to a topic's current
-//! overrides. Nothing changes unless every operation of a resource is valid.
+//! overrides, or SET and DELETE on this broker's or a group's dynamic
+//! configs (see `crate::config::dynamic`). Nothing changes unless every
+//! operation of a resource is valid.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -11,7 +13,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::topic_admin::{self, Outcome, BROKER, TOPIC};
+use super::topic_admin::{self, Outcome, BROKER, GROUP, TOPIC};
 use crate::config::topic;
 use crate::shard::Shard;
 
@@ -38,7 +40,16 @@ pub async fn handle(
                 }
                 Err(outcome) => outcome,
             },
-            BROKER => topic_admin::broker_refusal(),
+            BROKER | GROUP => {
+                alter_dynamic(
+                    shard,
+                    resource.resource_type,
+                    name,
+                    &resource.configs,
+                    request.validate_only,
+                )
+                .await
+            }
             other => topic_admin::unsupported_resource(other),
         };
         responses.push(
@@ -50,6 +61,39 @@ pub async fn handle(
         );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// SET and DELETE over the current dynamic configs of a broker or group;
+/// none of those configs is a list, so APPEND and SUBTRACT are refused.
+async fn alter_dynamic(
+    shard: &Rc<Shard>,
+    resource_type: i8,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Outcome {
+    let target = match topic_admin::dynamic_target(shard, resource_type, name) {
+        Ok(target) => target,
+        Err(outcome) => return outcome,
+    };
+    let mut configs = match topic_admin::dynamic_configs(shard, target.clone()).await {
+        Ok(configs) => configs,
+        Err(outcome) => return outcome,
+    };
+    for op in ops {
+        let key = op.name.to_string();
+        match op.config_operation {
+            SET => {
+                let value = op.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                configs.insert(key, value);
+            }
+            DELETE => {
+                configs.remove(&key);
+            }
+            _ => return invalid(format!("{key} is not a list config")),
+        }
+    }
+    topic_admin::set_dynamic_configs(shard, target, configs, validate_only).await
 }
 
 fn invalid(message: String) -> Outcome {

@@ -1,6 +1,8 @@
 //! Metadata: this broker, and the topics asked for (all when none are named),
 //! each partition led by this broker. Unknown topics are auto-created when the
-//! client allows it and auto.create.topics.enable is on.
+//! client allows it and auto.create.topics.enable is on. Authorized
+//! operations, when asked for, are everything Kafka supports on a topic or
+//! the cluster: fjord allows every operation (see `crate::security`).
 
 use std::rc::Rc;
 
@@ -12,6 +14,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::topics;
+use crate::security::acl::{authorized_operations, resource};
 use crate::shard::messages::TopicMeta;
 use crate::shard::Shard;
 use uuid::Uuid;
@@ -31,11 +34,16 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
         _ => None,
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
+    let topic_ops = operations(request.include_topic_authorized_operations, resource::TOPIC);
+    let cluster_ops = operations(
+        request.include_cluster_authorized_operations,
+        resource::CLUSTER,
+    );
     let mut topics_out = Vec::new();
     match wanted {
         None => {
             let all: Vec<TopicMeta> = shard.topics.borrow().iter().cloned().collect();
-            topics_out.extend(all.iter().map(|m| describe(shard, m, version)));
+            topics_out.extend(all.iter().map(|m| describe(shard, m, version, topic_ops)));
         }
         Some(requested) => {
             for topic in requested {
@@ -55,7 +63,7 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
                     },
                 };
                 topics_out.push(match topics::resolve(shard, &name, auto_create).await {
-                    Ok(meta) => describe(shard, &meta, version),
+                    Ok(meta) => describe(shard, &meta, version, topic_ops),
                     Err(code) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(Some(TopicName(StrBytes::from_string(name))))
@@ -69,10 +77,20 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
         .with_cluster_id((version >= 2).then(|| StrBytes::from_string(id.cluster_id.clone())))
         .with_controller_id(BrokerId(if version >= 1 { id.node_id } else { -1 }))
         .with_topics(topics_out)
-        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn describe(shard: &Shard, meta: &TopicMeta, version: i16) -> MetadataResponseTopic {
+/// The authorized-operations field: Kafka's bit field when the client
+/// asked (v8+), else its "not requested" marker.
+fn operations(requested: bool, resource_type: i8) -> i32 {
+    if requested {
+        authorized_operations(resource_type)
+    } else {
+        OPERATIONS_OMITTED
+    }
+}
+
+fn describe(shard: &Shard, meta: &TopicMeta, version: i16, ops: i32) -> MetadataResponseTopic {
     let node = BrokerId(shard.identity.node_id);
     let partitions = (0..meta.partitions)
         .map(|p| {
@@ -89,5 +107,5 @@ fn describe(shard: &Shard, meta: &TopicMeta, version: i16) -> MetadataResponseTo
         .with_topic_id(if version >= 10 { meta.id } else { Uuid::nil() })
         .with_is_internal(version >= 1 && meta.name.starts_with("__"))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(ops)
 }

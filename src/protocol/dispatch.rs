@@ -208,6 +208,17 @@ async fn start_inner(
             m::DescribeClusterRequest,
             handlers::describe_cluster::handle
         ),
+        ApiKey::CreateAcls => respond!(m::CreateAclsRequest, handlers::create_acls::handle),
+        ApiKey::DescribeAcls => respond!(m::DescribeAclsRequest, handlers::describe_acls::handle),
+        ApiKey::DeleteAcls => respond!(m::DeleteAclsRequest, handlers::delete_acls::handle),
+        ApiKey::DescribeUserScramCredentials => respond!(
+            m::DescribeUserScramCredentialsRequest,
+            handlers::describe_user_scram_credentials::handle
+        ),
+        ApiKey::AlterUserScramCredentials => respond!(
+            m::AlterUserScramCredentialsRequest,
+            handlers::alter_user_scram_credentials::handle
+        ),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

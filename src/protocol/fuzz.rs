@@ -23,6 +23,15 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         ApiKey::DeleteTopics => decode_request::<m::DeleteTopicsRequest>(frame).map(|_| ()),
         ApiKey::InitProducerId => decode_request::<m::InitProducerIdRequest>(frame).map(|_| ()),
         ApiKey::DescribeConfigs => decode_request::<m::DescribeConfigsRequest>(frame).map(|_| ()),
+        ApiKey::CreateAcls => decode_request::<m::CreateAclsRequest>(frame).map(|_| ()),
+        ApiKey::DescribeAcls => decode_request::<m::DescribeAclsRequest>(frame).map(|_| ()),
+        ApiKey::DeleteAcls => decode_request::<m::DeleteAclsRequest>(frame).map(|_| ()),
+        ApiKey::DescribeUserScramCredentials => {
+            decode_request::<m::DescribeUserScramCredentialsRequest>(frame).map(|_| ())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            decode_request::<m::AlterUserScramCredentialsRequest>(frame).map(|_| ())
+        }
         _ => Ok(()),
     };
 }

@@ -32,6 +32,11 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::DeleteRecords,
     ApiKey::DescribeCluster,
+    ApiKey::CreateAcls,
+    ApiKey::DescribeAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

@@ -13,7 +13,9 @@ use super::messages::*;
 use super::service::execute;
 use super::topics;
 use super::{Shard, CONTROLLER_SHARD};
+use crate::config::dynamic::{DynamicCall, DynamicReply};
 use crate::config::topic;
+use crate::security::SecurityCall;
 
 /// Controller: create `name` with `partitions` partitions on every shard.
 pub(super) async fn create_topic(
@@ -202,6 +204,30 @@ async fn broadcast(shard: &Rc<Shard>, make: impl Fn(usize) -> ShardRequest) {
         // A shard that is shutting down drops the request; nothing to undo.
         let _ = reply.await;
     }
+}
+
+/// Controller: runs an ACL or SCRAM call against the stored state.
+pub(super) fn security(shard: &Rc<Shard>, call: SecurityCall) -> ShardResponse {
+    let mut store = shard.security.borrow_mut();
+    let reply = match store.as_mut() {
+        Some(store) => crate::security::handle(store, call),
+        // Only reachable if a non-controller shard is asked: refuse each item.
+        None => crate::security::not_controller(call),
+    };
+    ShardResponse::Security(reply)
+}
+
+/// Controller: reads or changes the broker's and groups' dynamic configs.
+pub(super) fn dynamic_configs(shard: &Rc<Shard>, call: DynamicCall) -> ShardResponse {
+    let mut store = shard.dynamic_configs.borrow_mut();
+    let reply = match store.as_mut() {
+        Some(store) => store.handle(call),
+        None => DynamicReply::Set((
+            ResponseError::NotController.code(),
+            Some("dynamic configs live on the controller".into()),
+        )),
+    };
+    ShardResponse::DynamicConfigs(reply)
 }
 
 pub(super) fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, String> {

@@ -151,6 +151,10 @@ pub enum ShardRequest {
         partition: i32,
         call: crate::group::types::GroupCall,
     },
+    /// To the controller: read or change ACLs and SCRAM credentials.
+    Security(crate::security::SecurityCall),
+    /// To the controller: read or change broker and group dynamic configs.
+    DynamicConfigs(crate::config::dynamic::DynamicCall),
 }
 
 /// The answer to a [`ShardRequest`], variant for variant.
@@ -169,4 +173,6 @@ pub enum ShardResponse {
     ProducerId(Result<i64, String>),
     DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
+    Security(crate::security::SecurityReply),
+    DynamicConfigs(crate::config::dynamic::DynamicReply),
 }

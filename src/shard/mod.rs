@@ -61,6 +61,10 @@ pub struct Shard {
     pub creating: RefCell<HashSet<String>>,
     /// Controller only.
     pub producer_ids: RefCell<Option<ProducerIdBlock>>,
+    /// Controller only: ACL bindings and SCRAM credentials.
+    pub security: RefCell<Option<crate::security::SecurityStore>>,
+    /// Controller only: broker and group configs set at run time.
+    pub dynamic_configs: RefCell<Option<crate::config::dynamic::DynamicConfigs>>,
     pub stopping: Cell<bool>,
     /// Each known topic's effective config (overrides over broker defaults).
     pub topic_configs: RefCell<HashMap<String, Rc<TopicConfig>>>,

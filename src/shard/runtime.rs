@@ -19,8 +19,10 @@ use super::mesh::{self, Mesh, MeshMessage};
 use super::producer_ids::ProducerIdBlock;
 use super::topics::TopicTable;
 use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
+use crate::config::dynamic::DynamicConfigs;
 use crate::config::BrokerConfig;
 use crate::storage::ShardStorage;
+use crate::security::SecurityStore;
 
 /// Everything `fjord serve` needs, resolved from flags and settings.
 pub struct ServeOptions {
@@ -150,10 +152,16 @@ async fn run_shard_inner(
     mesh: MeshBuilder<MeshMessage, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "join mesh".to_string())?;
-    let producer_ids = if start.index == CONTROLLER_SHARD {
-        Some(ProducerIdBlock::load(&start.data_dir).map_err(|e| format!("producer ids: {e}"))?)
+    let (producer_ids, security, dynamic) = if start.index == CONTROLLER_SHARD {
+        let ids =
+            ProducerIdBlock::load(&start.data_dir).map_err(|e| format!("producer ids: {e}"))?;
+        let security =
+            SecurityStore::load(&start.data_dir).map_err(|e| format!("ACLs and SCRAM: {e}"))?;
+        let dynamic =
+            DynamicConfigs::load(&start.data_dir).map_err(|e| format!("dynamic configs: {e}"))?;
+        (Some(ids), Some(security), Some(dynamic))
     } else {
-        None
+        (None, None, None)
     };
     let metrics = start.metrics.shard(start.index);
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
@@ -167,6 +175,8 @@ async fn run_shard_inner(
         mesh: Rc::new(Mesh::new(senders)),
         creating: RefCell::new(HashSet::new()),
         producer_ids: RefCell::new(producer_ids),
+        security: RefCell::new(security),
+        dynamic_configs: RefCell::new(dynamic),
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
         sender: Default::default(),

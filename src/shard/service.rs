@@ -88,6 +88,8 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::Group { partition, call } => {
             ShardResponse::Group(crate::group::handle(shard, partition, call).await)
         }
+        ShardRequest::Security(call) => controller::security(shard, call),
+        ShardRequest::DynamicConfigs(call) => controller::dynamic_configs(shard, call),
     }
 }
 
@@ -255,7 +257,13 @@ async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {
         -1 => found(log.high_watermark(), -1),
         -2 => found(log.log_start_offset(), -1),
         -3 => match log.max_timestamp() {
-            Some((ts, offset)) => found(offset, ts),
+            // The log knows the batch holding the largest timestamp; Kafka
+            // (since 3.8, KAFKA-16310) answers with the record inside it:
+            // the first one carrying that timestamp.
+            Some((ts, batch_base)) => match log.offset_for_timestamp(ts).await {
+                Ok(Some((offset, _))) => found(offset, ts),
+                _ => found(batch_base, ts),
+            },
             None => found(-1, -1),
         },
         ts if ts >= 0 => match log.offset_for_timestamp(ts).await {

@@ -122,3 +122,35 @@ def test_kafka_python_admin(broker):
     meta = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
     assert len(meta.topics["kp-admin"].partitions) == 3
     admin.close()
+
+
+def test_broker_and_group_dynamic_configs_survive_restart(broker):
+    """Kafka's run-time broker and group configs: those that mean nothing to
+    fjord are stored and described; settings fjord acts on stay static."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    b = ConfigResource(ConfigResource.Type.BROKER, "0", incremental_configs=[
+        ConfigEntry("sasl.kerberos.min.time.before.relogin", "58000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([b])[b].result(20)
+    static = ConfigResource(ConfigResource.Type.BROKER, "0", incremental_configs=[
+        ConfigEntry("log.retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as e:
+        admin.incremental_alter_configs([static])[static].result(20)
+    assert "static" in str(e.value)
+    g = ConfigResource(ConfigResource.Type.GROUP, "my-group", incremental_configs=[
+        ConfigEntry("consumer.session.timeout.ms", "50000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([g])[g].result(20)
+    too_long = ConfigResource(ConfigResource.Type.GROUP, "my-group", incremental_configs=[
+        ConfigEntry("consumer.session.timeout.ms", "90000", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException):
+        admin.incremental_alter_configs([too_long])[too_long].result(20)
+
+    restart(broker)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    rb = ConfigResource(ConfigResource.Type.BROKER, "0")
+    assert admin.describe_configs([rb])[rb].result(20)["sasl.kerberos.min.time.before.relogin"].value == "58000"
+    rg = ConfigResource(ConfigResource.Type.GROUP, "my-group")
+    group = admin.describe_configs([rg])[rg].result(20)
+    assert group["consumer.session.timeout.ms"].value == "50000"
+    assert group["consumer.heartbeat.interval.ms"].value == "5000"
+    other = ConfigResource(ConfigResource.Type.GROUP, "never-seen")
+    assert admin.describe_configs([other])[other].result(20)["consumer.session.timeout.ms"].value == "45000"

@@ -1,0 +1,62 @@
+//! AlterUserScramCredentials: delete and upsert SCRAM credentials; one
+//! result per user, with Kafka's errors (DUPLICATE_RESOURCE for a user
+//! altered twice, RESOURCE_NOT_FOUND for deleting a missing credential,
+//! UNACCEPTABLE_CREDENTIAL for iterations out of 4096..=16384,
+//! UNSUPPORTED_SASL_MECHANISM for an unknown mechanism).
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+};
+
+use super::security_common::{ask, mismatch, wire, wire_opt};
+use crate::security::{ScramUpsertion, SecurityCall, SecurityReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
+    let deletions: Vec<(String, i8)> = request
+        .deletions
+        .into_iter()
+        .map(|d| (d.name.to_string(), d.mechanism))
+        .collect();
+    let upsertions: Vec<ScramUpsertion> = request
+        .upsertions
+        .into_iter()
+        .map(|u| ScramUpsertion {
+            user: u.name.to_string(),
+            mechanism: u.mechanism,
+            iterations: u.iterations,
+            salt: u.salt,
+            salted_password: u.salted_password,
+        })
+        .collect();
+    let users: Vec<String> = deletions
+        .iter()
+        .map(|d| d.0.clone())
+        .chain(upsertions.iter().map(|u| u.user.clone()))
+        .collect();
+    let call = SecurityCall::AlterScram {
+        deletions,
+        upsertions,
+    };
+    let altered = match ask(shard, call).await {
+        SecurityReply::ScramAltered(altered) => altered,
+        _ => users.into_iter().map(|u| (u, mismatch())).collect(),
+    };
+    let results = altered
+        .into_iter()
+        .map(|(user, (code, message))| {
+            AlterUserScramCredentialsResult::default()
+                .with_user(wire(user))
+                .with_error_code(code)
+                .with_error_message(wire_opt(message))
+        })
+        .collect();
+    AlterUserScramCredentialsResponse::default().with_results(results)
+}

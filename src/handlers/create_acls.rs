@@ -1,0 +1,47 @@
+//! CreateAcls: store each valid binding (see `crate::security`); each
+//! creation gets its own result, INVALID_REQUEST for a binding Kafka
+//! would refuse.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::create_acls_response::AclCreationResult;
+use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
+
+use super::security_common::{ask, mismatch, wire_opt};
+use crate::security::acl::AclBinding;
+use crate::security::{SecurityCall, SecurityReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: CreateAclsRequest,
+) -> CreateAclsResponse {
+    let bindings: Vec<AclBinding> = request
+        .creations
+        .into_iter()
+        .map(|c| AclBinding {
+            resource_type: c.resource_type,
+            resource_name: c.resource_name.to_string(),
+            pattern_type: c.resource_pattern_type,
+            principal: c.principal.to_string(),
+            host: c.host.to_string(),
+            operation: c.operation,
+            permission_type: c.permission_type,
+        })
+        .collect();
+    let count = bindings.len();
+    let outcomes = match ask(shard, SecurityCall::CreateAcls(bindings)).await {
+        SecurityReply::AclsCreated(outcomes) if outcomes.len() == count => outcomes,
+        _ => vec![mismatch(); count],
+    };
+    let results = outcomes
+        .into_iter()
+        .map(|(code, message)| {
+            AclCreationResult::default()
+                .with_error_code(code)
+                .with_error_message(wire_opt(message))
+        })
+        .collect();
+    CreateAclsResponse::default().with_results(results)
+}

@@ -1,0 +1,71 @@
+//! DescribeAcls: the stored bindings a filter matches, grouped by resource
+//! pattern as Kafka answers. A filter with codes Kafka does not know gets
+//! INVALID_REQUEST.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
+use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
+
+use super::security_common::{ask, mismatch, wire, wire_opt};
+use crate::security::acl::{AclBinding, AclFilter};
+use crate::security::{SecurityCall, SecurityReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: DescribeAclsRequest,
+) -> DescribeAclsResponse {
+    let filter = AclFilter {
+        resource_type: request.resource_type_filter,
+        resource_name: request.resource_name_filter.map(|s| s.to_string()),
+        pattern_type: request.pattern_type_filter,
+        principal: request.principal_filter.map(|s| s.to_string()),
+        host: request.host_filter.map(|s| s.to_string()),
+        operation: request.operation,
+        permission_type: request.permission_type,
+    };
+    let found = match ask(shard, SecurityCall::DescribeAcls(filter)).await {
+        SecurityReply::Acls(found) => found,
+        _ => Err(mismatch()),
+    };
+    match found {
+        Ok(bindings) => DescribeAclsResponse::default().with_resources(group(bindings)),
+        Err((code, message)) => DescribeAclsResponse::default()
+            .with_error_code(code)
+            .with_error_message(wire_opt(message)),
+    }
+}
+
+/// One resource per distinct pattern. The store answers in sorted order,
+/// so a pattern's bindings are adjacent.
+fn group(bindings: Vec<AclBinding>) -> Vec<DescribeAclsResource> {
+    let mut resources: Vec<(AclBinding, Vec<AclDescription>)> = Vec::new();
+    for b in bindings {
+        let description = AclDescription::default()
+            .with_principal(wire(b.principal.clone()))
+            .with_host(wire(b.host.clone()))
+            .with_operation(b.operation)
+            .with_permission_type(b.permission_type);
+        match resources.last_mut() {
+            Some((first, acls)) if same_pattern(first, &b) => acls.push(description),
+            _ => resources.push((b, vec![description])),
+        }
+    }
+    resources
+        .into_iter()
+        .map(|(b, acls)| {
+            DescribeAclsResource::default()
+                .with_resource_type(b.resource_type)
+                .with_resource_name(wire(b.resource_name))
+                .with_pattern_type(b.pattern_type)
+                .with_acls(acls)
+        })
+        .collect()
+}
+
+fn same_pattern(a: &AclBinding, b: &AclBinding) -> bool {
+    (a.resource_type, &a.resource_name, a.pattern_type)
+        == (b.resource_type, &b.resource_name, b.pattern_type)
+}

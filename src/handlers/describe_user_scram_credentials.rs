@@ -1,0 +1,55 @@
+//! DescribeUserScramCredentials: each user's mechanisms and iteration
+//! counts (never salts or keys); RESOURCE_NOT_FOUND for a user without
+//! credentials, every user with credentials when none are named.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
+use kafka_protocol::messages::{
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
+};
+
+use super::security_common::{ask, mismatch, wire, wire_opt};
+use crate::security::{SecurityCall, SecurityReply};
+use crate::shard::Shard;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _version: i16,
+    request: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
+    let users = request
+        .users
+        .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
+    let described = match ask(shard, SecurityCall::DescribeScram(users)).await {
+        SecurityReply::Scram(described) => described,
+        _ => {
+            let (code, message) = mismatch();
+            return DescribeUserScramCredentialsResponse::default()
+                .with_error_code(code)
+                .with_error_message(wire_opt(message));
+        }
+    };
+    let results = described
+        .into_iter()
+        .map(|u| {
+            let infos = u
+                .credentials
+                .into_iter()
+                .map(|(mechanism, iterations)| {
+                    CredentialInfo::default()
+                        .with_mechanism(mechanism)
+                        .with_iterations(iterations)
+                })
+                .collect();
+            DescribeUserScramCredentialsResult::default()
+                .with_user(wire(u.user))
+                .with_error_code(u.error_code)
+                .with_error_message(wire_opt(u.error_message))
+                .with_credential_infos(infos)
+        })
+        .collect();
+    DescribeUserScramCredentialsResponse::default().with_results(results)
+}
