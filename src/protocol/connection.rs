@@ -20,6 +20,9 @@ use crate::net::Frame;
 use crate::shard::Shard;
 
 const READ_CHUNK: usize = 64 * 1024;
+/// What a read that had to wait for data reads at most (the rest follows
+/// with direct receives).
+const WAIT_READ: usize = 4096;
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let peer = stream
@@ -105,22 +108,53 @@ async fn next_frame(
             buffer.reserve(READ_CHUNK);
         }
         let start = buffer.len();
-        let room = buffer.capacity() - start;
-        buffer.resize(start + room.max(1), 0);
-        let read = stream.read(&mut buffer[start..]).await;
-        match read {
+        match fill(stream, buffer).await {
             Ok(0) => {
-                buffer.truncate(start);
                 return if start == 0 {
                     Ok(None)
                 } else {
                     Err("connection closed mid-frame".into())
                 };
             }
-            Ok(n) => buffer.truncate(start + n),
+            Ok(_) => {}
             Err(e) => return Err(format!("read: {e}")),
         }
     }
+}
+
+/// Appends what the socket has to `buffer`'s spare capacity. A direct,
+/// non-blocking recv first, so the (often megabytes of) spare room is
+/// never zero-filled; only when nothing is there yet does glommio wait,
+/// reading into a small zeroed part. Returns 0 at end of stream.
+async fn fill(stream: &mut TcpStream, buffer: &mut BytesMut) -> std::io::Result<usize> {
+    let spare = buffer.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into memory we own.
+    let r = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if r >= 0 {
+        // SAFETY: the kernel initialized the first `r` spare bytes.
+        unsafe { buffer.set_len(buffer.len() + r as usize) };
+        return Ok(r as usize);
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    ) {
+        return Err(err);
+    }
+    let start = buffer.len();
+    let room = (buffer.capacity() - start).clamp(1, WAIT_READ);
+    buffer.resize(start + room, 0);
+    let read = stream.read(&mut buffer[start..]).await;
+    buffer.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 async fn write_responses(

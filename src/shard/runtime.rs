@@ -21,8 +21,8 @@ use super::topics::TopicTable;
 use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
 use crate::config::dynamic::DynamicConfigs;
 use crate::config::BrokerConfig;
-use crate::storage::ShardStorage;
 use crate::security::SecurityStore;
+use crate::storage::ShardStorage;
 
 /// Everything `fjord serve` needs, resolved from flags and settings.
 pub struct ServeOptions {
