@@ -4,6 +4,7 @@
 # partitions on a release build of fjord (default fsync-before-ack). Prints
 # the client's MB/s and the broker's CPU-seconds per GB (utime+stime from
 # /proc/PID/stat, 100 ticks/s). Run from the repo root; builds what it needs.
+# FJORD_SET="--set name=value ..." passes broker settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -16,7 +17,7 @@ if [ ! -x "$tools/examples/rdkafka_performance" ]; then
     make -C examples rdkafka_performance >/dev/null)
 fi
 dir=$(mktemp -d)
-target/release/fjord serve --listen 127.0.0.1:0 --data-dir "$dir/data" --set num.partitions=8 >"$dir/out" 2>"$dir/err" &
+target/release/fjord serve --listen 127.0.0.1:0 --data-dir "$dir/data" --set num.partitions=8 ${FJORD_SET:-} >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do grep -q listening "$dir/out" && break; sleep 0.1; done
