@@ -1,5 +1,5 @@
 //! Sending response frames to client sockets without copying record bytes:
-//! memory with writev(2), segment files with splice(2) through a per-shard
+//! memory with vectored sendmsg(2), segment files with splice(2) through a per-shard
 //! io_uring (glommio offers neither). See docs/zero-copy-fetch.md for why
 //! and for the measurements.
 //!
@@ -12,4 +12,7 @@ mod pipes;
 mod ring;
 mod send;
 
-pub use self::send::{Chunk, Frame, Sender};
+pub use self::send::{set_nonblocking, Chunk, Frame, Sender};
+
+#[cfg(test)]
+mod tests;

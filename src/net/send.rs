@@ -1,7 +1,7 @@
 //! Writing one response frame to a client socket without copying its
 //! record bytes.
 //!
-//! Owns: memory chunks go out with writev(2) straight from their `Bytes`
+//! Owns: memory chunks go out with one vectored sendmsg(2) straight from their `Bytes`
 //! (glommio's write only to wait when the socket is full); file chunks go
 //! file → pipe through the shard's ring (IORING_OP_SPLICE: the page-cache
 //! read may sleep on the disk, so it runs in the kernel's worker, never on
@@ -13,18 +13,19 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
+use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 
 use super::pipes::{Pipe, PipePool};
 use super::ring::Ring;
 use crate::storage::FileSlice;
 
-/// Most buffers one writev names (Linux's IOV_MAX is 1024).
+/// Most buffers one sendmsg names (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 256;
 
 /// A piece of a response frame, in order.
@@ -61,14 +62,18 @@ impl Frame {
 }
 
 /// The shard's zero-copy sender: its splice ring (started on first use)
-/// and pipe pool.
+/// and pipe pool. If the ring cannot be created (io_uring limits), file
+/// chunks are read into memory through glommio instead, with one warning.
 #[derive(Default)]
 pub struct Sender {
-    ring: OnceCell<Rc<Ring>>,
+    ring: OnceCell<Option<Rc<Ring>>>,
     pipes: RefCell<PipePool>,
 }
 
 impl Sender {
+    /// Writes `frame`. The socket must be non-blocking ([`set_nonblocking`]):
+    /// glommio leaves accepted sockets blocking, and a splice into a full
+    /// blocking socket would stall the shard.
     pub async fn write(&self, stream: &mut TcpStream, frame: Frame) -> io::Result<()> {
         let chunks = match frame {
             Frame::Whole(bytes) => return stream.write_all(&bytes).await,
@@ -80,23 +85,41 @@ impl Sender {
                 Chunk::Memory(b) => memory.push(b),
                 Chunk::File(slice) => {
                     write_vectored(stream, std::mem::take(&mut memory)).await?;
-                    self.splice(stream, slice).await?;
+                    match self.ring() {
+                        Some(ring) => self.splice(&ring, stream, slice).await?,
+                        None => copy_file(stream, slice).await?,
+                    }
                 }
             }
         }
         write_vectored(stream, memory).await
     }
 
-    fn ring(&self) -> io::Result<Rc<Ring>> {
-        if let Some(ring) = self.ring.get() {
-            return Ok(ring.clone());
-        }
-        let ring = Ring::start()?;
-        Ok(self.ring.get_or_init(|| ring).clone())
+    /// A sender that never splices (the fallback path, for tests).
+    pub fn copying() -> Sender {
+        let sender = Sender::default();
+        let _ = sender.ring.set(None);
+        sender
     }
 
-    async fn splice(&self, stream: &TcpStream, slice: FileSlice) -> io::Result<()> {
-        let ring = self.ring()?;
+    fn ring(&self) -> Option<Rc<Ring>> {
+        self.ring
+            .get_or_init(|| match Ring::start() {
+                Ok(ring) => Some(ring),
+                Err(e) => {
+                    tracing::warn!("no io_uring for splice ({e}); cold fetches are copied");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    async fn splice(
+        &self,
+        ring: &Rc<Ring>,
+        stream: &TcpStream,
+        slice: FileSlice,
+    ) -> io::Result<()> {
         let socket = stream.as_raw_fd();
         let file = Rc::new(slice.file);
         let pipe = Rc::new(self.pipes.borrow_mut().take()?);
@@ -124,13 +147,32 @@ impl Sender {
             }
             pos += moved as u64;
             left -= moved as u64;
-            drain(&ring, &pipe, socket, moved).await?;
+            drain(ring, &pipe, socket, moved).await?;
         }
         if let Ok(pipe) = Rc::try_unwrap(pipe) {
             self.pipes.borrow_mut().give_back(pipe);
         }
         Ok(())
     }
+}
+
+/// Reads a file slice into memory (glommio's buffered read, so a page-cache
+/// miss never blocks the shard) and writes it.
+async fn copy_file(stream: &mut TcpStream, slice: FileSlice) -> io::Result<()> {
+    // SAFETY: the slice owns its descriptor; the BufferedFile now does.
+    let file = unsafe { BufferedFile::from_raw_fd(slice.file.into_raw_fd()) };
+    let (mut pos, end) = (slice.pos, slice.pos + slice.len);
+    while pos < end {
+        let want = (end - pos).min(1 << 20) as usize;
+        let data = file.read_at(pos, want).await?;
+        if data.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        stream.write_all(&data).await?;
+        pos += data.len() as u64;
+    }
+    file.close().await?;
+    Ok(())
 }
 
 /// Moves `n` bytes from the pipe to the socket.
@@ -164,7 +206,7 @@ async fn drain(ring: &Rc<Ring>, pipe: &Rc<Pipe>, socket: RawFd, mut n: usize) ->
     Ok(())
 }
 
-/// Writes every buffer, in order, with as few writev calls as the socket
+/// Writes every buffer, in order, with as few vectored sends as the socket
 /// allows; waits through glommio when the socket is full.
 async fn write_vectored(stream: &mut TcpStream, bufs: Vec<Bytes>) -> io::Result<()> {
     let fd = stream.as_raw_fd();
@@ -183,8 +225,12 @@ async fn write_vectored(stream: &mut TcpStream, bufs: Vec<Bytes>) -> io::Result<
             })
             .collect();
         let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        // SAFETY: an all-zero msghdr is valid; then it names our iovecs.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len();
         // SAFETY: every iovec points into a live `Bytes` of `bufs`.
-        let r = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
+        let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
         let sent = if r > 0 || total == 0 {
             r.max(0) as usize
         } else if r == 0 {
@@ -199,6 +245,17 @@ async fn write_vectored(stream: &mut TcpStream, bufs: Vec<Bytes>) -> io::Result<
             }
         };
         advance(&bufs, &mut i, &mut off, sent);
+    }
+    Ok(())
+}
+
+/// Makes a socket non-blocking (the file status flag is shared by every
+/// descriptor of the socket; glommio copes, it treats EAGAIN as "poll").
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain fcntl calls on a descriptor the caller owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -30,6 +30,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     let _ = stream.set_nodelay(true);
+    if let Err(e) = crate::net::set_nonblocking(stream.as_raw_fd()) {
+        tracing::warn!(%peer, "socket: {e}");
+        return;
+    }
     let writer_stream = match dup_stream(&stream) {
         Ok(s) => s,
         Err(e) => {

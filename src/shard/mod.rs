@@ -71,7 +71,7 @@ pub struct Shard {
     pub metrics: crate::metrics::ShardMetrics,
     /// The consumer groups this shard coordinates.
     pub groups: RefCell<crate::group::Coordinator>,
-    /// Writes response frames: writev for memory, splice for segment files.
+    /// Writes response frames: vectored sends for memory, splice for files.
     pub sender: crate::net::Sender,
 }
 
