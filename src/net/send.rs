@@ -42,17 +42,24 @@ pub enum Frame {
     Chunks(Vec<Chunk>),
 }
 
+impl Chunk {
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Memory(b) => b.len(),
+            Chunk::File(f) => f.len as usize,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Frame {
     pub fn len(&self) -> usize {
         match self {
             Frame::Whole(b) => b.len(),
-            Frame::Chunks(chunks) => chunks
-                .iter()
-                .map(|c| match c {
-                    Chunk::Memory(b) => b.len(),
-                    Chunk::File(f) => f.len as usize,
-                })
-                .sum(),
+            Frame::Chunks(chunks) => chunks.iter().map(Chunk::len).sum(),
         }
     }
 

@@ -108,7 +108,7 @@ async fn start_inner(
             let shard = shard.clone();
             Ok(Box::pin(async move {
                 let response = $handler(&shard, version, request).await;
-                encode_response(api_key, version, correlation_id, &response)
+                framed(api_key, version, correlation_id, &response)
             }) as Pending)
         }};
     }
@@ -120,7 +120,7 @@ async fn start_inner(
             let pending = handlers::produce::start(shard, version, request).await;
             Ok(Box::pin(async move {
                 match pending.await {
-                    Some(response) => encode_response(api_key, version, correlation_id, &response),
+                    Some(response) => framed(api_key, version, correlation_id, &response),
                     None => Ok(None),
                 }
             }))
@@ -166,7 +166,7 @@ async fn start_inner(
                 let response =
                     handlers::join_group::handle(&shard, version, request, client_id, client_host)
                         .await;
-                encode_response(api_key, version, correlation_id, &response)
+                framed(api_key, version, correlation_id, &response)
             }))
         }
         ApiKey::SyncGroup => respond!(m::SyncGroupRequest, handlers::sync_group::handle),
@@ -227,8 +227,8 @@ fn ready(result: Result<Bytes, String>) -> Pending {
     Box::pin(std::future::ready(result.map(|b| Some(Frame::Whole(b)))))
 }
 
-/// A framed response, ready to write.
-fn encode_response<T: kafka_protocol::protocol::Encodable>(
+/// A response encoded and framed, ready to write.
+fn framed<T: kafka_protocol::protocol::Encodable>(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,

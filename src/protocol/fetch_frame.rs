@@ -133,19 +133,12 @@ pub fn encode(version: i16, correlation_id: i32, topics: Vec<TopicData>) -> Fram
     if !buf.is_empty() {
         chunks.push(Chunk::Memory(buf.freeze()));
     }
-    let size: usize = chunks.iter().map(chunk_len).sum();
+    let size: usize = chunks.iter().map(Chunk::len).sum();
     chunks.insert(
         0,
         Chunk::Memory(Bytes::copy_from_slice(&(size as i32).to_be_bytes())),
     );
     Frame::Chunks(chunks)
-}
-
-fn chunk_len(chunk: &Chunk) -> usize {
-    match chunk {
-        Chunk::Memory(b) => b.len(),
-        Chunk::File(f) => f.len as usize,
-    }
 }
 
 fn put_varint(buf: &mut BytesMut, mut v: u32) {

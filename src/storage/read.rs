@@ -24,7 +24,7 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use glommio::io::DmaFile;
 
 use super::batch::HEADER_LEN;
@@ -192,15 +192,11 @@ impl PartitionLog {
     }
 }
 
-fn concat(batches: Vec<Bytes>) -> Bytes {
-    match batches.as_slice() {
-        [] => Bytes::new(),
-        [one] => one.clone(),
-        many => {
-            let mut out = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
-            many.iter().for_each(|b| out.extend_from_slice(b));
-            out.freeze()
-        }
+/// One buffer; a single batch is handed over without a copy.
+fn concat(mut batches: Vec<Bytes>) -> Bytes {
+    match batches.len() {
+        1 => batches.swap_remove(0),
+        _ => batches.concat().into(),
     }
 }
 

@@ -1,26 +1,14 @@
 //! End-to-end tests of [`PartitionLog`] on a real glommio executor and
 //! temporary directories: round trips, rolls, recovery, idempotence.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 use super::batch::testing::{batch, Spec};
 use super::batch::{self, BatchHeader};
+use super::tests_maintenance::run;
 use super::{AppendError, LogConfig, PartitionLog, ReadError};
-
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("test panicked");
-}
 
 fn small_config() -> LogConfig {
     LogConfig {
@@ -52,7 +40,7 @@ async fn append_durable(log: &PartitionLog, b: &[u8]) -> (i64, i64) {
 }
 
 /// Splits a read result into batch headers.
-fn headers(mut data: &[u8]) -> Vec<BatchHeader> {
+pub(super) fn headers(mut data: &[u8]) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let h = batch::validate(data).expect("valid batch in read result");

@@ -6,16 +6,9 @@ use std::os::unix::fs::FileExt;
 use bytes::Bytes;
 
 use super::batch::testing::{batch, Spec};
-use super::batch::{self, BatchHeader};
+use super::tests::headers;
+use super::tests_maintenance::run;
 use super::{LogConfig, PartitionLog, ReadData};
-
-fn run<Fut: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> Fut + Send + 'static) {
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("test panicked");
-}
 
 /// The bytes a read answer stands for (a slice is read through its own
 /// descriptor, as splice would).
@@ -29,16 +22,6 @@ fn bytes_of(data: ReadData) -> Vec<u8> {
             buf
         }
     }
-}
-
-fn headers(mut data: &[u8]) -> Vec<BatchHeader> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let h = batch::validate(data).expect("whole, valid batches");
-        data = &data[h.total_len()..];
-        out.push(h);
-    }
-    out
 }
 
 /// Appends batches of varied sizes (so index hints and header walks both
