@@ -6,6 +6,7 @@
 //! of the wire protocol. See docs/DESIGN.md for the why.
 
 pub mod alloc_guard;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;

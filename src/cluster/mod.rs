@@ -1,0 +1,23 @@
+//! The cluster: a controller quorum on raft-rs, the metadata log it
+//! replicates, and the image of that log every node applies.
+//!
+//! What lives here and what it must not do:
+//! - `records`, `image`: the metadata log's records and the state they build.
+//!   Pure data; no I/O, no glommio.
+//! - `placement`, `commands`, `registry`: the active controller's decisions
+//!   (where replicas go, which records a request becomes, which brokers to
+//!   fence). Sans-IO: an image and a request in, records and a reply out.
+//! - `quorum`: raft-rs driven without I/O, plus the durable raft log.
+//! - `wire`, `transport`, `driver`, `lifecycle`: the thin I/O around them on
+//!   the controller shard (0): the controller listener, peer connections,
+//!   persisting before acknowledging, handing each new image to every shard.
+//!
+//! The cluster knows shards only through the messages it sends them
+//! (`shard::messages`); storage knows nothing of the cluster.
+
+pub mod commands;
+pub mod image;
+pub mod placement;
+pub mod quorum;
+pub mod records;
+pub mod registry;

@@ -1,0 +1,81 @@
+//! The metadata log's records. Every cluster-wide fact is one of these; a
+//! raft entry carries one batch of them, applied atomically and in order
+//! (`image::MetadataImage::apply`). Encoded as JSON: the log is small and
+//! an operator can read it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One fact in the metadata log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    /// The first record of every cluster's log.
+    ClusterId {
+        cluster_id: String,
+    },
+    /// A broker (re)registers. The broker epoch is the log offset of this
+    /// record. Brokers register fenced and are unfenced once caught up.
+    RegisterBroker {
+        node_id: i32,
+        incarnation: Uuid,
+        host: String,
+        port: i32,
+        rack: Option<String>,
+    },
+    /// No leadership, no client traffic (missed heartbeats, closed
+    /// connection, or a controlled shutdown).
+    FenceBroker {
+        node_id: i32,
+        epoch: i64,
+    },
+    UnfenceBroker {
+        node_id: i32,
+        epoch: i64,
+    },
+    UnregisterBroker {
+        node_id: i32,
+    },
+    /// A new topic; its partitions follow as `Partition` records.
+    Topic {
+        name: String,
+        id: Uuid,
+    },
+    /// Replaces the topic's config overrides.
+    TopicConfigs {
+        id: Uuid,
+        configs: BTreeMap<String, String>,
+    },
+    /// A partition's whole state (new partition or any change to it).
+    Partition {
+        topic_id: Uuid,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+    },
+    RemoveTopic {
+        id: Uuid,
+    },
+    /// Producer ids below `next_producer_id` are handed out: the block
+    /// `[next_producer_id - size, next_producer_id)` went to `node_id`.
+    ProducerIds {
+        node_id: i32,
+        next_producer_id: i64,
+    },
+}
+
+/// One raft entry's worth of records.
+pub type RecordBatch = Vec<MetadataRecord>;
+
+pub fn encode(batch: &[MetadataRecord]) -> Vec<u8> {
+    serde_json::to_vec(batch).expect("metadata records always serialize")
+}
+
+pub fn decode(bytes: &[u8]) -> Result<RecordBatch, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("metadata record batch: {e}"))
+}
