@@ -49,6 +49,22 @@ pub struct BrokerConfig {
     /// fjord.fetch.splice: cold reads leave the page cache by splice(2).
     pub fetch_splice: bool,
     pub group: GroupConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Membership and quorum settings (Kafka's names).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub broker: bool,
+    pub controller: bool,
+    /// (node id, host:port of its controller listener); empty: this node
+    /// is the only voter.
+    pub voters: Vec<(i32, String)>,
+    pub rack: Option<String>,
+    pub heartbeat_interval_ms: u64,
+    pub session_timeout_ms: u64,
+    pub election_timeout_ms: u64,
+    pub snapshot_bytes: u64,
 }
 
 /// Consumer group coordinator settings (Kafka's names, milliseconds/bytes).
@@ -157,6 +173,7 @@ impl BrokerConfig {
             )?,
             fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
             group: group_config(&get)?,
+            cluster: cluster_config(&get)?,
             values,
         };
         let positive = [
@@ -427,6 +444,64 @@ fn group_config(get: &dyn Fn(&str) -> String) -> Result<GroupConfig, ConfigError
         )?,
         offsets_retention_ms: num("offsets.retention.minutes")? * 60_000,
         offsets_retention_check_ms: num("offsets.retention.check.interval.ms")?,
+    })
+}
+
+fn cluster_config(get: &dyn Fn(&str) -> String) -> Result<ClusterConfig, ConfigError> {
+    let roles = get("process.roles");
+    let roles: Vec<&str> = roles.split(',').map(str::trim).collect();
+    if roles.is_empty() || !roles.iter().all(|r| matches!(*r, "broker" | "controller")) {
+        return Err(invalid(
+            "process.roles",
+            &get("process.roles"),
+            "expected broker, controller or broker,controller",
+        ));
+    }
+    let voters_text = get("controller.quorum.voters");
+    let mut voters = Vec::new();
+    for voter in voters_text
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        let parsed = voter.split_once('@').and_then(|(id, addr)| {
+            let id = id.trim().parse::<i32>().ok().filter(|id| *id >= 0)?;
+            addr.rsplit_once(':')?.1.parse::<u16>().ok()?;
+            Some((id, addr.trim().to_string()))
+        });
+        match parsed {
+            Some(v) if !voters.iter().any(|(id, _)| *id == v.0) => voters.push(v),
+            _ => {
+                return Err(invalid(
+                    "controller.quorum.voters",
+                    &voters_text,
+                    "expected id@host:port,... with distinct ids",
+                ))
+            }
+        }
+    }
+    let rack = Some(get("broker.rack")).filter(|r| !r.is_empty());
+    Ok(ClusterConfig {
+        broker: roles.contains(&"broker"),
+        controller: roles.contains(&"controller"),
+        voters,
+        rack,
+        heartbeat_interval_ms: parse(
+            "broker.heartbeat.interval.ms",
+            &get("broker.heartbeat.interval.ms"),
+        )?,
+        session_timeout_ms: parse(
+            "broker.session.timeout.ms",
+            &get("broker.session.timeout.ms"),
+        )?,
+        election_timeout_ms: parse(
+            "controller.quorum.election.timeout.ms",
+            &get("controller.quorum.election.timeout.ms"),
+        )?,
+        snapshot_bytes: parse(
+            "metadata.log.max.record.bytes.between.snapshots",
+            &get("metadata.log.max.record.bytes.between.snapshots"),
+        )?,
     })
 }
 

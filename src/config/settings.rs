@@ -196,6 +196,37 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "600000",
         "How often expired offsets go",
     ),
+    (
+        "process.roles",
+        "broker,controller",
+        "broker, controller, or both (Kafka's combined mode)",
+    ),
+    (
+        "controller.quorum.voters",
+        "",
+        "id@host:port of each controller (empty: this node alone, on --controller-listen)",
+    ),
+    ("broker.rack", "", "Rack of this broker, for rack-aware replica placement"),
+    (
+        "broker.heartbeat.interval.ms",
+        "2000",
+        "How often a broker heartbeats to the active controller",
+    ),
+    (
+        "broker.session.timeout.ms",
+        "9000",
+        "A broker silent this long is fenced",
+    ),
+    (
+        "controller.quorum.election.timeout.ms",
+        "1000",
+        "A follower hearing no leader this long starts an election",
+    ),
+    (
+        "metadata.log.max.record.bytes.between.snapshots",
+        "20971520",
+        "Snapshot the metadata image and truncate its log after this many bytes of records",
+    ),
     ("node.id", "0", "This broker's id"),
     ("broker.id", "0", "Alias of node.id"),
     (
