@@ -16,6 +16,8 @@
 //! (`shard::messages`); storage knows nothing of the cluster.
 
 pub mod commands;
+pub mod transport;
+pub mod wire;
 pub mod image;
 pub mod placement;
 pub mod quorum;
