@@ -104,3 +104,19 @@ pub fn plan(
     let _ = (image, defaults, command);
     todo!("cluster::commands::plan")
 }
+
+pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
+    let _ = cluster_id;
+    todo!()
+}
+
+pub fn seed_topic(
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+    node_id: i32,
+) -> Vec<MetadataRecord> {
+    let _ = (name, id, partitions, configs, node_id);
+    todo!()
+}

@@ -15,7 +15,14 @@
 //! The cluster knows shards only through the messages it sends them
 //! (`shard::messages`); storage knows nothing of the cluster.
 
+mod active;
+pub mod boot;
+mod client;
 pub mod commands;
+mod lifecycle;
+pub mod node;
+mod notify;
+mod raft_loop;
 pub mod transport;
 pub mod wire;
 pub mod image;

@@ -26,7 +26,7 @@ const KIND_REQUEST: u8 = 3;
 const KIND_RESPONSE: u8 = 4;
 
 /// Why a connection was opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Purpose {
     /// Raft messages from a voter to this voter.
     Raft,

@@ -1,0 +1,308 @@
+//! The active controller's side: requests arriving on the controller
+//! listener (or from this node itself), planned one at a time against the
+//! committed image, proposed, and answered once committed and applied
+//! here. Also the broker-liveness duties only the active controller has:
+//! session expiry and fencing a broker whose connection closed.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+
+use super::commands::{self, Command, Refusal};
+use super::node::{node_to_raft, not_controller, raft_to_node, ClusterNode, SUBMIT_TIMEOUT};
+use super::quorum;
+use super::records::{self, MetadataRecord};
+use super::transport::{within, Inbound, Peer, Reply};
+use super::wire::{ControllerRequest, ControllerResponse, Purpose, QuorumState, VoterState};
+use crate::util::now_ms;
+
+/// How often the active controller looks for expired broker sessions.
+const EXPIRY_CHECK: Duration = Duration::from_millis(200);
+
+/// The controller listener's handler.
+pub(super) struct Service(pub Rc<ClusterNode>);
+
+impl Inbound for Service {
+    fn raft(&self, from: i32, bytes: Vec<u8>) {
+        let message = match quorum::decode_message(&bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(from, "undecodable raft message: {e}");
+                return;
+            }
+        };
+        if message.from != node_to_raft(from) {
+            tracing::warn!(from, claimed = raft_to_node(message.from), "raft message from the wrong node");
+            return;
+        }
+        self.0.inbox.borrow_mut().push_back(message);
+        self.0.wake.notify();
+    }
+
+    fn request(&self, peer: &Peer, request: ControllerRequest) -> Reply {
+        let node = self.0.clone();
+        let peer = peer.clone();
+        Box::pin(async move { handle(&node, Some(&peer), request).await })
+    }
+
+    fn closed(&self, peer: &Peer) {
+        if peer.hello.purpose != Purpose::Broker {
+            return;
+        }
+        let broker = peer.hello.node_id;
+        let current = self.0.broker_sessions.borrow().get(&broker).copied();
+        if current != Some(peer.connection) {
+            return;
+        }
+        self.0.broker_sessions.borrow_mut().remove(&broker);
+        let node = self.0.clone();
+        glommio::spawn_local(async move {
+            let _ = with_lock(&node, |image| {
+                Ok(node.registry.borrow_mut().connection_closed(image, broker))
+            })
+            .await;
+            tracing::info!(broker, "broker connection closed: fenced");
+        })
+        .detach();
+    }
+}
+
+/// Answers one controller request. `peer` is `None` for this node's own.
+pub(super) async fn handle(
+    node: &Rc<ClusterNode>,
+    peer: Option<&Peer>,
+    request: ControllerRequest,
+) -> ControllerResponse {
+    match request {
+        ControllerRequest::FetchImage { after, wait_ms } => fetch_image(node, after, wait_ms).await,
+        _ if !node.is_active() => ControllerResponse::NotController {
+            leader: Some(node.controller_id()).filter(|id| *id >= 0),
+        },
+        ControllerRequest::DescribeQuorum => ControllerResponse::Quorum(quorum_state(node)),
+        ControllerRequest::Command(command) => execute(node, command).await,
+        ControllerRequest::Heartbeat {
+            node_id,
+            epoch,
+            metadata_offset,
+            want_shutdown,
+        } => {
+            if let Some(peer) = peer.filter(|p| p.hello.purpose == Purpose::Broker) {
+                node.broker_sessions
+                    .borrow_mut()
+                    .insert(node_id, peer.connection);
+            }
+            let mut reply = None;
+            let outcome = with_lock(node, |image| {
+                let (records, answer) = node.registry.borrow_mut().heartbeat(
+                    image,
+                    node_id,
+                    epoch,
+                    metadata_offset,
+                    want_shutdown,
+                    now_ms() as u64,
+                )?;
+                reply = Some(answer);
+                Ok(records)
+            })
+            .await;
+            match (outcome, reply) {
+                (Ok(_), Some(reply)) => ControllerResponse::Heartbeat(reply),
+                (Err(refusal), _) => ControllerResponse::Refused(refusal),
+                (Ok(_), None) => ControllerResponse::Refused(not_controller("no heartbeat reply")),
+            }
+        }
+    }
+}
+
+async fn execute(node: &Rc<ClusterNode>, command: Command) -> ControllerResponse {
+    let defaults = node.options.defaults.clone();
+    let mut reply = None;
+    let outcome = with_lock(node, |image| {
+        let plan = commands::plan(image, &defaults, &command)?;
+        reply = Some(plan.reply);
+        Ok(plan.records)
+    })
+    .await;
+    match (outcome, reply) {
+        (Ok(offset), Some(reply)) => ControllerResponse::Committed { offset, reply },
+        (Err(refusal), _) => ControllerResponse::Refused(refusal),
+        (Ok(_), None) => ControllerResponse::Refused(not_controller("no plan")),
+    }
+}
+
+/// Under the command lock, on a fully caught-up image: plans records with
+/// `plan` and commits them. Returns the offset at which the change is
+/// applied here (the current offset when there was nothing to commit).
+async fn with_lock(
+    node: &Rc<ClusterNode>,
+    plan: impl FnOnce(&super::image::MetadataImage) -> Result<Vec<MetadataRecord>, Refusal>,
+) -> Result<u64, Refusal> {
+    let _permit = node
+        .command_lock
+        .acquire_permit(1)
+        .await
+        .map_err(|_| not_controller("controller shutting down"))?;
+    if !node.is_active() {
+        return Err(not_controller("no longer the active controller"));
+    }
+    // A new leader first applies everything committed before its term.
+    node.wait_published(node.leader_since.get()).await?;
+    let image = node.image();
+    let records = plan(&image)?;
+    if records.is_empty() {
+        return Ok(image.offset);
+    }
+    let offset = propose_and_wait(node, records).await?;
+    node.wait_published(offset).await?;
+    Ok(offset)
+}
+
+/// Proposes one batch and waits until it is committed and applied.
+async fn propose_and_wait(node: &ClusterNode, records: Vec<MetadataRecord>) -> Result<u64, Refusal> {
+    let Some(q) = &node.quorum else {
+        return Err(not_controller("not a controller"));
+    };
+    let data = records::encode(&records);
+    let (index, term) = {
+        let mut q = q.borrow_mut();
+        q.propose(data)
+            .map_err(|_| not_controller("not the active controller"))?;
+        (q.last_index(), q.term())
+    };
+    let (tx, rx) = futures_channel::oneshot::channel();
+    node.proposals.borrow_mut().insert(index, (term, tx));
+    node.wake.notify();
+    match within(SUBMIT_TIMEOUT, rx).await {
+        Some(Ok(true)) => Ok(index),
+        Some(_) => Err(not_controller("leadership changed before the change committed")),
+        None => Err(Refusal {
+            code: ResponseError::RequestTimedOut.code(),
+            message: "the controller quorum did not commit the change in time".into(),
+        }),
+    }
+}
+
+async fn fetch_image(node: &ClusterNode, after: u64, wait_ms: u64) -> ControllerResponse {
+    if node.published_offset() <= after {
+        let wait = Duration::from_millis(wait_ms.min(5_000));
+        within(wait, node.published.wait_for(after + 1)).await;
+    }
+    let image = node.image();
+    if image.offset > after {
+        ControllerResponse::Image(Box::new((*image).clone()))
+    } else {
+        ControllerResponse::Unchanged
+    }
+}
+
+fn quorum_state(node: &ClusterNode) -> QuorumState {
+    let Some(q) = &node.quorum else {
+        return QuorumState {
+            leader_id: -1,
+            leader_epoch: 0,
+            high_watermark: 0,
+            voters: Vec::new(),
+        };
+    };
+    let q = q.borrow();
+    QuorumState {
+        leader_id: q.leader_id().map_or(-1, raft_to_node),
+        leader_epoch: q.term(),
+        high_watermark: q.commit_index(),
+        voters: q
+            .progress()
+            .into_iter()
+            .map(|p| VoterState {
+                node_id: raft_to_node(p.id),
+                log_end_offset: p.matched,
+                last_contact_ms: if p.recent_active { 0 } else { -1 },
+            })
+            .collect(),
+    }
+}
+
+/// Called by the raft loop after each round: notices leadership changes.
+pub(super) fn on_leadership(node: &Rc<ClusterNode>) {
+    let active = node.is_active();
+    if let Some(q) = &node.quorum {
+        let leader = q.borrow().leader_id().map(raft_to_node);
+        node.leader_hint.set(leader);
+    }
+    if active == node.was_leader.get() {
+        return;
+    }
+    node.was_leader.set(active);
+    if !active {
+        node.broker_sessions.borrow_mut().clear();
+        tracing::info!(node = node.node_id, "no longer the active controller");
+        return;
+    }
+    let since = node.quorum.as_ref().map_or(0, |q| q.borrow().last_index());
+    node.leader_since.set(since);
+    node.registry
+        .borrow_mut()
+        .reset(&node.image(), now_ms() as u64);
+    tracing::info!(node = node.node_id, "became the active controller");
+    let node = node.clone();
+    glommio::spawn_local(async move { bootstrap(&node).await }).detach();
+}
+
+/// A new cluster's first records: its id, and for a single-node fjord
+/// upgraded in place, everything it kept outside a log.
+async fn bootstrap(node: &Rc<ClusterNode>) {
+    let legacy = node.options.legacy.clone();
+    let sole_voter = node.voters.len() == 1;
+    let result = with_lock(node, |image| {
+        if image.cluster_id.is_some() {
+            return Ok(Vec::new());
+        }
+        let cluster_id = legacy
+            .cluster_id
+            .clone()
+            .filter(|_| sole_voter)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let mut records = commands::bootstrap(cluster_id);
+        if sole_voter {
+            for (name, id, partitions, configs) in &legacy.topics {
+                records.extend(commands::seed_topic(
+                    name.clone(),
+                    *id,
+                    *partitions,
+                    configs.clone(),
+                    node.node_id,
+                ));
+            }
+            if legacy.next_producer_id > 0 {
+                records.push(MetadataRecord::ProducerIds {
+                    node_id: node.node_id,
+                    next_producer_id: legacy.next_producer_id,
+                });
+            }
+        }
+        Ok(records)
+    })
+    .await;
+    match result {
+        Ok(offset) => tracing::info!(offset, "metadata log bootstrapped"),
+        Err(refusal) => tracing::warn!("bootstrap deferred: {}", refusal.message),
+    }
+}
+
+/// Active controller duty: fence brokers whose sessions expired.
+pub(super) async fn run_expiry(node: Rc<ClusterNode>) {
+    let session = node.options.cluster.session_timeout_ms;
+    while !node.stopping.get() {
+        glommio::timer::sleep(EXPIRY_CHECK).await;
+        if !node.is_active() {
+            continue;
+        }
+        let _ = with_lock(&node, |image| {
+            Ok(node
+                .registry
+                .borrow_mut()
+                .expire(image, now_ms() as u64, session))
+        })
+        .await;
+    }
+}
