@@ -57,6 +57,10 @@ struct ServeArgs {
     /// TOML file of broker settings with Kafka's names.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Address of this node's controller listener (quorum and broker-to-
+    /// controller traffic). Default: its entry in controller.quorum.voters.
+    #[arg(long)]
+    controller_listen: Option<String>,
     /// Serve Prometheus metrics over HTTP on this address (e.g. 127.0.0.1:9644).
     #[arg(long)]
     metrics_addr: Option<String>,
@@ -104,7 +108,13 @@ fn run(args: ServeArgs) -> Result<(), String> {
         .as_deref()
         .map(|a| resolve("metrics-addr", a))
         .transpose()?;
+    let controller_listen = args
+        .controller_listen
+        .as_deref()
+        .map(|a| resolve("controller-listen", a))
+        .transpose()?;
     serve(ServeOptions {
+        controller_listen,
         listen,
         advertise,
         data_dir: args.data_dir,

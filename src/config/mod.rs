@@ -33,6 +33,7 @@ use settings::SETTINGS;
 pub struct BrokerConfig {
     values: BTreeMap<&'static str, String>,
     pub num_partitions: i32,
+    pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub log_segment_bytes: u64,
     pub log_roll_ms: u64,
@@ -135,6 +136,10 @@ impl BrokerConfig {
         };
         let cfg = BrokerConfig {
             num_partitions: parse("num.partitions", &get("num.partitions"))?,
+            default_replication_factor: parse(
+                "default.replication.factor",
+                &get("default.replication.factor"),
+            )?,
             auto_create_topics_enable: parse(
                 "auto.create.topics.enable",
                 &get("auto.create.topics.enable"),

@@ -1,7 +1,6 @@
-//! CreateTopics: through the controller shard, with topic configs (validated
-//! there: INVALID_CONFIG names the bad one) and validate_only. A single broker
-//! can hold only replication factor 1; explicit replica assignments are
-//! refused rather than ignored.
+//! CreateTopics: through the active controller (forwarded from any broker),
+//! with topic configs (validated there: INVALID_CONFIG names the bad one),
+//! replication factor and explicit replica assignments, and validate_only.
 
 use std::rc::Rc;
 
@@ -21,31 +20,28 @@ pub async fn handle(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        // Explicit assignments may only name this broker, one replica each,
-        // for partitions 0..n; they then fix the partition count.
-        let node = shard.identity.node_id;
-        let assigned_here = topic.assignments.iter().enumerate().all(|(i, a)| {
-            a.partition_index == i as i32 && a.broker_ids.len() == 1 && a.broker_ids[0].0 == node
-        });
-        let partitions = if !topic.assignments.is_empty() {
-            topic.assignments.len() as i32
-        } else if topic.num_partitions == -1 {
-            shard.config.num_partitions
-        } else {
-            topic.num_partitions
-        };
-        let refusal = if !matches!(topic.replication_factor, -1 | 1) {
-            Some((
-                ResponseError::InvalidReplicationFactor,
-                format!(
-                    "replication factor {} is larger than the 1 available broker",
-                    topic.replication_factor
-                ),
-            ))
-        } else if !assigned_here {
+        let assignments: Vec<Vec<i32>> = topic
+            .assignments
+            .iter()
+            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+            .collect();
+        let in_order = topic
+            .assignments
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.partition_index == i as i32);
+        let refusal = if !in_order {
             Some((
                 ResponseError::InvalidReplicaAssignment,
-                format!("replica assignments may only name broker {node}, once per partition"),
+                "replica assignments must list partitions 0..n in order".to_string(),
+            ))
+        } else if !assignments.is_empty()
+            && (topic.num_partitions != -1 || topic.replication_factor != -1)
+        {
+            Some((
+                ResponseError::InvalidRequest,
+                "both assignments and a partition count or replication factor were given"
+                    .to_string(),
             ))
         } else {
             topic.configs.iter().find(|c| c.value.is_none()).map(|c| {
@@ -62,30 +58,50 @@ pub async fn handle(
             .collect();
         let result = CreatableTopicResult::default().with_name(topic.name.clone());
         let result = match refusal {
-            Some((error, message)) => result
-                .with_error_code(error.code())
-                .with_error_message(Some(StrBytes::from_string(message)))
-                .with_num_partitions(-1)
-                .with_replication_factor(-1),
-            None => match topics::create(shard, &name, partitions, configs, request.validate_only)
-                .await
-            {
-                (0, _, Some(meta)) if version >= 7 => result
-                    .with_topic_id(meta.id)
-                    .with_num_partitions(meta.partitions)
-                    .with_replication_factor(1),
-                (0, _, Some(meta)) if version >= 5 => result
-                    .with_num_partitions(meta.partitions)
-                    .with_replication_factor(1),
-                (0, _, Some(_)) => result,
-                (code, message, _) => result
-                    .with_error_code(code)
-                    .with_error_message(message.map(StrBytes::from_string))
-                    .with_num_partitions(-1)
-                    .with_replication_factor(-1),
-            },
+            Some((error, message)) => failed(result, error.code(), Some(message)),
+            None => {
+                let new = topics::NewTopic {
+                    partitions: topic.num_partitions,
+                    replication_factor: topic.replication_factor,
+                    assignments,
+                    configs,
+                };
+                match topics::create(shard, &name, new, request.validate_only).await {
+                    (0, _, Some(meta)) => {
+                        let factor = replication_factor(shard, &meta.name);
+                        let result = if version >= 7 {
+                            result.with_topic_id(meta.id)
+                        } else {
+                            result
+                        };
+                        if version >= 5 {
+                            result
+                                .with_num_partitions(meta.partitions)
+                                .with_replication_factor(factor)
+                        } else {
+                            result
+                        }
+                    }
+                    (code, message, _) => failed(result, code, message),
+                }
+            }
         };
         results.push(result);
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+fn failed(result: CreatableTopicResult, code: i16, message: Option<String>) -> CreatableTopicResult {
+    result
+        .with_error_code(code)
+        .with_error_message(message.map(StrBytes::from_string))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}
+
+/// The topic's replication factor as this broker's image has it.
+fn replication_factor(shard: &Shard, topic: &str) -> i16 {
+    shard
+        .partition_state(topic, 0)
+        .map_or(1, |p| p.replicas.len() as i16)
 }

@@ -76,6 +76,10 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
     let request = ShardRequest::CreateTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: shard.config.group.offsets_topic_partitions,
+        // offsets.topic.replication.factor, capped by the live brokers
+        // until replication lands.
+        replication_factor: 1,
+        assignments: Vec::new(),
         validate_only: false,
         // Kafka's settings for this topic: compacted, and commits are small.
         configs: [

@@ -19,8 +19,12 @@ pub async fn resolve(shard: &Rc<Shard>, name: &str, auto_create: bool) -> Result
     if !(auto_create && shard.config.auto_create_topics_enable) {
         return Err(ResponseError::UnknownTopicOrPartition.code());
     }
-    let partitions = shard.config.num_partitions;
-    match create(shard, name, partitions, Default::default(), false).await {
+    let topic = NewTopic {
+        partitions: -1,
+        replication_factor: -1,
+        ..Default::default()
+    };
+    match create(shard, name, topic, false).await {
         (0, _, Some(meta)) => Ok(meta),
         (code, _, _) if code == ResponseError::TopicAlreadyExists.code() => shard
             .topics
@@ -33,18 +37,29 @@ pub async fn resolve(shard: &Rc<Shard>, name: &str, auto_create: bool) -> Result
 }
 
 /// Asks the controller to create a topic: (error code, message, topic).
+/// A topic to create: -1 partitions / replication factor take the
+/// broker defaults; `assignments` (replicas per partition) win over both.
+#[derive(Default)]
+pub struct NewTopic {
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub assignments: Vec<Vec<i32>>,
+    pub configs: std::collections::BTreeMap<String, String>,
+}
+
 pub async fn create(
     shard: &Rc<Shard>,
     name: &str,
-    partitions: i32,
-    configs: std::collections::BTreeMap<String, String>,
+    topic: NewTopic,
     validate_only: bool,
 ) -> (i16, Option<String>, Option<TopicMeta>) {
     let request = ShardRequest::CreateTopic {
         name: name.to_string(),
-        partitions,
+        partitions: topic.partitions,
+        replication_factor: topic.replication_factor,
+        assignments: topic.assignments,
         validate_only,
-        configs,
+        configs: topic.configs,
     };
     match router::to_controller(shard, request).await {
         Some(ShardResponse::TopicCreated(code, message, meta)) => (code, message, meta),

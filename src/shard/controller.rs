@@ -1,8 +1,8 @@
-//! The controller shard's work: creating and deleting topics, changing their
-//! configs and partition counts, handing out producer ids. Each change is
-//! made durable first (directories, the topic's config file) and then
-//! broadcast to every shard, which applies it (`service::apply_upsert`)
-//! before the change is acknowledged.
+//! The controller shard's (0) part in metadata changes: each admin request
+//! becomes a cluster command, committed through the active controller
+//! (`crate::cluster`), and is answered once this node's shards have applied
+//! it. Also this node's producer-id block, and (still node-local until they
+//! move into the metadata log) ACLs, SCRAM credentials and dynamic configs.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -10,199 +10,121 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 
 use super::messages::*;
-use super::service::execute;
-use super::topics;
 use super::{Shard, CONTROLLER_SHARD};
+use crate::cluster::commands::{Command, Refusal, Reply};
 use crate::config::dynamic::{DynamicCall, DynamicReply};
-use crate::config::topic;
 use crate::security::SecurityCall;
 
-/// Controller: create `name` with `partitions` partitions on every shard.
+/// Runs `command` through the cluster; `Err` carries the Kafka error.
+async fn submit(shard: &Rc<Shard>, command: Command) -> Result<Reply, Refusal> {
+    debug_assert_eq!(shard.id, CONTROLLER_SHARD);
+    let node = shard.cluster.borrow().clone();
+    let Some(node) = node else {
+        return Err(Refusal {
+            code: ResponseError::NotController.code(),
+            message: "the cluster is not started on this shard".into(),
+        });
+    };
+    node.submit(command).await.map(|(_, reply)| reply)
+}
+
+/// The topic as this shard now knows it.
+fn topic_meta(shard: &Shard, name: &str) -> Option<TopicMeta> {
+    shard.topics.borrow().get(name).cloned()
+}
+
 pub(super) async fn create_topic(
     shard: &Rc<Shard>,
     name: String,
     partitions: i32,
+    replication_factor: i16,
+    assignments: Vec<Vec<i32>>,
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> ShardResponse {
-    debug_assert_eq!(shard.id, CONTROLLER_SHARD);
-    if !topics::valid_topic_name(&name) {
-        let msg = format!("topic name {name:?} is not valid");
-        return ShardResponse::TopicCreated(
-            ResponseError::InvalidTopicException.code(),
-            Some(msg),
-            None,
-        );
-    }
-    if partitions < 1 {
-        let msg = "number of partitions must be at least 1".to_string();
-        return ShardResponse::TopicCreated(
-            ResponseError::InvalidPartitions.code(),
-            Some(msg),
-            None,
-        );
-    }
-    // A create of the same name in flight: answer after it has reached every
-    // shard, so the caller finds the topic wherever it looks next.
-    while shard.creating.borrow().contains(&name) {
-        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    if shard.topics.borrow().get(&name).is_some() {
-        let msg = format!("topic '{name}' already exists");
-        return ShardResponse::TopicCreated(
-            ResponseError::TopicAlreadyExists.code(),
-            Some(msg),
-            None,
-        );
-    }
-    if let Err(msg) = validate_configs(&configs) {
-        return ShardResponse::TopicCreated(ResponseError::InvalidConfig.code(), Some(msg), None);
-    }
-    let meta = TopicMeta {
+    let command = Command::CreateTopic {
         name: name.clone(),
-        id: uuid::Uuid::new_v4(),
         partitions,
-        configs,
+        replication_factor,
+        assignments,
+        configs: configs.clone(),
+        validate_only,
     };
-    if validate_only {
-        return ShardResponse::TopicCreated(0, None, Some(meta));
-    }
-    shard.creating.borrow_mut().insert(name.clone());
-    let created = create_dirs(shard, &meta);
-    let response = match created {
-        Ok(()) => {
-            broadcast(shard, |_| ShardRequest::TopicUpsert { meta: meta.clone() }).await;
-            tracing::info!(topic = name, partitions, "created topic");
+    match submit(shard, command).await {
+        Ok(Reply::TopicCreated {
+            id,
+            partitions,
+            replication_factor,
+        }) => {
+            let meta = match topic_meta(shard, &name) {
+                Some(meta) if !validate_only => meta,
+                _ => TopicMeta {
+                    name,
+                    id,
+                    partitions,
+                    configs,
+                },
+            };
+            let _ = replication_factor;
             ShardResponse::TopicCreated(0, None, Some(meta))
         }
-        Err(e) => {
-            tracing::error!(topic = name, "create topic: {e}");
-            ShardResponse::TopicCreated(
-                ResponseError::KafkaStorageError.code(),
-                Some(e.to_string()),
-                None,
-            )
-        }
-    };
-    shard.creating.borrow_mut().remove(&name);
-    response
-}
-
-/// The topic's config file, then its partition directories: a crash in
-/// between leaves no topic (no directories) or the whole topic.
-fn create_dirs(shard: &Shard, meta: &TopicMeta) -> std::io::Result<()> {
-    topics::write_topic_configs(&shard.data_dir, &meta.name, &meta.configs)?;
-    for p in 0..meta.partitions {
-        topics::ensure_partition_dir(&shard.data_dir, &meta.name, p, meta.id)?;
+        Ok(other) => unexpected_created(other),
+        Err(refusal) => ShardResponse::TopicCreated(refusal.code, Some(refusal.message), None),
     }
-    Ok(())
 }
 
-fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
-    configs.iter().try_for_each(|(k, v)| topic::validate(k, v))
-}
-
-fn unknown_topic(name: &str) -> ShardResponse {
-    ShardResponse::TopicAltered(
-        ResponseError::UnknownTopicOrPartition.code(),
-        Some(format!("topic '{name}' does not exist")),
+fn unexpected_created(reply: Reply) -> ShardResponse {
+    ShardResponse::TopicCreated(
+        ResponseError::UnknownServerError.code(),
+        Some(format!("unexpected controller reply {reply:?}")),
+        None,
     )
 }
 
-/// Controller: replace `name`'s config overrides with `configs`.
+fn altered(outcome: Result<Reply, Refusal>) -> ShardResponse {
+    match outcome {
+        Ok(_) => ShardResponse::TopicAltered(0, None),
+        Err(refusal) => ShardResponse::TopicAltered(refusal.code, Some(refusal.message)),
+    }
+}
+
+/// Replaces `name`'s config overrides with `configs`.
 pub(super) async fn alter_configs(
     shard: &Rc<Shard>,
     name: String,
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> ShardResponse {
-    let Some(mut meta) = shard.topics.borrow().get(&name).cloned() else {
-        return unknown_topic(&name);
+    let command = Command::AlterTopicConfigs {
+        name,
+        configs,
+        validate_only,
     };
-    if let Err(msg) = validate_configs(&configs) {
-        return ShardResponse::TopicAltered(ResponseError::InvalidConfig.code(), Some(msg));
-    }
-    if validate_only || meta.configs == configs {
-        return ShardResponse::TopicAltered(0, None);
-    }
-    if let Err(e) = topics::write_topic_configs(&shard.data_dir, &name, &configs) {
-        tracing::error!(topic = name, "writing topic configs: {e}");
-        return ShardResponse::TopicAltered(
-            ResponseError::KafkaStorageError.code(),
-            Some(e.to_string()),
-        );
-    }
-    meta.configs = configs;
-    tracing::info!(topic = name, configs = ?meta.configs, "altered topic configs");
-    broadcast(shard, |_| ShardRequest::TopicUpsert { meta: meta.clone() }).await;
-    ShardResponse::TopicAltered(0, None)
+    altered(submit(shard, command).await)
 }
 
-/// Controller: grow `name` to `count` partitions.
+/// Grows `name` to `count` partitions.
 pub(super) async fn create_partitions(
     shard: &Rc<Shard>,
     name: String,
     count: i32,
+    assignments: Vec<Vec<i32>>,
     validate_only: bool,
 ) -> ShardResponse {
-    let Some(mut meta) = shard.topics.borrow().get(&name).cloned() else {
-        return unknown_topic(&name);
+    let command = Command::CreatePartitions {
+        name,
+        count,
+        assignments,
+        validate_only,
     };
-    if count <= meta.partitions {
-        let msg = format!(
-            "topic '{name}' has {} partitions; the count can only grow",
-            meta.partitions
-        );
-        return ShardResponse::TopicAltered(ResponseError::InvalidPartitions.code(), Some(msg));
-    }
-    if validate_only {
-        return ShardResponse::TopicAltered(0, None);
-    }
-    for p in meta.partitions..count {
-        if let Err(e) = topics::ensure_partition_dir(&shard.data_dir, &name, p, meta.id) {
-            tracing::error!(topic = name, partition = p, "create partition: {e}");
-            return ShardResponse::TopicAltered(
-                ResponseError::KafkaStorageError.code(),
-                Some(e.to_string()),
-            );
-        }
-    }
-    tracing::info!(
-        topic = name,
-        from = meta.partitions,
-        to = count,
-        "added partitions"
-    );
-    meta.partitions = count;
-    broadcast(shard, |_| ShardRequest::TopicUpsert { meta: meta.clone() }).await;
-    ShardResponse::TopicAltered(0, None)
+    altered(submit(shard, command).await)
 }
 
-/// Controller: delete `name` on every shard.
 pub(super) async fn delete_topic(shard: &Rc<Shard>, name: String) -> ShardResponse {
-    let Some(meta) = shard.topics.borrow().get(&name).cloned() else {
-        return ShardResponse::TopicDeleted(ResponseError::UnknownTopicOrPartition.code(), None);
-    };
-    broadcast(shard, |_| ShardRequest::TopicRemove { name: name.clone() }).await;
-    if let Err(e) = topics::write_topic_configs(&shard.data_dir, &name, &BTreeMap::new()) {
-        tracing::warn!(topic = name, "removing topic configs: {e}");
-    }
-    tracing::info!(topic = name, "deleted topic");
-    ShardResponse::TopicDeleted(0, Some(meta.id))
-}
-
-/// Sends a request to every shard (this one included) and waits for all.
-async fn broadcast(shard: &Rc<Shard>, make: impl Fn(usize) -> ShardRequest) {
-    let mut remote = Vec::new();
-    for target in 0..shard.shard_count() {
-        if target != shard.id {
-            remote.push(shard.mesh.send(target, make(target)).await);
-        }
-    }
-    Box::pin(execute(shard, make(shard.id))).await;
-    for reply in remote {
-        // A shard that is shutting down drops the request; nothing to undo.
-        let _ = reply.await;
+    match submit(shard, Command::DeleteTopic { name }).await {
+        Ok(Reply::TopicDeleted { id }) => ShardResponse::TopicDeleted(0, Some(id)),
+        Ok(_) => ShardResponse::TopicDeleted(ResponseError::UnknownServerError.code(), None),
+        Err(refusal) => ShardResponse::TopicDeleted(refusal.code, None),
     }
 }
 
@@ -230,10 +152,30 @@ pub(super) fn dynamic_configs(shard: &Rc<Shard>, call: DynamicCall) -> ShardResp
     ShardResponse::DynamicConfigs(reply)
 }
 
-pub(super) fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, String> {
-    let mut block = shard.producer_ids.borrow_mut();
-    let block = block
-        .as_mut()
-        .ok_or_else(|| "producer ids are allocated by the controller shard".to_string())?;
-    block.allocate().map_err(|e| e.to_string())
+/// A producer id from this node's block, asking the active controller for
+/// a new block (committed in the metadata log, so never handed out twice)
+/// when it is used up.
+pub(super) async fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, String> {
+    let (next, end) = shard.producer_ids.get();
+    if next < end {
+        shard.producer_ids.set((next + 1, end));
+        return Ok(next);
+    }
+    let command = Command::AllocateProducerIds {
+        node_id: shard.node_id(),
+    };
+    match submit(shard, command).await {
+        Ok(Reply::ProducerIds { first, size }) if size > 0 => {
+            // Another allocation may have finished while this one waited.
+            let (next, end) = shard.producer_ids.get();
+            if next < end {
+                shard.producer_ids.set((next + 1, end));
+                return Ok(next);
+            }
+            shard.producer_ids.set((first + 1, first + size));
+            Ok(first)
+        }
+        Ok(other) => Err(format!("unexpected controller reply {other:?}")),
+        Err(refusal) => Err(refusal.message),
+    }
 }

@@ -107,10 +107,14 @@ pub enum ShardRequest {
     ListOffsets {
         queries: Vec<OffsetQuery>,
     },
-    /// To the controller shard (0): create a topic everywhere.
+    /// To the controller shard (0): create a topic through the active
+    /// controller. `partitions` / `replication_factor` -1: the defaults;
+    /// `assignments`: explicit replicas per partition, or empty.
     CreateTopic {
         name: String,
         partitions: i32,
+        replication_factor: i16,
+        assignments: Vec<Vec<i32>>,
         validate_only: bool,
         configs: std::collections::BTreeMap<String, String>,
     },
@@ -124,19 +128,18 @@ pub enum ShardRequest {
     CreatePartitions {
         name: String,
         count: i32,
+        assignments: Vec<Vec<i32>>,
         validate_only: bool,
     },
     /// To the controller shard: delete a topic everywhere.
     DeleteTopic {
         name: String,
     },
-    /// From the controller: learn a topic and open the partitions owned here.
-    TopicUpsert {
-        meta: TopicMeta,
-    },
-    /// From the controller: forget a topic and delete the partitions owned here.
-    TopicRemove {
-        name: String,
+    /// From the controller shard: a new metadata image. Open the
+    /// partitions this shard now holds, delete those gone, then answer.
+    Metadata {
+        image: std::sync::Arc<crate::cluster::image::MetadataImage>,
+        controller_id: i32,
     },
     /// Move each partition's log start offset up to `offset` (-1 = the high
     /// watermark).
@@ -168,7 +171,7 @@ pub enum ShardResponse {
     TopicDeleted(i16, Option<Uuid>),
     /// Kafka error code (0 = done) and message of a config or partition change.
     TopicAltered(i16, Option<String>),
-    /// Topic change applied on this shard.
+    /// Metadata image applied on this shard.
     Applied,
     ProducerId(Result<i64, String>),
     DeleteRecords(Vec<DeleteRecordsResult>),

@@ -11,7 +11,9 @@ pub mod controller;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
-pub mod producer_ids;
+mod apply_image;
+pub mod cluster_view;
+pub mod publish;
 pub mod router;
 pub mod runtime;
 pub mod service;
@@ -19,19 +21,23 @@ pub mod topic_policy;
 pub mod topics;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::cluster::image::MetadataImage;
+use crate::cluster::node::ClusterNode;
 
 use crate::config::topic::TopicConfig;
 use crate::config::BrokerConfig;
 use crate::storage::{LogConfig, PartitionLog, ShardStorage};
 
 use mesh::Mesh;
-use producer_ids::ProducerIdBlock;
 use topics::TopicTable;
 
-/// The shard that creates and deletes topics and hands out producer ids.
+/// The shard that runs this node's part of the cluster (quorum, broker
+/// registration) and takes every metadata change to the active controller.
 pub const CONTROLLER_SHARD: usize = 0;
 
 /// How clients reach this broker (Metadata's broker list).
@@ -56,11 +62,19 @@ pub struct Shard {
     /// and the metrics' I/O histograms.
     pub storage: ShardStorage,
     pub mesh: Rc<Mesh>,
-    /// Controller only: topics being created, so a second create of the same
-    /// name while the first is in flight is refused.
-    pub creating: RefCell<HashSet<String>>,
-    /// Controller only.
-    pub producer_ids: RefCell<Option<ProducerIdBlock>>,
+    /// The cluster's metadata as this node last applied it (handed to every
+    /// shard by message; never changed in place).
+    pub image: RefCell<Arc<MetadataImage>>,
+    /// The active controller's node id when the image was published (-1:
+    /// unknown).
+    pub controller_id: Cell<i32>,
+    /// Set once the first image has arrived: the shard serves only then.
+    pub image_received: Cell<bool>,
+    /// Controller shard only: this node in the cluster.
+    pub cluster: RefCell<Option<Rc<ClusterNode>>>,
+    /// Controller shard only: the rest of the producer-id block the active
+    /// controller granted this node, `[next, end)`.
+    pub producer_ids: Cell<(i64, i64)>,
     /// Controller only: ACL bindings and SCRAM credentials.
     pub security: RefCell<Option<crate::security::SecurityStore>>,
     /// Controller only: broker and group configs set at run time.

@@ -3,7 +3,7 @@
 //! shards), its end of the mesh, and the logs it owns.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -16,9 +16,11 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::mesh::{self, Mesh, MeshMessage};
-use super::producer_ids::ProducerIdBlock;
 use super::topics::TopicTable;
 use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
+use crate::cluster::commands::Defaults;
+use crate::cluster::image::MetadataImage;
+use crate::cluster::node::{BrokerEndpoint, ClusterNode, LegacyState, NodeOptions};
 use crate::config::dynamic::DynamicConfigs;
 use crate::config::BrokerConfig;
 use crate::security::SecurityStore;
@@ -35,6 +37,9 @@ pub struct ServeOptions {
     pub config: BrokerConfig,
     /// Where to serve Prometheus metrics (from shard 0), if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// The controller listener (voters); default: this node's address in
+    /// controller.quorum.voters, or none for a lone voter.
+    pub controller_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +61,10 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let _lock =
         lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
     let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;
+    let controller_listen = controller_address(&options)?;
+    for addr in [Some(options.listen), controller_listen].into_iter().flatten() {
+        wait_until_free(addr);
+    }
     let reservation = reserve_port(options.listen).map_err(io("bind listen address"))?;
     let listen = reservation.local_addr().map_err(io("listen address"))?;
     let listen = listen.as_socket().unwrap_or(options.listen);
@@ -69,6 +78,8 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         port: i32::from(port),
         cluster_id: cluster_id(&options.data_dir),
     };
+    let legacy = legacy_state(&options.data_dir, &table, &identity.cluster_id)
+        .map_err(io("read producer ids"))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -87,7 +98,8 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             identity: identity.clone(),
             data_dir: options.data_dir.clone(),
             config: options.config.clone(),
-            table: table.clone(),
+            legacy: legacy.clone(),
+            controller_listen,
             stop: stop.clone(),
             ready: ready_tx.clone(),
             metrics: metrics.clone(),
@@ -129,7 +141,8 @@ struct ShardStart {
     identity: BrokerIdentity,
     data_dir: PathBuf,
     config: BrokerConfig,
-    table: TopicTable,
+    legacy: LegacyState,
+    controller_listen: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -152,29 +165,30 @@ async fn run_shard_inner(
     mesh: MeshBuilder<MeshMessage, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "join mesh".to_string())?;
-    let (producer_ids, security, dynamic) = if start.index == CONTROLLER_SHARD {
-        let ids =
-            ProducerIdBlock::load(&start.data_dir).map_err(|e| format!("producer ids: {e}"))?;
+    let (security, dynamic) = if start.index == CONTROLLER_SHARD {
         let security =
             SecurityStore::load(&start.data_dir).map_err(|e| format!("ACLs and SCRAM: {e}"))?;
         let dynamic =
             DynamicConfigs::load(&start.data_dir).map_err(|e| format!("dynamic configs: {e}"))?;
-        (Some(ids), Some(security), Some(dynamic))
+        (Some(security), Some(dynamic))
     } else {
-        (None, None, None)
+        (None, None)
     };
     let metrics = start.metrics.shard(start.index);
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config,
-        data_dir: start.data_dir,
-        identity: start.identity,
+        config: start.config.clone(),
+        data_dir: start.data_dir.clone(),
+        identity: start.identity.clone(),
         topics: RefCell::new(TopicTable::default()),
         logs: RefCell::new(HashMap::new()),
         mesh: Rc::new(Mesh::new(senders)),
-        creating: RefCell::new(HashSet::new()),
-        producer_ids: RefCell::new(producer_ids),
+        image: RefCell::new(Arc::new(MetadataImage::default())),
+        controller_id: Cell::new(-1),
+        image_received: Cell::new(false),
+        cluster: RefCell::new(None),
+        producer_ids: Cell::new((0, 0)),
         security: RefCell::new(security),
         dynamic_configs: RefCell::new(dynamic),
         stopping: Cell::new(false),
@@ -190,7 +204,15 @@ async fn run_shard_inner(
         move |from, id, request| service::handle_remote(&shard, from, id, request)
     };
     mesh::spawn_receivers(shard.mesh.clone(), receivers, handler);
-    service::open_owned_logs(&shard, start.table).await;
+    if shard.id == CONTROLLER_SHARD {
+        let node = start_cluster(&shard, &start).await?;
+        *shard.cluster.borrow_mut() = Some(node);
+    } else {
+        // The controller shard hands every shard the replayed image first.
+        while !shard.image_received.get() && !start.stop.load(Ordering::Relaxed) {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+    }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
     glommio::spawn_local(flush_metrics(shard.clone())).detach();
@@ -224,11 +246,111 @@ async fn run_shard_inner(
         }
     };
     futures_lite::future::or(stopped, accept).await;
+    let node = shard.cluster.borrow().clone();
+    if let Some(node) = node {
+        node.shutdown().await;
+    }
     shard.stopping.set(true);
     drop(listener);
     service::close_all(&shard).await;
     tracing::debug!(shard = shard.id, "shard stopped");
     Ok(())
+}
+
+/// The controller shard's part in the cluster: binds the controller
+/// listener (voters), then replays the metadata log and publishes it.
+async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<ClusterNode>, String> {
+    let listener = match start.controller_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr).map_err(|e| format!("bind controller listener {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
+    if let Some(addr) = bound {
+        println!("fjord controller listening on {addr}");
+    }
+    let config = &shard.config;
+    let options = NodeOptions {
+        node_id: config.node_id,
+        data_dir: shard.data_dir.clone(),
+        cluster: config.cluster.clone(),
+        defaults: Defaults {
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+        },
+        controller_listen: bound.map(|a| a.to_string()),
+        broker: config.cluster.broker.then(|| BrokerEndpoint {
+            host: shard.identity.host.clone(),
+            port: shard.identity.port,
+        }),
+        legacy: start.legacy.clone(),
+    };
+    let publisher = Rc::new(super::publish::ShardPublisher(shard.clone()));
+    crate::cluster::boot::start(options, publisher, listener).await
+}
+
+/// Where the controller listener binds: the flag, else this node's entry
+/// in controller.quorum.voters.
+fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, ServeError> {
+    if options.controller_listen.is_some() {
+        return Ok(options.controller_listen);
+    }
+    let me = options.config.node_id;
+    let Some((_, addr)) = options.config.cluster.voters.iter().find(|(id, _)| *id == me) else {
+        return Ok(None);
+    };
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(Some)
+        .ok_or_else(|| ServeError::Io(format!("controller address {addr}"), std::io::ErrorKind::InvalidInput.into()))
+}
+
+/// After a kill -9 the old process's listening socket lingers a few ms
+/// while io_uring tears down; binding beside it (SO_REUSEPORT) would let
+/// clients land on the dying socket. Wait (bounded) until nothing answers.
+fn wait_until_free(addr: SocketAddr) {
+    if addr.port() == 0 {
+        return;
+    }
+    let target = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        match std::net::TcpStream::connect_timeout(&target, Duration::from_millis(100)) {
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return,
+        }
+    }
+    tracing::warn!(%addr, "something still listens on {addr}; binding beside it");
+}
+
+/// What a single-node fjord kept outside a log, for seeding a new one.
+fn legacy_state(
+    dir: &std::path::Path,
+    table: &TopicTable,
+    cluster_id: &str,
+) -> std::io::Result<LegacyState> {
+    let next_producer_id = match std::fs::read_to_string(dir.join("producer_ids")) {
+        Ok(text) => text.trim().parse::<i64>().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("producer_ids: {e}"))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    Ok(LegacyState {
+        cluster_id: Some(cluster_id.to_string()),
+        topics: table
+            .iter()
+            .map(|t| (t.name.clone(), t.id, t.partitions, t.configs.clone()))
+            .collect(),
+        next_producer_id,
+    })
 }
 
 /// Binds (without listening) to learn the real port when asked for port 0 and

@@ -12,9 +12,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::messages::*;
-use super::topics::{self, TopicTable};
 use super::{controller, topic_policy, Shard};
-use crate::config::topic::TopicConfig;
 use crate::storage::{AppendError, PartitionLog, ReadError, StorageError};
 use crate::util::{now_ms, race_all};
 
@@ -57,9 +55,22 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::CreateTopic {
             name,
             partitions,
+            replication_factor,
+            assignments,
             validate_only,
             configs,
-        } => controller::create_topic(shard, name, partitions, configs, validate_only).await,
+        } => {
+            controller::create_topic(
+                shard,
+                name,
+                partitions,
+                replication_factor,
+                assignments,
+                configs,
+                validate_only,
+            )
+            .await
+        }
         ShardRequest::DeleteTopic { name } => controller::delete_topic(shard, name).await,
         ShardRequest::AlterTopicConfigs {
             name,
@@ -69,18 +80,18 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::CreatePartitions {
             name,
             count,
+            assignments,
             validate_only,
-        } => controller::create_partitions(shard, name, count, validate_only).await,
-        ShardRequest::TopicUpsert { meta } => {
-            apply_upsert(shard, meta).await;
-            ShardResponse::Applied
-        }
-        ShardRequest::TopicRemove { name } => {
-            apply_remove(shard, &name).await;
+        } => controller::create_partitions(shard, name, count, assignments, validate_only).await,
+        ShardRequest::Metadata {
+            image,
+            controller_id,
+        } => {
+            super::apply_image::apply(shard, image, controller_id).await;
             ShardResponse::Applied
         }
         ShardRequest::AllocateProducerId => {
-            ShardResponse::ProducerId(controller::allocate_producer_id(shard))
+            ShardResponse::ProducerId(controller::allocate_producer_id(shard).await)
         }
         ShardRequest::DeleteRecords { parts } => {
             ShardResponse::DeleteRecords(delete_records_local(shard, parts).await)
@@ -289,49 +300,6 @@ async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {
     }
 }
 
-/// Learns a topic: opens the partitions owned here, then publishes the topic
-/// in this shard's table, so no request finds the topic without its logs.
-pub(super) async fn apply_upsert(shard: &Rc<Shard>, meta: TopicMeta) {
-    let topic_config = Rc::new(TopicConfig::resolve(&shard.config, &meta.configs));
-    let log_config = super::topic_log_config(&shard.config, &topic_config);
-    for p in 0..meta.partitions {
-        if shard.owner_of(&meta.name, p) != shard.id {
-            continue;
-        }
-        if let Some(log) = shard.log(&meta.name, p) {
-            log.update_config(log_config.clone());
-            continue;
-        }
-        let dir = topics::partition_dir(&shard.data_dir, &meta.name, p);
-        match PartitionLog::open_shared(dir, log_config.clone(), &shard.storage).await {
-            Ok(log) => {
-                shard
-                    .logs
-                    .borrow_mut()
-                    .entry(meta.name.clone())
-                    .or_default()
-                    .insert(p, log);
-            }
-            Err(e) => tracing::error!(topic = meta.name, partition = p, "open log: {e}"),
-        }
-    }
-    let offsets_topic = (meta.name == crate::group::OFFSETS_TOPIC).then(|| {
-        (0..meta.partitions)
-            .filter(|p| shard.owner_of(&meta.name, *p) == shard.id)
-            .collect::<Vec<i32>>()
-    });
-    shard
-        .topic_configs
-        .borrow_mut()
-        .insert(meta.name.clone(), topic_config);
-    shard.topics.borrow_mut().upsert(meta);
-    if let Some(partitions) = offsets_topic {
-        let shard = shard.clone();
-        glommio::spawn_local(async move { crate::group::load_owned(&shard, partitions).await })
-            .detach();
-    }
-}
-
 async fn delete_records_local(
     shard: &Rc<Shard>,
     parts: Vec<DeleteRecordsPart>,
@@ -368,24 +336,6 @@ async fn delete_records_local(
         });
     }
     out
-}
-
-pub(super) async fn apply_remove(shard: &Rc<Shard>, name: &str) {
-    shard.topics.borrow_mut().remove(name);
-    shard.topic_configs.borrow_mut().remove(name);
-    let logs = shard.logs.borrow_mut().remove(name);
-    for (p, log) in logs.into_iter().flatten() {
-        if let Err(e) = log.delete().await {
-            tracing::error!(topic = name, partition = p, "delete log: {e}");
-        }
-    }
-}
-
-/// Opens the logs this shard owns for every topic in `table` (start-up).
-pub async fn open_owned_logs(shard: &Rc<Shard>, table: TopicTable) {
-    for meta in table.iter() {
-        apply_upsert(shard, meta.clone()).await;
-    }
 }
 
 /// Closes every log (shutdown): pending data flushed, synced, truncated.

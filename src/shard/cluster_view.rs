@@ -1,0 +1,90 @@
+//! What a shard reads from its copy of the metadata image: who leads a
+//! partition, where a broker is, whether this node serves a partition.
+
+use kafka_protocol::error::ResponseError;
+
+use super::Shard;
+use crate::cluster::image::{BrokerRegistration, PartitionImage};
+
+/// Why this node does not serve a partition, and where its leader is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotHere {
+    pub error_code: i16,
+    /// The current leader (-1 when none) and its epoch, for KIP-951.
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+impl Shard {
+    pub fn node_id(&self) -> i32 {
+        self.identity.node_id
+    }
+
+    /// The partition's state in the image, if it exists.
+    pub fn partition_state(&self, topic: &str, partition: i32) -> Option<PartitionImage> {
+        let image = self.image.borrow();
+        let topic = image.topics.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| topic.partitions.get(p))
+            .cloned()
+    }
+
+    /// `Ok` when this node leads the partition; else the error Kafka gives
+    /// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, or
+    /// UNKNOWN_TOPIC_OR_PARTITION) and the leader to try.
+    pub fn check_leader(&self, topic: &str, partition: i32) -> Result<(), NotHere> {
+        let Some(state) = self.partition_state(topic, partition) else {
+            return Err(NotHere {
+                error_code: ResponseError::UnknownTopicOrPartition.code(),
+                leader: -1,
+                leader_epoch: -1,
+            });
+        };
+        if state.leader == self.node_id() {
+            return Ok(());
+        }
+        let error = if state.leader < 0 {
+            ResponseError::LeaderNotAvailable
+        } else {
+            ResponseError::NotLeaderOrFollower
+        };
+        Err(NotHere {
+            error_code: error.code(),
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+        })
+    }
+
+    /// A registered broker's endpoint.
+    pub fn broker(&self, node_id: i32) -> Option<BrokerRegistration> {
+        self.image.borrow().brokers.get(&node_id).cloned()
+    }
+
+    /// Brokers clients may use: registered and unfenced, plus this one
+    /// (which is answering, so reachable) while it is still joining.
+    pub fn live_brokers(&self) -> Vec<(i32, String, i32, Option<String>)> {
+        let image = self.image.borrow();
+        let mut out: Vec<_> = image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced || b.node_id == self.node_id())
+            .map(|b| (b.node_id, b.host.clone(), b.port, b.rack.clone()))
+            .collect();
+        if !out.iter().any(|b| b.0 == self.node_id()) {
+            let me = &self.identity;
+            out.push((me.node_id, me.host.clone(), me.port, None));
+            out.sort_by_key(|b| b.0);
+        }
+        out
+    }
+
+    /// The cluster id from the metadata log (the local one until then).
+    pub fn cluster_id(&self) -> String {
+        self.image
+            .borrow()
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| self.identity.cluster_id.clone())
+    }
+}
