@@ -1,5 +1,5 @@
-//! DescribeCluster: the cluster id, the controller and the broker list —
-//! this one broker, which is also its own controller. Authorized operations,
+//! DescribeCluster: the cluster id, the controller and the live brokers,
+//! from this node's metadata image. Authorized operations,
 //! when asked for, are all Kafka supports on the cluster: fjord allows every
 //! operation (see `crate::security`).
 
@@ -20,10 +20,9 @@ pub async fn handle(
     version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let id = &shard.identity;
     let mut response = DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(id.cluster_id.clone()))
-        .with_controller_id(BrokerId(id.node_id));
+        .with_cluster_id(StrBytes::from_string(shard.cluster_id()))
+        .with_controller_id(BrokerId(shard.controller_for_clients()));
     if request.include_cluster_authorized_operations {
         response =
             response.with_cluster_authorized_operations(authorized_operations(resource::CLUSTER));
@@ -39,8 +38,16 @@ pub async fn handle(
                 .with_controller_id(BrokerId(-1));
         }
     }
-    response.with_brokers(vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(id.node_id))
-        .with_host(StrBytes::from_string(id.host.clone()))
-        .with_port(id.port)])
+    let brokers = shard
+        .live_brokers()
+        .into_iter()
+        .map(|(node, host, port, rack)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(node))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+                .with_rack(rack.map(StrBytes::from_string))
+        })
+        .collect();
+    response.with_brokers(brokers)
 }

@@ -1,6 +1,7 @@
-//! Metadata: this broker, and the topics asked for (all when none are named),
-//! each partition led by this broker. Unknown topics are auto-created when the
-//! client allows it and auto.create.topics.enable is on. Authorized
+//! Metadata: the live brokers and the topics asked for (all when none are
+//! named), each partition's leader, replicas and ISR, from this node's copy
+//! of the metadata image. Unknown topics are auto-created when the client
+//! allows it and auto.create.topics.enable is on. Authorized
 //! operations, when asked for, are everything Kafka supports on a topic or
 //! the cluster: fjord allows every operation (see `crate::security`).
 
@@ -23,11 +24,6 @@ use uuid::Uuid;
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -> MetadataResponse {
-    let id = &shard.identity;
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(id.node_id))
-        .with_host(StrBytes::from_string(id.host.clone()))
-        .with_port(id.port);
     // v0 sends an empty list for "all topics"; v1+ sends null.
     let wanted = match request.topics {
         Some(t) if !(version == 0 && t.is_empty()) => Some(t),
@@ -72,10 +68,25 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
             }
         }
     }
+    let brokers = shard
+        .live_brokers()
+        .into_iter()
+        .map(|(node, host, port, rack)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+                .with_rack(rack.map(StrBytes::from_string))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(id.cluster_id.clone())))
-        .with_controller_id(BrokerId(if version >= 1 { id.node_id } else { -1 }))
+        .with_brokers(brokers)
+        .with_cluster_id((version >= 2).then(|| StrBytes::from_string(shard.cluster_id())))
+        .with_controller_id(BrokerId(if version >= 1 {
+            shard.controller_for_clients()
+        } else {
+            -1
+        }))
         .with_topics(topics_out)
         .with_cluster_authorized_operations(cluster_ops)
 }
@@ -91,15 +102,25 @@ fn operations(requested: bool, resource_type: i8) -> i32 {
 }
 
 fn describe(shard: &Shard, meta: &TopicMeta, version: i16, ops: i32) -> MetadataResponseTopic {
-    let node = BrokerId(shard.identity.node_id);
     let partitions = (0..meta.partitions)
         .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(node)
-                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+            let base = MetadataResponsePartition::default().with_partition_index(p);
+            let Some(state) = shard.partition_state(&meta.name, p) else {
+                return base
+                    .with_error_code(ResponseError::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1));
+            };
+            let ids = |ids: &[i32]| ids.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+            let error = if state.leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
+            base.with_error_code(error)
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(if version >= 7 { state.leader_epoch } else { -1 })
+                .with_replica_nodes(ids(&state.replicas))
+                .with_isr_nodes(ids(&state.isr))
         })
         .collect();
     MetadataResponseTopic::default()
@@ -109,3 +130,4 @@ fn describe(shard: &Shard, meta: &TopicMeta, version: i16, ops: i32) -> Metadata
         .with_partitions(partitions)
         .with_topic_authorized_operations(ops)
 }
+

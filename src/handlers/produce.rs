@@ -11,13 +11,15 @@ use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::topics;
+use crate::shard::cluster_view::NotHere;
 use crate::shard::messages::{ProducePart, ProduceResult};
 use crate::shard::{router, Shard};
 
@@ -27,6 +29,9 @@ pub type PendingProduce = Pin<Box<dyn Future<Output = Option<ProduceResponse>>>>
 /// n-th routed part.
 enum Slot {
     Failed(i16),
+    /// Another broker leads the partition (or none does): KIP-951's
+    /// current leader goes with the error.
+    NotHere(NotHere),
     Routed(usize),
 }
 
@@ -60,6 +65,12 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
                     Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
                 }
                 (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
+                (Ok(meta), Some(_)) if shard.check_leader(&meta.name, data.index).is_err() => {
+                    match shard.check_leader(&meta.name, data.index) {
+                        Err(not_here) => Slot::NotHere(not_here),
+                        Ok(()) => Slot::Failed(ResponseError::UnknownServerError.code()),
+                    }
+                }
                 (Ok(meta), Some(records)) => {
                     parts.push(ProducePart {
                         topic: meta.name.clone(),
@@ -74,18 +85,21 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
         topics_out.push(slots);
     }
     let pending = router::produce(shard, acks, parts).await;
+    let endpoints = leader_endpoints(shard, &topics_out, version);
     Box::pin(async move {
         let results = pending.await;
         if acks == 0 {
             return None;
         }
         Some(
-            ProduceResponse::default().with_responses(
-                topics_out
-                    .into_iter()
-                    .map(|t| respond_topic(t, &results, version))
-                    .collect(),
-            ),
+            ProduceResponse::default()
+                .with_responses(
+                    topics_out
+                        .into_iter()
+                        .map(|t| respond_topic(t, &results, version))
+                        .collect(),
+                )
+                .with_node_endpoints(endpoints),
         )
     })
 }
@@ -129,6 +143,20 @@ fn respond_topic(
                     .with_error_code(code)
                     .with_base_offset(-1)
                     .with_log_start_offset(-1),
+                Slot::NotHere(not_here) => {
+                    let leader = LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(not_here.leader))
+                        .with_leader_epoch(not_here.leader_epoch);
+                    let base = base
+                        .with_error_code(not_here.error_code)
+                        .with_base_offset(-1)
+                        .with_log_start_offset(-1);
+                    if version >= 10 {
+                        base.with_current_leader(leader)
+                    } else {
+                        base
+                    }
+                }
                 Slot::Routed(i) => match results.get(i) {
                     Some(r) => base
                         .with_error_code(r.error_code)
@@ -155,4 +183,33 @@ fn respond_topic(
         .with_name(name)
         .with_topic_id(id)
         .with_partition_responses(partitions)
+}
+
+/// KIP-951 (v10+): the endpoints of the leaders named in NOT_LEADER errors,
+/// so the client moves without asking for metadata.
+fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<NodeEndpoint> {
+    if version < 10 {
+        return Vec::new();
+    }
+    let mut leaders: Vec<i32> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|(_, slot)| match slot {
+            Slot::NotHere(n) if n.leader >= 0 => Some(n.leader),
+            _ => None,
+        })
+        .collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    leaders
+        .into_iter()
+        .filter_map(|id| shard.broker(id))
+        .map(|b| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(StrBytes::from_string))
+        })
+        .collect()
 }

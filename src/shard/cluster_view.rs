@@ -87,4 +87,16 @@ impl Shard {
             .clone()
             .unwrap_or_else(|| self.identity.cluster_id.clone())
     }
+
+    /// Kafka (KRaft) names a live broker as "controller" to clients, which
+    /// cannot reach the quorum: the active controller when it is a live
+    /// broker, else the lowest live broker.
+    pub fn controller_for_clients(&self) -> i32 {
+        let live = self.live_brokers();
+        let active = self.controller_id.get();
+        if live.iter().any(|b| b.0 == active) {
+            return active;
+        }
+        live.first().map_or(-1, |b| b.0)
+    }
 }
