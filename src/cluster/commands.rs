@@ -2,14 +2,32 @@
 //! current image in, the records to commit and the reply out. Nothing
 //! changes until the records are committed and applied (`image`), so the
 //! same code runs for every controller and a lost leadership loses nothing.
+//!
+//! This module owns the validation of topic and broker requests (Kafka's
+//! `ReplicationControlManager`, `ClusterControlManager` and
+//! `ProducerIdControlManager` checks, with their error codes and messages)
+//! and the records each accepted request becomes. Any input gives a plan or
+//! a refusal, never a panic.
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::image::MetadataImage;
+use super::image::{MetadataImage, TopicImage};
+use super::partition_change;
+use super::placement::{self, Candidate};
 use super::records::MetadataRecord;
+use crate::config::topic as topic_config;
+use crate::shard::topics::valid_topic_name;
+
+/// Producer ids handed to a broker at a time.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Most partitions one request may create (Kafka's limit of records per
+/// user operation, `QuorumController.MAX_RECORDS_PER_USER_OP`).
+pub const MAX_PARTITIONS_PER_REQUEST: usize = 10_000;
 
 /// Broker settings the controller needs to fill in defaults.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +107,15 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl Refusal {
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code: error.code(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Records to commit (possibly none) and the reply once they are.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -101,8 +128,440 @@ pub fn plan(
     defaults: &Defaults,
     command: &Command,
 ) -> Result<Plan, Refusal> {
-    let _ = (image, defaults, command);
-    todo!("cluster::commands::plan")
+    match command {
+        Command::CreateTopic {
+            name,
+            partitions,
+            replication_factor,
+            assignments,
+            configs,
+            validate_only,
+        } => {
+            let topic = NewTopic {
+                name,
+                partitions: *partitions,
+                replication_factor: *replication_factor,
+                assignments,
+                configs,
+            };
+            validated(create_topic(image, defaults, &topic)?, *validate_only)
+        }
+        Command::DeleteTopic { name } => delete_topic(image, name),
+        Command::CreatePartitions {
+            name,
+            count,
+            assignments,
+            validate_only,
+        } => validated(
+            create_partitions(image, defaults, name, *count, assignments)?,
+            *validate_only,
+        ),
+        Command::AlterTopicConfigs {
+            name,
+            configs,
+            validate_only,
+        } => validated(alter_configs(image, name, configs)?, *validate_only),
+        Command::RegisterBroker {
+            node_id,
+            incarnation,
+            host,
+            port,
+            rack,
+        } => register_broker(image, *node_id, *incarnation, host, *port, rack),
+        Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
+    }
+}
+
+/// The records that start a new cluster's log.
+pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
+    vec![MetadataRecord::ClusterId { cluster_id }]
+}
+
+/// The records of a topic that exists on a single node (`node_id`), kept
+/// with its id and configs when that node's data dir joins the cluster log.
+pub fn seed_topic(
+    name: &str,
+    id: Uuid,
+    partitions: i32,
+    configs: &BTreeMap<String, String>,
+    node_id: i32,
+) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::Topic {
+        name: name.to_string(),
+        id,
+    }];
+    if !configs.is_empty() {
+        records.push(MetadataRecord::TopicConfigs {
+            id,
+            configs: configs.clone(),
+        });
+    }
+    records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
+        topic_id: id,
+        partition,
+        replicas: vec![node_id],
+        isr: vec![node_id],
+        leader: node_id,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }));
+    records
+}
+
+/// A validate-only request commits nothing but answers the same.
+fn validated(plan: Plan, validate_only: bool) -> Result<Plan, Refusal> {
+    if validate_only {
+        return Ok(Plan {
+            records: Vec::new(),
+            reply: plan.reply,
+        });
+    }
+    Ok(plan)
+}
+
+struct NewTopic<'a> {
+    name: &'a str,
+    partitions: i32,
+    replication_factor: i16,
+    assignments: &'a [Vec<i32>],
+    configs: &'a BTreeMap<String, String>,
+}
+
+fn create_topic(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    topic: &NewTopic,
+) -> Result<Plan, Refusal> {
+    check_name(topic.name)?;
+    if image.topics.contains_key(topic.name) {
+        let msg = format!("Topic '{}' already exists.", topic.name);
+        return Err(Refusal::new(ResponseError::TopicAlreadyExists, msg));
+    }
+    let assignments = if topic.assignments.is_empty() {
+        let partitions = default_if_unset(topic.partitions, defaults.num_partitions);
+        let rf = default_if_unset(
+            topic.replication_factor,
+            defaults.default_replication_factor,
+        );
+        place(image, topic.name, 0, partitions, rf)?
+    } else {
+        check_partition_count(topic.assignments.len())?;
+        check_assignments(image, topic.assignments, topic.assignments[0].len())?;
+        topic.assignments.to_vec()
+    };
+    check_configs(topic.configs)?;
+    let id = new_topic_id(image);
+    let mut records = vec![MetadataRecord::Topic {
+        name: topic.name.to_string(),
+        id,
+    }];
+    if !topic.configs.is_empty() {
+        records.push(MetadataRecord::TopicConfigs {
+            id,
+            configs: topic.configs.clone(),
+        });
+    }
+    let count = assignments.len();
+    let replication_factor = i16::try_from(assignments[0].len()).unwrap_or(i16::MAX);
+    records.extend(new_partitions(image, id, 0, assignments)?);
+    let reply = Reply::TopicCreated {
+        id,
+        partitions: count as i32,
+        replication_factor,
+    };
+    Ok(Plan { records, reply })
+}
+
+fn delete_topic(image: &MetadataImage, name: &str) -> Result<Plan, Refusal> {
+    let id = existing(image, name)?.id;
+    Ok(Plan {
+        records: vec![MetadataRecord::RemoveTopic { id }],
+        reply: Reply::TopicDeleted { id },
+    })
+}
+
+fn create_partitions(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    name: &str,
+    count: i32,
+    assignments: &[Vec<i32>],
+) -> Result<Plan, Refusal> {
+    let topic = existing(image, name)?;
+    let current = topic.partitions.len();
+    let requested = usize::try_from(count).unwrap_or(0);
+    if requested <= current {
+        let msg = if requested == current {
+            format!("Topic already has {current} partitions.")
+        } else {
+            format!(
+                "Topic currently has {current} partitions, which is higher than the requested {count}."
+            )
+        };
+        return Err(Refusal::new(ResponseError::InvalidPartitions, msg));
+    }
+    let added = requested - current;
+    check_partition_count(added)?;
+    let rf = match topic.replication_factor() {
+        0 => usize::try_from(defaults.default_replication_factor).unwrap_or(1),
+        rf => rf,
+    };
+    let new = if assignments.is_empty() {
+        let rf = i16::try_from(rf).unwrap_or(i16::MAX);
+        place(image, name, current, added as i32, rf)?
+    } else {
+        if assignments.len() != added {
+            let msg = format!(
+                "Attempted to add {added} additional partition(s), but {} assignment(s) were specified.",
+                assignments.len()
+            );
+            return Err(Refusal::new(ResponseError::InvalidReplicaAssignment, msg));
+        }
+        check_assignments(image, assignments, rf)?;
+        assignments.to_vec()
+    };
+    Ok(Plan {
+        records: new_partitions(image, topic.id, current, new)?,
+        reply: Reply::Done,
+    })
+}
+
+fn alter_configs(
+    image: &MetadataImage,
+    name: &str,
+    configs: &BTreeMap<String, String>,
+) -> Result<Plan, Refusal> {
+    let topic = existing(image, name)?;
+    check_configs(configs)?;
+    let mut records = Vec::new();
+    if topic.configs != *configs {
+        records.push(MetadataRecord::TopicConfigs {
+            id: topic.id,
+            configs: configs.clone(),
+        });
+    }
+    Ok(Plan {
+        records,
+        reply: Reply::Done,
+    })
+}
+
+/// Any registration is accepted, a new incarnation or the same one again
+/// (a broker re-registers after a controller failover); the record gives it
+/// a new broker epoch, fenced until it has caught up. A registered broker
+/// registering again has restarted (or lost its session): as in Kafka's
+/// unclean-shutdown handling, its leaderships move and it leaves the ISRs,
+/// as if fenced, so no partition keeps a fenced leader.
+fn register_broker(
+    image: &MetadataImage,
+    node_id: i32,
+    incarnation: Uuid,
+    host: &str,
+    port: i32,
+    rack: &Option<String>,
+) -> Result<Plan, Refusal> {
+    if node_id < 0 {
+        let msg = format!("Invalid broker id {node_id}: node ids are not negative.");
+        return Err(Refusal::new(ResponseError::InvalidRequest, msg));
+    }
+    let record = MetadataRecord::RegisterBroker {
+        node_id,
+        incarnation,
+        host: host.to_string(),
+        port,
+        rack: rack.clone(),
+    };
+    let mut records = vec![record];
+    if image.brokers.contains_key(&node_id) {
+        records.extend(partition_change::on_fence(image, node_id));
+    }
+    Ok(Plan {
+        records,
+        reply: Reply::Registered,
+    })
+}
+
+fn allocate_producer_ids(image: &MetadataImage, node_id: i32) -> Result<Plan, Refusal> {
+    if !image.brokers.contains_key(&node_id) {
+        let msg = format!("No broker registration found for broker {node_id}.");
+        return Err(Refusal::new(ResponseError::BrokerIdNotRegistered, msg));
+    }
+    let first = image.next_producer_id.max(0);
+    let Some(next_producer_id) = first.checked_add(PRODUCER_ID_BLOCK) else {
+        let msg = "Exhausted all producer ids: the next block would pass the long type limit.";
+        return Err(Refusal::new(ResponseError::UnknownServerError, msg));
+    };
+    Ok(Plan {
+        records: vec![MetadataRecord::ProducerIds {
+            node_id,
+            next_producer_id,
+        }],
+        reply: Reply::ProducerIds {
+            first,
+            size: PRODUCER_ID_BLOCK,
+        },
+    })
+}
+
+fn existing<'a>(image: &'a MetadataImage, name: &str) -> Result<&'a TopicImage, Refusal> {
+    image.topics.get(name).ok_or_else(|| {
+        let msg = format!("Topic '{name}' does not exist.");
+        Refusal::new(ResponseError::UnknownTopicOrPartition, msg)
+    })
+}
+
+/// -1 asks for the broker default.
+fn default_if_unset<T: PartialEq + From<i8>>(value: T, default: T) -> T {
+    if value == T::from(-1) {
+        default
+    } else {
+        value
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Refusal> {
+    if valid_topic_name(name) {
+        return Ok(());
+    }
+    let msg = format!(
+        "Topic name {name:?} is illegal: it must be 1 to 249 characters of ASCII alphanumerics, '.', '_' and '-', and not '.' or '..'."
+    );
+    Err(Refusal::new(ResponseError::InvalidTopicException, msg))
+}
+
+fn check_configs(configs: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    configs
+        .iter()
+        .try_for_each(|(name, value)| topic_config::validate(name, value))
+        .map_err(|msg| Refusal::new(ResponseError::InvalidConfig, msg))
+}
+
+fn check_partition_count(count: usize) -> Result<(), Refusal> {
+    if count <= MAX_PARTITIONS_PER_REQUEST {
+        return Ok(());
+    }
+    let msg = format!(
+        "Creating {count} partitions exceeds the limit of {MAX_PARTITIONS_PER_REQUEST} per request."
+    );
+    Err(Refusal::new(ResponseError::InvalidPartitions, msg))
+}
+
+/// Explicit replica lists: each non-empty, of `rf` distinct registered
+/// brokers.
+fn check_assignments(
+    image: &MetadataImage,
+    assignments: &[Vec<i32>],
+    rf: usize,
+) -> Result<(), Refusal> {
+    let refuse = |msg: String| Err(Refusal::new(ResponseError::InvalidReplicaAssignment, msg));
+    for replicas in assignments {
+        if replicas.is_empty() {
+            return refuse(
+                "The manual partition assignment includes an empty replica list.".into(),
+            );
+        }
+        if replicas.len() != rf {
+            return refuse(format!(
+                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).",
+                replicas.len()
+            ));
+        }
+        if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
+            return refuse(format!(
+                "The manual partition assignment includes broker {b}, but no such broker is registered."
+            ));
+        }
+        if (1..replicas.len()).any(|i| replicas[..i].contains(&replicas[i])) {
+            return refuse(
+                "The manual partition assignment specifies the same node id more than once.".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Placed replicas for partitions `first..first + count` over the live
+/// brokers.
+fn place(
+    image: &MetadataImage,
+    name: &str,
+    first: usize,
+    count: i32,
+    rf: i16,
+) -> Result<Vec<Vec<i32>>, Refusal> {
+    if count < 1 {
+        let msg = "Number of partitions was set to an invalid non-positive value.";
+        return Err(Refusal::new(ResponseError::InvalidPartitions, msg));
+    }
+    check_partition_count(count as usize)?;
+    if rf < 1 {
+        let msg = "Replication factor must be larger than 0, or -1 to use the default value.";
+        return Err(Refusal::new(ResponseError::InvalidReplicationFactor, msg));
+    }
+    let live: Vec<Candidate> = image
+        .live_brokers()
+        .into_iter()
+        .map(|b| Candidate {
+            node_id: b.node_id,
+            rack: b.rack.clone(),
+        })
+        .collect();
+    if live.len() < rf as usize {
+        let msg = format!(
+            "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
+            live.len()
+        );
+        return Err(Refusal::new(ResponseError::InvalidReplicationFactor, msg));
+    }
+    let first = i32::try_from(first).unwrap_or(i32::MAX);
+    placement::place_seeded(&live, first, count, rf, placement::seed_of(name)).map_err(|msg| {
+        let msg = format!("Unable to replicate the partition {rf} time(s): {msg}");
+        Refusal::new(ResponseError::InvalidReplicationFactor, msg)
+    })
+}
+
+/// `Partition` records for new partitions numbered from `first`: the ISR is
+/// the live replicas, the leader the first of them.
+fn new_partitions(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    first: usize,
+    assignments: Vec<Vec<i32>>,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let mut records = Vec::with_capacity(assignments.len());
+    for (partition, replicas) in (first..).zip(assignments) {
+        let isr: Vec<i32> = replicas
+            .iter()
+            .copied()
+            .filter(|r| image.is_live(*r))
+            .collect();
+        let Some(&leader) = isr.first() else {
+            let msg = format!(
+                "All brokers specified in the manual partition assignment for partition {partition} are fenced or in controlled shutdown."
+            );
+            return Err(Refusal::new(ResponseError::InvalidReplicaAssignment, msg));
+        };
+        records.push(MetadataRecord::Partition {
+            topic_id,
+            partition: i32::try_from(partition).unwrap_or(i32::MAX),
+            replicas,
+            isr,
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        });
+    }
+    Ok(records)
+}
+
+/// A fresh topic id, unlike any in use (and never the nil id).
+fn new_topic_id(image: &MetadataImage) -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if !id.is_nil() && image.topic_by_id(&id).is_none() {
+            return id;
+        }
+    }
 }
 
 pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {

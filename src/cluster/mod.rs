@@ -4,9 +4,10 @@
 //! What lives here and what it must not do:
 //! - `records`, `image`: the metadata log's records and the state they build.
 //!   Pure data; no I/O, no glommio.
-//! - `placement`, `commands`, `registry`: the active controller's decisions
-//!   (where replicas go, which records a request becomes, which brokers to
-//!   fence). Sans-IO: an image and a request in, records and a reply out.
+//! - `placement`, `commands`, `registry`, `partition_change`: the active
+//!   controller's decisions (where replicas go, which records a request
+//!   becomes, which brokers to fence, who leads a partition then). Sans-IO:
+//!   an image and a request in, records and a reply out.
 //! - `quorum`: raft-rs driven without I/O, plus the durable raft log.
 //! - `wire`, `transport`, `driver`, `lifecycle`: the thin I/O around them on
 //!   the controller shard (0): the controller listener, peer connections,
@@ -26,7 +27,11 @@ mod raft_loop;
 pub mod transport;
 pub mod wire;
 pub mod image;
+pub mod partition_change;
 pub mod placement;
 pub mod quorum;
 pub mod records;
 pub mod registry;
+
+#[cfg(test)]
+mod tests;

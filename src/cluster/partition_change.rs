@@ -1,0 +1,235 @@
+//! One partition's leader and ISR changes (Kafka's `PartitionChangeBuilder`):
+//! given a partition's state and a target ISR, which leader it gets and the
+//! `Partition` record that moves it there, with the epochs bumped: both the
+//! leader and the partition epoch when the leader changes, the partition
+//! epoch alone when only the ISR does. No record when nothing changes.
+//!
+//! Used by the broker lifecycle (`registry`) and re-registration
+//! (`commands`): fencing a broker moves its leaderships and drops it from
+//! ISRs; unfencing one gives leaderless partitions a leader again.
+
+use uuid::Uuid;
+
+use super::image::{MetadataImage, PartitionImage, NO_LEADER};
+use super::records::MetadataRecord;
+
+/// The partition records fencing `broker` makes: `fence` over every
+/// partition of the image, the other brokers as live as the image says.
+pub fn on_fence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+    every_partition(image, |topic_id, p, current| {
+        fence(topic_id, p, current, broker, |b| image.is_live(b))
+    })
+}
+
+/// The partition records unfencing `broker` makes (`unfence` over every
+/// partition).
+pub fn on_unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+    every_partition(image, |topic_id, p, current| {
+        unfence(topic_id, p, current, broker, |b| image.is_live(b))
+    })
+}
+
+/// The records `change` makes of every partition of every topic.
+fn every_partition(
+    image: &MetadataImage,
+    change: impl Fn(Uuid, i32, &PartitionImage) -> Option<MetadataRecord>,
+) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in image.topics.values() {
+        for (p, current) in (0..).zip(&topic.partitions) {
+            records.extend(change(topic.id, p, current));
+        }
+    }
+    records
+}
+
+/// The leader election: the first replica, in replica order, that is in
+/// `isr` and live; `NO_LEADER` if none is.
+pub fn elect(replicas: &[i32], isr: &[i32], is_live: impl Fn(i32) -> bool) -> i32 {
+    replicas
+        .iter()
+        .copied()
+        .find(|r| isr.contains(r) && is_live(*r))
+        .unwrap_or(NO_LEADER)
+}
+
+/// The record moving `current` to `isr`: the leader stays if it is live and
+/// in the new ISR, else one is elected.
+pub fn build(
+    topic_id: Uuid,
+    partition: i32,
+    current: &PartitionImage,
+    isr: Vec<i32>,
+    is_live: impl Fn(i32) -> bool,
+) -> Option<MetadataRecord> {
+    let keep_leader =
+        current.leader != NO_LEADER && isr.contains(&current.leader) && is_live(current.leader);
+    let leader = if keep_leader {
+        current.leader
+    } else {
+        elect(&current.replicas, &isr, &is_live)
+    };
+    let leader_changed = leader != current.leader;
+    if !leader_changed && isr == current.isr {
+        return None;
+    }
+    Some(MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas: current.replicas.clone(),
+        isr,
+        leader,
+        leader_epoch: current
+            .leader_epoch
+            .saturating_add(i32::from(leader_changed)),
+        partition_epoch: current.partition_epoch.saturating_add(1),
+    })
+}
+
+/// `broker` is fenced: it leaves the ISR (unless it is the last member, kept
+/// so the partition can come back with it) and loses the leadership. `is_live`
+/// answers for the other brokers.
+pub fn fence(
+    topic_id: Uuid,
+    partition: i32,
+    current: &PartitionImage,
+    broker: i32,
+    is_live: impl Fn(i32) -> bool,
+) -> Option<MetadataRecord> {
+    if current.leader != broker && !current.isr.contains(&broker) {
+        return None;
+    }
+    let shrunk: Vec<i32> = current
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| *r != broker)
+        .collect();
+    let isr = if shrunk.is_empty() {
+        current.isr.clone()
+    } else {
+        shrunk
+    };
+    build(topic_id, partition, current, isr, |b| {
+        b != broker && is_live(b)
+    })
+}
+
+/// `broker` is unfenced: a leaderless partition whose ISR holds it gets a
+/// leader (it, unless a live ISR member comes first in replica order).
+pub fn unfence(
+    topic_id: Uuid,
+    partition: i32,
+    current: &PartitionImage,
+    broker: i32,
+    is_live: impl Fn(i32) -> bool,
+) -> Option<MetadataRecord> {
+    if current.leader != NO_LEADER || !current.isr.contains(&broker) {
+        return None;
+    }
+    build(topic_id, partition, current, current.isr.clone(), |b| {
+        b == broker || is_live(b)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch: 5,
+            partition_epoch: 9,
+        }
+    }
+
+    fn record(isr: &[i32], leader: i32, leader_epoch: i32, partition_epoch: i32) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id: Uuid::nil(),
+            partition: 2,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch,
+            partition_epoch,
+        }
+    }
+
+    const ALL: fn(i32) -> bool = |_| true;
+
+    #[test]
+    fn fencing_the_leader_moves_leadership_to_the_next_isr_replica() {
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 1);
+        assert_eq!(
+            fence(Uuid::nil(), 2, &p, 1, ALL),
+            Some(record(&[2, 3], 2, 6, 10))
+        );
+    }
+
+    #[test]
+    fn the_new_leader_must_be_live_and_in_the_isr() {
+        let p = partition(&[1, 2, 3], &[1, 3], 1);
+        assert_eq!(
+            fence(Uuid::nil(), 2, &p, 1, |b| b != 2),
+            Some(record(&[3], 3, 6, 10))
+        );
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 1);
+        assert_eq!(
+            fence(Uuid::nil(), 2, &p, 1, |b| b == 3),
+            Some(record(&[2, 3], 3, 6, 10))
+        );
+    }
+
+    #[test]
+    fn fencing_a_follower_only_shrinks_the_isr() {
+        let p = partition(&[1, 2, 3], &[1, 2, 3], 1);
+        assert_eq!(
+            fence(Uuid::nil(), 2, &p, 3, ALL),
+            Some(record(&[1, 2], 1, 5, 10))
+        );
+    }
+
+    #[test]
+    fn the_last_isr_member_stays_and_the_partition_goes_leaderless() {
+        let p = PartitionImage {
+            replicas: vec![1, 2, 3],
+            ..partition(&[], &[1], 1)
+        };
+        assert_eq!(
+            fence(Uuid::nil(), 2, &p, 1, ALL),
+            Some(record(&[1], NO_LEADER, 6, 10))
+        );
+    }
+
+    #[test]
+    fn fencing_an_uninvolved_broker_changes_nothing() {
+        let p = partition(&[1, 2, 3], &[1, 2], 1);
+        assert_eq!(fence(Uuid::nil(), 2, &p, 3, ALL), None);
+        let p = partition(&[1, 2, 3], &[1], NO_LEADER);
+        assert_eq!(fence(Uuid::nil(), 2, &p, 1, ALL), None);
+    }
+
+    #[test]
+    fn unfencing_elects_for_leaderless_partitions_only() {
+        let p = partition(&[1, 2, 3], &[1], NO_LEADER);
+        assert_eq!(
+            unfence(Uuid::nil(), 2, &p, 1, |_| false),
+            Some(record(&[1], 1, 6, 10))
+        );
+        let led = partition(&[1, 2, 3], &[1, 2], 2);
+        assert_eq!(unfence(Uuid::nil(), 2, &led, 1, ALL), None);
+        let elsewhere = partition(&[1, 2, 3], &[2], NO_LEADER);
+        assert_eq!(unfence(Uuid::nil(), 2, &elsewhere, 1, ALL), None);
+    }
+
+    #[test]
+    fn election_follows_replica_order() {
+        assert_eq!(elect(&[3, 1, 2], &[1, 2, 3], ALL), 3);
+        assert_eq!(elect(&[3, 1, 2], &[1, 2], ALL), 1);
+        assert_eq!(elect(&[3, 1, 2], &[1, 2], |b| b == 2), 2);
+        assert_eq!(elect(&[3, 1, 2], &[1, 2], |_| false), NO_LEADER);
+    }
+}
