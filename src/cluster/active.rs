@@ -266,10 +266,10 @@ async fn bootstrap(node: &Rc<ClusterNode>) {
         if sole_voter {
             for (name, id, partitions, configs) in &legacy.topics {
                 records.extend(commands::seed_topic(
-                    name.clone(),
+                    name,
                     *id,
                     *partitions,
-                    configs.clone(),
+                    configs,
                     node.node_id,
                 ));
             }

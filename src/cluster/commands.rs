@@ -20,7 +20,7 @@ use super::partition_change;
 use super::placement::{self, Candidate};
 use super::records::MetadataRecord;
 use crate::config::topic as topic_config;
-use crate::shard::topics::valid_topic_name;
+use crate::config::topic::valid_topic_name;
 
 /// Producer ids handed to a broker at a time.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -562,20 +562,4 @@ fn new_topic_id(image: &MetadataImage) -> Uuid {
             return id;
         }
     }
-}
-
-pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
-    let _ = cluster_id;
-    todo!()
-}
-
-pub fn seed_topic(
-    name: String,
-    id: Uuid,
-    partitions: i32,
-    configs: BTreeMap<String, String>,
-    node_id: i32,
-) -> Vec<MetadataRecord> {
-    let _ = (name, id, partitions, configs, node_id);
-    todo!()
 }

@@ -63,11 +63,6 @@ pub struct PartitionImage {
 
 impl MetadataImage {
     /// Applies one record found at log offset `offset`.
-    pub fn apply_batch(&mut self, offset: u64, records: &[MetadataRecord]) {
-        let _ = (offset, records);
-        todo!()
-    }
-
     pub fn apply(&mut self, offset: u64, record: &MetadataRecord) {
         self.offset = offset;
         match record {

@@ -32,16 +32,7 @@ pub fn owner(topic: &str, partition: i32, shards: usize) -> usize {
     (hash.wrapping_add(partition as u64) % shards as u64) as usize
 }
 
-/// Kafka's rule for topic names: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
-pub fn valid_topic_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-}
+pub use crate::config::topic::valid_topic_name;
 
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))
