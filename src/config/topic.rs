@@ -162,6 +162,17 @@ impl TopicConfig {
     }
 }
 
+/// Kafka's rule for topic names: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,15 +215,4 @@ mod tests {
         assert!(t.log_append_time);
         assert_eq!(t.delete_retention_ms, 86_400_000);
     }
-}
-
-/// Kafka's rule for topic names: 1–249 of `[a-zA-Z0-9._-]`, not "." or "..".
-pub fn valid_topic_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
