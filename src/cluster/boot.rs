@@ -74,7 +74,12 @@ pub async fn start(
         .publish(image.clone(), node.controller_id())
         .await;
     node.published.advance(image.offset);
-    tracing::info!(node = node_id, offset = image.offset, voter = is_voter, "metadata replayed");
+    tracing::info!(
+        node = node_id,
+        offset = image.offset,
+        voter = is_voter,
+        "metadata replayed"
+    );
     spawn_loops(&node, listener);
     if node.voters.len() == 1 && is_voter {
         wait_sole_voter_ready(&node).await;
@@ -153,10 +158,7 @@ async fn wait_sole_voter_ready(node: &Rc<ClusterNode>) {
     let until = Instant::now() + SOLE_VOTER_START;
     while Instant::now() < until {
         let image = node.image();
-        let registered = image
-            .brokers
-            .get(&node.node_id)
-            .is_some_and(|b| !b.fenced);
+        let registered = image.brokers.get(&node.node_id).is_some_and(|b| !b.fenced);
         let bootstrapped = image.cluster_id.is_some();
         if bootstrapped && (registered || node.options.broker.is_none()) {
             node.wait_published(image.offset).await.ok();

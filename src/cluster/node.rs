@@ -36,7 +36,11 @@ pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Hands a new image to every shard of this node.
 pub trait Publisher {
     /// Resolves once every shard has applied `image`.
-    fn publish(&self, image: Arc<MetadataImage>, controller_id: i32) -> Pin<Box<dyn Future<Output = ()>>>;
+    fn publish(
+        &self,
+        image: Arc<MetadataImage>,
+        controller_id: i32,
+    ) -> Pin<Box<dyn Future<Output = ()>>>;
 }
 
 /// Where clients reach this node's broker.

@@ -62,7 +62,10 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
     let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;
     let controller_listen = controller_address(&options)?;
-    for addr in [Some(options.listen), controller_listen].into_iter().flatten() {
+    for addr in [Some(options.listen), controller_listen]
+        .into_iter()
+        .flatten()
+    {
         wait_until_free(addr);
     }
     let reservation = reserve_port(options.listen).map_err(io("bind listen address"))?;
@@ -297,7 +300,13 @@ fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, Serv
         return Ok(options.controller_listen);
     }
     let me = options.config.node_id;
-    let Some((_, addr)) = options.config.cluster.voters.iter().find(|(id, _)| *id == me) else {
+    let Some((_, addr)) = options
+        .config
+        .cluster
+        .voters
+        .iter()
+        .find(|(id, _)| *id == me)
+    else {
         return Ok(None);
     };
     use std::net::ToSocketAddrs;
@@ -305,7 +314,12 @@ fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, Serv
         .ok()
         .and_then(|mut a| a.next())
         .map(Some)
-        .ok_or_else(|| ServeError::Io(format!("controller address {addr}"), std::io::ErrorKind::InvalidInput.into()))
+        .ok_or_else(|| {
+            ServeError::Io(
+                format!("controller address {addr}"),
+                std::io::ErrorKind::InvalidInput.into(),
+            )
+        })
 }
 
 /// After a kill -9 the old process's listening socket lingers a few ms
@@ -338,7 +352,10 @@ fn legacy_state(
 ) -> std::io::Result<LegacyState> {
     let next_producer_id = match std::fs::read_to_string(dir.join("producer_ids")) {
         Ok(text) => text.trim().parse::<i64>().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("producer_ids: {e}"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("producer_ids: {e}"),
+            )
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e),
