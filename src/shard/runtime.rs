@@ -167,7 +167,7 @@ async fn run_shard_inner(
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config,
+        config: start.config.with_listen(start.listen),
         data_dir: start.data_dir,
         identity: start.identity,
         topics: RefCell::new(TopicTable::default()),
