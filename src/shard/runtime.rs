@@ -181,7 +181,7 @@ async fn run_shard_inner(
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config.clone(),
+        config: start.config.clone().with_listen(start.listen),
         data_dir: start.data_dir.clone(),
         identity: start.identity.clone(),
         topics: RefCell::new(TopicTable::default()),
