@@ -4,6 +4,7 @@
 //!
 //! - `core`: `Quorum`, the sans-IO wrapper around `raft::RawNode` (tick,
 //!   step, propose; the ready → persist → advance loop; queries).
+//! - `types`: the values crossing its API (config, errors, `Work`, …).
 //! - `storage`: `LogStore`, the in-memory `raft::Storage` it reads.
 //! - `durable`: `Persist` and `Recovered`, the durable state's shape.
 //! - `persist`: `FilePersister`, which writes it with glommio and recovers it.
@@ -18,18 +19,23 @@ mod durable;
 mod guard;
 mod persist;
 mod storage;
+mod types;
 
+#[cfg(test)]
+mod core_tests;
 #[cfg(test)]
 mod persist_tests;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod sim_world;
 
 pub use self::codec::{decode_message, encode_message, MAX_MESSAGE_BYTES};
-pub use self::core::{
-    Advanced, AppliedSnapshot, Committed, NotLeader, Quorum, QuorumConfig, StepRefused,
-    VoterProgress, Work,
-};
+pub use self::core::Quorum;
 pub use self::durable::{Persist, Recovered};
 pub use self::persist::FilePersister;
 pub use self::storage::LogStore;
+pub use self::types::{
+    Advanced, AppliedSnapshot, Committed, NotLeader, QuorumConfig, StepRefused, VoterProgress, Work,
+};
 pub use raft::eraftpb::{Entry, HardState, Message, MessageType, Snapshot};

@@ -155,7 +155,14 @@ impl FilePersister {
     /// Writes `bytes` as file `name`, atomically: aside, sync, rename, sync
     /// the directory. Returns the new file, open.
     async fn replace_file(&mut self, name: &str, bytes: Vec<u8>) -> io::Result<BufferedFile> {
-        let mut f = BufferedFile::create(aside(&self.dir, name)).await?;
+        // Read-write: a rewritten log is read back at the next rewrite.
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(aside(&self.dir, name))
+            .await?;
         write_all(&f, bytes, 0).await?;
         f.fdatasync().await?;
         f.rename(self.dir.join(name)).await?;
