@@ -78,29 +78,13 @@ impl Quorum {
         fixed_timeout: bool,
     ) -> Result<Quorum, String> {
         check_config(&config)?;
-        let snapshot = recovered.snapshot.unwrap_or_default();
-        let (snap_index, snap_term) = (snapshot.get_metadata().index, snapshot.get_metadata().term);
-        let conf_state = match snapshot.get_metadata().get_conf_state() {
-            cs if snap_index > 0 && !cs.voters.is_empty() => cs.clone(),
-            _ => ConfState::from((config.voters.clone(), Vec::<u64>::new())),
-        };
-        if !conf_state.voters.contains(&config.id) {
-            return Err(format!("raft id {} is not a voter", config.id));
-        }
-        let entries: Vec<Entry> = recovered
-            .entries
-            .into_iter()
-            .filter(|e| e.index > snap_index)
-            .collect();
-        let (last_index, last_term) = entries
-            .last()
-            .map_or((snap_index, snap_term), |e| (e.index, e.term));
-        let hard_state = sanitize(recovered.hard_state, snap_index, last_index, last_term);
-        let store = LogStore::new(hard_state, conf_state, snapshot, entries)?;
+        let store = recovered_store(&config, recovered)?;
+        let snap_index = store.snapshot_index();
         let mut raft_config = Config {
             id: config.id,
             election_tick: config.election_tick,
             heartbeat_tick: config.heartbeat_tick,
+            // Everything committed after the snapshot is handed out again.
             applied: snap_index,
             check_quorum: true,
             pre_vote: true,
@@ -308,15 +292,17 @@ impl Quorum {
         }
     }
 
-    /// Replays what arrived while a `Work` was out.
+    /// Replays what arrived while a `Work` was out: messages first (a
+    /// queued heartbeat should reset the election clock before the queued
+    /// ticks run it down), then ticks, then proposals.
     fn drain_queued(&mut self) {
-        for _ in 0..std::mem::take(&mut self.ticks) {
-            self.node.tick();
-        }
         for msg in std::mem::take(&mut self.inbox) {
             if let Err(reason) = self.step_now(msg) {
                 warn!(self.logger, "dropped queued raft message"; "reason" => reason);
             }
+        }
+        for _ in 0..std::mem::take(&mut self.ticks) {
+            self.node.tick();
         }
         for data in std::mem::take(&mut self.proposals) {
             if self.node.propose(Vec::new(), data).is_err() {
@@ -429,6 +415,32 @@ fn check_config(c: &QuorumConfig) -> Result<(), String> {
         return Err("no voters".into());
     }
     Ok(())
+}
+
+/// The log store for what persistence recovered: voters from the
+/// snapshot (or the configuration, for a new cluster), entries after the
+/// snapshot, and a hard state consistent with them.
+fn recovered_store(config: &QuorumConfig, recovered: Recovered) -> Result<LogStore, String> {
+    let snapshot = recovered.snapshot.unwrap_or_default();
+    let meta = snapshot.get_metadata();
+    let (snap_index, snap_term) = (meta.index, meta.term);
+    let conf_state = match meta.get_conf_state() {
+        cs if snap_index > 0 && !cs.voters.is_empty() => cs.clone(),
+        _ => ConfState::from((config.voters.clone(), Vec::<u64>::new())),
+    };
+    if !conf_state.voters.contains(&config.id) {
+        return Err(format!("raft id {} is not a voter", config.id));
+    }
+    let entries: Vec<Entry> = recovered
+        .entries
+        .into_iter()
+        .filter(|e| e.index > snap_index)
+        .collect();
+    let (last_index, last_term) = entries
+        .last()
+        .map_or((snap_index, snap_term), |e| (e.index, e.term));
+    let hard_state = sanitize(recovered.hard_state, snap_index, last_index, last_term);
+    LogStore::new(hard_state, conf_state, snapshot, entries)
 }
 
 /// Makes recovered hard state consistent with the recovered log, never in

@@ -74,7 +74,7 @@ pub struct FilePersister {
 impl FilePersister {
     /// Opens (creating if needed) the directory and recovers its contents.
     pub fn open(dir: &Path) -> io::Result<(FilePersister, Recovered)> {
-        fs::create_dir_all(dir)?;
+        create_durably(dir)?;
         for name in [LOG, SNAPSHOT, HARD_STATE, COMMIT] {
             remove_if_present(&aside(dir, name))?;
         }
@@ -488,6 +488,24 @@ fn truncate_file(path: &Path, len: u64) -> io::Result<()> {
     let f = fs::OpenOptions::new().write(true).open(path)?;
     f.set_len(len)?;
     f.sync_all()
+}
+
+/// Creates the directory and an empty `raft.log` if missing, and syncs
+/// the directory entries: fdatasync on a file does not make its name
+/// durable, and entries synced into a file whose name is lost are lost.
+fn create_durably(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)?;
+        if let Some(parent) = dir.parent() {
+            fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    let log = dir.join(LOG);
+    if !log.exists() {
+        fs::File::create(&log)?.sync_all()?;
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn rewrite_log_sync(dir: &Path, entries: &[Entry]) -> io::Result<(Vec<Frame>, u64)> {
