@@ -65,7 +65,9 @@ impl Work {
 }
 
 /// One committed entry, to apply in order. Empty `data` is a leader's
-/// no-op entry: nothing to apply, but it moves the applied index.
+/// no-op entry: nothing to apply, but it moves the applied index. Conf
+/// change entries are applied inside `Quorum` and not listed, so indexes
+/// may skip one; `Quorum::applied_index` is the authority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub index: u64,
