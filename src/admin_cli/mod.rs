@@ -4,11 +4,12 @@
 //!
 //! `client` is a small synchronous Kafka client (framing, version
 //! negotiation, errors); `status` implements `cluster status`, `topic` the
-//! `topic list|describe|create|delete` commands. Every command prints text by
-//! default and JSON with `--json`, and exits non-zero when the broker could
-//! not be reached or answered with an error.
+//! `topic list|create|delete` commands and `describe` `topic describe`.
+//! Every command prints text by default and JSON with `--json`, and exits
+//! non-zero when the broker could not be reached or answered with an error.
 
 pub mod client;
+mod describe;
 mod status;
 mod topic;
 
@@ -132,7 +133,7 @@ pub fn run_topic(args: TopicArgs) -> ExitCode {
     let connect = &args.connect;
     finish(match args.command {
         TopicCommand::List { internal } => topic::list(connect, internal),
-        TopicCommand::Describe { name, page_size } => topic::describe(connect, &name, page_size),
+        TopicCommand::Describe { name, page_size } => describe::run(connect, &name, page_size),
         TopicCommand::Create {
             name,
             partitions,

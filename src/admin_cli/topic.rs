@@ -1,36 +1,23 @@
-//! `fjord topic list|describe|create|delete`.
+//! `fjord topic list|create|delete` (`describe` is in `describe.rs`), and
+//! the helpers the topic commands share.
 //!
-//! `list` reads Metadata for all topics. `describe` pages through
-//! DescribeTopicPartitions (KIP-966) when the broker has it and falls back
-//! to Metadata otherwise, then adds the topic's config overrides from
-//! DescribeConfigs. `create` and `delete` send CreateTopics and DeleteTopics
-//! and turn a Kafka error into `NAME: message` and a non-zero exit.
-
-use std::collections::BTreeMap;
+//! `list` reads Metadata for all topics. `create` and `delete` send
+//! CreateTopics and DeleteTopics and turn a Kafka error into
+//! `topic NAME: ERROR_NAME: message` and a non-zero exit.
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeTopicPartitionsRequest, MetadataRequest, TopicName,
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::{Message, StrBytes, VersionRange};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::client::{error_name, Client, ClientError};
-use super::{ids, print_json, table, ConnectArgs, Failure, Section};
-
-/// DescribeConfigs' resource type for a topic.
-const TOPIC_RESOURCE: i8 = 2;
-/// DescribeConfigs' config source for a per-topic override.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-/// Stops following DescribeTopicPartitions cursors after this many pages.
-const MAX_PAGES: usize = 100_000;
+use super::client::{Client, ClientError};
+use super::{print_json, table, ConnectArgs, Failure};
 
 #[derive(Debug, Serialize)]
 struct Listed {
@@ -38,28 +25,6 @@ struct Listed {
     partitions: usize,
     replication_factor: usize,
     internal: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Description {
-    name: String,
-    topic_id: Option<String>,
-    internal: bool,
-    partitions: Vec<Partition>,
-    /// Non-default configs: name → value (null when sensitive).
-    configs: Section<BTreeMap<String, Option<String>>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Partition {
-    partition: i32,
-    leader: i32,
-    leader_epoch: i32,
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
-    offline_replicas: Vec<i32>,
-    /// The partition's error (e.g. LEADER_NOT_AVAILABLE), if any.
-    error: Option<String>,
 }
 
 /// What `topic create` asks for; -1 leaves a number to the broker.
@@ -70,16 +35,16 @@ pub(super) struct NewTopic {
     pub configs: Vec<String>,
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(super) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-fn topic_id(id: Uuid) -> Option<String> {
+pub(super) fn topic_id(id: Uuid) -> Option<String> {
     (!id.is_nil()).then(|| id.to_string())
 }
 
 /// Metadata at v1 or later (where a null topic list means all topics).
-fn metadata(
+pub(super) fn metadata(
     client: &mut Client,
     topics: Option<Vec<MetadataRequestTopic>>,
 ) -> Result<Vec<MetadataResponseTopic>, ClientError> {
@@ -137,205 +102,12 @@ pub(super) fn list(connect: &ConnectArgs, internal: bool) -> Result<(), Failure>
     Ok(())
 }
 
-pub(super) fn describe(connect: &ConnectArgs, name: &str, page_size: i32) -> Result<(), Failure> {
-    let mut client = connect.connect()?;
-    let topic = if client.supports(ApiKey::DescribeTopicPartitions) {
-        describe_paged(&mut client, name, page_size)
-    } else {
-        describe_metadata(&mut client, name)
-    };
-    let mut topic = topic.map_err(|e| Failure(format!("topic {name}: {e}")))?;
-    topic.configs = Section::from_result(overrides(&mut client, name));
-    if connect.json {
-        print_json(&topic);
-    } else {
-        print!("{}", render(&topic));
-    }
-    match topic.configs.error() {
-        Some(e) => Err(Failure(format!("topic {name}: configs: {e}"))),
-        None => Ok(()),
-    }
-}
-
-fn partition_error(code: i16) -> Option<String> {
-    (code != 0).then(|| error_name(code))
-}
-
-/// DescribeTopicPartitions, following the cursor until the topic is complete.
-fn describe_paged(
-    client: &mut Client,
-    name: &str,
-    page_size: i32,
-) -> Result<Description, ClientError> {
-    let mut topic = empty(name);
-    let mut cursor: Option<Cursor> = None;
-    for _ in 0..MAX_PAGES {
-        let from = cursor.as_ref().map_or(-1, |c| c.partition_index);
-        let request = DescribeTopicPartitionsRequest::default()
-            .with_topics(vec![TopicRequest::default().with_name(topic_name(name))])
-            .with_response_partition_limit(page_size.max(1))
-            .with_cursor(cursor.take());
-        let response = client.send(&request)?;
-        let Some(page) = response
-            .topics
-            .iter()
-            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
-        else {
-            return Err(bad_response(ApiKey::DescribeTopicPartitions, name));
-        };
-        ClientError::from_code(page.error_code, None)?;
-        topic.topic_id = topic_id(page.topic_id);
-        topic.internal = page.is_internal;
-        topic
-            .partitions
-            .extend(page.partitions.iter().map(|p| Partition {
-                partition: p.partition_index,
-                leader: p.leader_id.0,
-                leader_epoch: p.leader_epoch,
-                replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-                isr: p.isr_nodes.iter().map(|b| b.0).collect(),
-                offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
-                error: partition_error(p.error_code),
-            }));
-        match response.next_cursor {
-            Some(next) if next.topic_name.0.as_str() == name => {
-                if next.partition_index <= from {
-                    return Err(ClientError::Frame(format!(
-                        "DescribeTopicPartitions cursor did not advance past partition {from}"
-                    )));
-                }
-                cursor = Some(
-                    Cursor::default()
-                        .with_topic_name(next.topic_name)
-                        .with_partition_index(next.partition_index),
-                );
-            }
-            _ => break,
-        }
-    }
-    topic.partitions.sort_by_key(|p| p.partition);
-    topic.partitions.dedup_by_key(|p| p.partition);
-    Ok(topic)
-}
-
-fn describe_metadata(client: &mut Client, name: &str) -> Result<Description, ClientError> {
-    let request = vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))];
-    let topics = metadata(client, Some(request))?;
-    let Some(found) = topics
-        .iter()
-        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
-    else {
-        return Err(bad_response(ApiKey::Metadata, name));
-    };
-    ClientError::from_code(found.error_code, None)?;
-    let mut topic = empty(name);
-    topic.topic_id = topic_id(found.topic_id);
-    topic.internal = found.is_internal;
-    topic.partitions = found
-        .partitions
-        .iter()
-        .map(|p| Partition {
-            partition: p.partition_index,
-            leader: p.leader_id.0,
-            leader_epoch: p.leader_epoch,
-            replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-            isr: p.isr_nodes.iter().map(|b| b.0).collect(),
-            offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
-            error: partition_error(p.error_code),
-        })
-        .collect();
-    topic.partitions.sort_by_key(|p| p.partition);
-    Ok(topic)
-}
-
-fn empty(name: &str) -> Description {
-    Description {
-        name: name.to_string(),
-        topic_id: None,
-        internal: false,
-        partitions: Vec::new(),
-        configs: Section::Ok(BTreeMap::new()),
-    }
-}
-
-fn bad_response(api: ApiKey, name: &str) -> ClientError {
+pub(super) fn bad_response(api: ApiKey, name: &str) -> ClientError {
     ClientError::Decode {
         api,
         version: -1,
         reason: format!("the response does not mention topic {name}"),
     }
-}
-
-/// The topic's per-topic config overrides.
-fn overrides(
-    client: &mut Client,
-    name: &str,
-) -> Result<BTreeMap<String, Option<String>>, ClientError> {
-    let request =
-        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(TOPIC_RESOURCE)
-            .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configuration_keys(None)]);
-    let response = client.send(&request)?;
-    let result = response
-        .results
-        .iter()
-        .find(|r| r.resource_name.as_str() == name)
-        .ok_or_else(|| bad_response(ApiKey::DescribeConfigs, name))?;
-    ClientError::from_code(result.error_code, result.error_message.as_ref())?;
-    Ok(result
-        .configs
-        .iter()
-        .filter(|c| c.config_source == DYNAMIC_TOPIC_CONFIG)
-        .map(|c| {
-            let value = if c.is_sensitive {
-                None
-            } else {
-                c.value.as_ref().map(|v| v.to_string())
-            };
-            (c.name.to_string(), value)
-        })
-        .collect())
-}
-
-fn render(topic: &Description) -> String {
-    let mut out = format!("Topic:     {}\n", topic.name);
-    out.push_str(&format!(
-        "Topic ID:  {}\n",
-        topic.topic_id.as_deref().unwrap_or("-")
-    ));
-    if topic.internal {
-        out.push_str("Internal:  yes\n");
-    }
-    out.push_str(&format!("Partitions ({}):\n", topic.partitions.len()));
-    let rows: Vec<Vec<String>> = topic
-        .partitions
-        .iter()
-        .map(|p| {
-            vec![
-                p.partition.to_string(),
-                p.leader.to_string(),
-                p.leader_epoch.to_string(),
-                ids(&p.replicas),
-                ids(&p.isr),
-                p.error.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let headers = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", ""];
-    out.push_str(&table("  ", &headers, &rows));
-    match &topic.configs {
-        Section::Ok(configs) if configs.is_empty() => out.push_str("Configs:   (all defaults)\n"),
-        Section::Ok(configs) => {
-            out.push_str("Configs:\n");
-            for (name, value) in configs {
-                let value = value.as_deref().unwrap_or("(sensitive)");
-                out.push_str(&format!("  {name}={value}\n"));
-            }
-        }
-        Section::Failed { error } => out.push_str(&format!("Configs:   error: {error}\n")),
-    }
-    out
 }
 
 pub(super) fn create(connect: &ConnectArgs, new: &NewTopic) -> Result<(), Failure> {
