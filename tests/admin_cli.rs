@@ -81,7 +81,13 @@ fn topic_and_cluster_commands_against_a_broker() {
     let broker = Broker::start(&[]);
     let b = broker.bootstrap.as_str();
 
-    let status = json(b, &["cluster", "status"]);
+    // The broker registers itself through the quorum just after it starts.
+    let status = eventually("the broker registered", || {
+        let status = json(b, &["cluster", "status"]);
+        (status["cluster"]["brokers"].as_array()?.len() == 1
+            && status["quorum"]["leader_id"].as_i64().is_some())
+        .then_some(status)
+    });
     let brokers = status["cluster"]["brokers"].as_array().expect("brokers");
     assert_eq!(brokers.len(), 1, "{status}");
     let node = brokers[0]["id"].as_i64().expect("broker id");

@@ -81,7 +81,7 @@ impl ClientError {
 fn kafka_message(code: &i16, message: &Option<String>) -> String {
     match message {
         Some(m) => format!("{}: {m}", error_name(*code)),
-        None => format!("{}: {}", error_name(*code), error_description(*code)),
+        None => format!("{} (error code {code})", error_name(*code)),
     }
 }
 
@@ -102,14 +102,6 @@ pub fn error_name(code: i16) -> String {
             }
             name
         }
-    }
-}
-
-fn error_description(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(ResponseError::Unknown(n)) => format!("error code {n}"),
-        Some(e) => format!("error code {}", e.code()),
-        None => "no error".into(),
     }
 }
 

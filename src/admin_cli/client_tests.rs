@@ -149,6 +149,11 @@ fn error_names_are_kafkas() {
         err.unwrap_err().to_string(),
         "TOPIC_ALREADY_EXISTS: Topic 't1' exists."
     );
+    let err = ClientError::from_code(3, Some(&StrBytes::from_static_str("")));
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "UNKNOWN_TOPIC_OR_PARTITION (error code 3)"
+    );
     assert!(ClientError::from_code(0, None).is_ok());
 }
 

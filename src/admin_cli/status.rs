@@ -245,7 +245,8 @@ fn render(status: &Status) -> String {
                     ]);
                 }
             }
-            out.push_str(&table("  ", &["ID", "LOG END", "LAG", "ROLE"], &rows));
+            out.push_str("  Replicas:\n");
+            out.push_str(&table("    ", &["ID", "LOG END", "LAG", "ROLE"], &rows));
         }
         Section::Failed { error } => out.push_str(&format!("Metadata quorum: error: {error}\n")),
     }
