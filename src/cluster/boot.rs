@@ -31,11 +31,11 @@ pub async fn start(
     let node_id = options.node_id;
     let voters = voter_list(&options)?;
     let is_voter = voters.iter().any(|(id, _)| *id == node_id);
-    let (quorum, persister) = if is_voter {
-        let (quorum, persister) = open_quorum(&options, &voters)?;
-        (Some(RefCell::new(quorum)), Some(persister))
+    let (quorum, persister, image) = if is_voter {
+        let (quorum, persister, image) = open_quorum(&options, &voters)?;
+        (Some(RefCell::new(quorum)), Some(persister), image)
     } else {
-        (None, None)
+        (None, None, MetadataImage::default())
     };
     let outboxes: HashMap<i32, Rc<Outbox>> = voters
         .iter()
@@ -50,7 +50,7 @@ pub async fn start(
         inbox: RefCell::new(VecDeque::new()),
         wake: Default::default(),
         outboxes,
-        image: RefCell::new(Arc::new(MetadataImage::default())),
+        image: RefCell::new(Arc::new(image)),
         published: Default::default(),
         publisher,
         publish_wake: Default::default(),
@@ -112,13 +112,23 @@ fn voter_list(options: &NodeOptions) -> Result<Vec<(i32, String)>, String> {
     Ok(voters)
 }
 
+/// The quorum and its persister, and the image as of the recovered
+/// snapshot (the entries after it are replayed by the first readies).
 fn open_quorum(
     options: &NodeOptions,
     voters: &[(i32, String)],
-) -> Result<(Quorum, FilePersister), String> {
+) -> Result<(Quorum, FilePersister, MetadataImage), String> {
     let dir = options.data_dir.join("metadata");
     let (persister, recovered) =
         FilePersister::open(&dir).map_err(|e| format!("metadata log in {}: {e}", dir.display()))?;
+    let image = match &recovered.snapshot {
+        Some(snapshot) => {
+            let mut image = MetadataImage::from_snapshot(snapshot.get_data())?;
+            image.offset = snapshot.get_metadata().index;
+            image
+        }
+        None => MetadataImage::default(),
+    };
     let ticks = |ms: u64| (ms / TICK.as_millis() as u64).max(2) as usize;
     let config = QuorumConfig {
         id: node_to_raft(options.node_id),
@@ -139,7 +149,7 @@ fn open_quorum(
             quorum.tick();
         }
     }
-    Ok((quorum, persister))
+    Ok((quorum, persister, image))
 }
 
 fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {

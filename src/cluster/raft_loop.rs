@@ -44,7 +44,7 @@ fn step_inbox(node: &ClusterNode) {
     let mut q = q.borrow_mut();
     for message in messages {
         if let Err(refused) = q.step(message) {
-            tracing::warn!("raft message refused: {refused}");
+            tracing::warn!("{refused}");
         }
     }
 }
@@ -59,10 +59,7 @@ pub(super) async fn drive(node: &ClusterNode) {
         let Some(work) = q.borrow_mut().ready() else {
             return;
         };
-        let persisted = match node.persister.borrow_mut().as_mut() {
-            Some(persister) => persister.persist(work.persist()).await,
-            None => Ok(()),
-        };
+        let persisted = persist(node, work.persist()).await;
         if let Err(e) = persisted {
             // A voter that cannot make its log durable must not vote or
             // acknowledge: stop the process, as Kafka's controller halts.
@@ -73,6 +70,19 @@ pub(super) async fn drive(node: &ClusterNode) {
         send(node, &advanced);
         apply(node, advanced);
     }
+}
+
+/// Makes `p` durable. The persister is only ever used by the raft loop's
+/// one task (and by boot before that task starts), so it is taken out of
+/// its cell for the write rather than borrowed across the await.
+async fn persist(node: &ClusterNode, p: &quorum::Persist) -> std::io::Result<()> {
+    let Some(mut persister) = node.persister.borrow_mut().take() else {
+        debug_assert!(node.quorum.is_none(), "a voter's persister is in use twice");
+        return Ok(());
+    };
+    let result = persister.persist(p).await;
+    *node.persister.borrow_mut() = Some(persister);
+    result
 }
 
 fn send(node: &ClusterNode, advanced: &Advanced) {
@@ -91,7 +101,7 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
     }
     let mut image: MetadataImage = (*node.image()).clone();
     if let Some(snapshot) = advanced.snapshot_to_apply {
-        match serde_json::from_slice::<MetadataImage>(&snapshot.data) {
+        match MetadataImage::from_snapshot(&snapshot.data) {
             Ok(restored) => image = restored,
             Err(e) => {
                 tracing::error!(
@@ -146,13 +156,7 @@ async fn maybe_snapshot(node: &ClusterNode) {
         return;
     }
     let image = node.image();
-    let data = match serde_json::to_vec(&*image) {
-        Ok(data) => data,
-        Err(e) => {
-            tracing::error!("metadata snapshot: {e}");
-            return;
-        }
-    };
+    let data = image.to_snapshot();
     let snapshot = match q.borrow_mut().compact(image.offset, data) {
         Ok(snapshot) => snapshot,
         Err(e) => {
@@ -160,14 +164,7 @@ async fn maybe_snapshot(node: &ClusterNode) {
             return;
         }
     };
-    let saved = match node.persister.borrow_mut().as_mut() {
-        Some(persister) => {
-            persister
-                .persist(&quorum::Persist::snapshot_only(snapshot))
-                .await
-        }
-        None => Ok(()),
-    };
+    let saved = persist(node, &quorum::Persist::snapshot_only(snapshot)).await;
     match saved {
         Ok(()) => {
             node.bytes_since_snapshot.set(0);
