@@ -16,6 +16,8 @@ import time
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from confluent_kafka.admin import NewPartitions
+
 from cluster import Cluster, new_topic, retriable, wait_for
 
 LEADER_NOT_AVAILABLE = KafkaError.LEADER_NOT_AVAILABLE
@@ -112,6 +114,12 @@ def test_three_nodes_metadata_produce_consume_kcat(cluster):
             assert err == 0 and leader in ALL and replicas == (leader,), (name, p, parts[p])
         assert set(leaders(view, name).values()) == set(ALL), f"{name} not spread over all nodes: {parts}"
 
+    for i in ALL:
+        admin = c.admin(i)
+        described_cluster = admin.describe_cluster(request_timeout=10).result(15)
+        assert sorted((n.id, n.port) for n in described_cluster.nodes) == sorted(c.expected_brokers(ALL).items())
+        assert described_cluster.controller is not None and described_cluster.controller.id in ALL
+
     topic = topics[1]
     delivered = produce(c.bootstrap(1), topic, 300)
     assert {part for part, _, _ in delivered.values()} == set(range(6)), "keys did not reach every partition"
@@ -147,6 +155,36 @@ def test_topic_create_visible_everywhere(cluster):
         assert c.metadata(2)[1][name] == view[1][name]
 
 
+def test_admin_forwarding_and_replication_factor(cluster):
+    c = cluster()
+    c.create_topics(3, [new_topic("rf3", 3, rf=3), new_topic("rf2", 4, rf=2)])
+    view = c.wait_agreement(ALL, timeout=5, check=has_topics("rf3", "rf2"))
+    for p, (leader, replicas, err) in view[1]["rf3"].items():
+        assert err == 0 and sorted(replicas) == ALL and leader in replicas, (p, view[1]["rf3"][p])
+    for p, (leader, replicas, err) in view[1]["rf2"].items():
+        assert err == 0 and len(set(replicas)) == 2 and leader in replicas, (p, view[1]["rf2"][p])
+    assert set(leaders(view, "rf3").values()) == set(ALL)
+
+    with pytest.raises(KafkaException) as refused:
+        c.create_topics(2, [new_topic("rf4", 1, rf=4)])
+    assert refused.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, refused.value
+    assert "rf4" not in c.metadata(1)[1]
+
+    # CreatePartitions through a node, seen on every node, new partitions
+    # spread like the old ones.
+    admin = c.admin(1)
+    admin.create_partitions([NewPartitions("rf3", 6)], request_timeout=10, operation_timeout=10)["rf3"].result(15)
+    view = c.wait_agreement(ALL, timeout=5, check=lambda v: len(v[1]["rf3"]) == 6)
+    assert all(sorted(replicas) == ALL for _, replicas, _ in view[1]["rf3"].values())
+
+    # Produce and consume against a replicated topic: clients find the leader.
+    delivered = produce(c.bootstrap(2), "rf3", 60)
+    assert consume(c.bootstrap(1), "rf3", range(6), 60) == delivered
+
+    c.delete_topics(2, ["rf2"])
+    c.wait_agreement(ALL, timeout=2, check=lambda v: "rf2" not in v[1] and "rf3" in v[1])
+
+
 def test_kill_active_controller(cluster):
     c = cluster()
     c.create_topics(1, [new_topic("before", 6)])
@@ -178,6 +216,9 @@ def test_kill_active_controller(cluster):
     for p in led:
         assert down[1]["before"][p][2] == LEADER_NOT_AVAILABLE, down[1]["before"][p]
     assert set(leaders(down, "during").values()) <= set(survivors) | {-1}
+    with pytest.raises(KafkaException) as refused:
+        c.create_topics(survivors[0], [new_topic("rf3-now", 1, rf=3)])
+    assert refused.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, refused.value
     # Once fenced, a new topic is placed on the live brokers only.
     c.create_topics(survivors[1], [new_topic("fenced", 4)])
     down = c.wait_agreement(survivors, timeout=5, check=has_topics("fenced"))
