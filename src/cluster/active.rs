@@ -33,7 +33,11 @@ impl Inbound for Service {
             }
         };
         if message.from != node_to_raft(from) {
-            tracing::warn!(from, claimed = raft_to_node(message.from), "raft message from the wrong node");
+            tracing::warn!(
+                from,
+                claimed = raft_to_node(message.from),
+                "raft message from the wrong node"
+            );
             return;
         }
         self.0.inbox.borrow_mut().push_back(message);
@@ -159,7 +163,10 @@ async fn with_lock(
 }
 
 /// Proposes one batch and waits until it is committed and applied.
-async fn propose_and_wait(node: &ClusterNode, records: Vec<MetadataRecord>) -> Result<u64, Refusal> {
+async fn propose_and_wait(
+    node: &ClusterNode,
+    records: Vec<MetadataRecord>,
+) -> Result<u64, Refusal> {
     let Some(q) = &node.quorum else {
         return Err(not_controller("not a controller"));
     };
@@ -175,7 +182,9 @@ async fn propose_and_wait(node: &ClusterNode, records: Vec<MetadataRecord>) -> R
     node.wake.notify();
     match within(SUBMIT_TIMEOUT, rx).await {
         Some(Ok(true)) => Ok(index),
-        Some(_) => Err(not_controller("leadership changed before the change committed")),
+        Some(_) => Err(not_controller(
+            "leadership changed before the change committed",
+        )),
         None => Err(Refusal {
             code: ResponseError::RequestTimedOut.code(),
             message: "the controller quorum did not commit the change in time".into(),

@@ -63,6 +63,7 @@ pub async fn start(
         bytes_since_snapshot: Cell::new(0),
         leader_hint: Cell::new(None),
         connections: RefCell::new(HashMap::new()),
+        forwarded: Cell::new(0),
         broker_epoch: Cell::new(-1),
         stopping: Cell::new(false),
         options,
@@ -74,7 +75,12 @@ pub async fn start(
         .publish(image.clone(), node.controller_id())
         .await;
     node.published.advance(image.offset);
-    tracing::info!(node = node_id, offset = image.offset, voter = is_voter, "metadata replayed");
+    tracing::info!(
+        node = node_id,
+        offset = image.offset,
+        voter = is_voter,
+        "metadata replayed"
+    );
     spawn_loops(&node, listener);
     if node.voters.len() == 1 && is_voter {
         wait_sole_voter_ready(&node).await;
@@ -121,10 +127,17 @@ fn open_quorum(
         heartbeat_tick: 1,
         logger: slog::Logger::root(slog::Discard, slog::o!()),
     };
+    let election_tick = config.election_tick;
     let mut quorum = Quorum::new(config, recovered)?;
     if voters.len() == 1 {
-        // Nobody to wait for: lead at once.
-        quorum.campaign();
+        // Nobody to wait for: run the election timer out now, and a lone
+        // voter elects itself.
+        for _ in 0..2 * election_tick + 1 {
+            if quorum.is_leader() {
+                break;
+            }
+            quorum.tick();
+        }
     }
     Ok((quorum, persister))
 }
@@ -153,10 +166,7 @@ async fn wait_sole_voter_ready(node: &Rc<ClusterNode>) {
     let until = Instant::now() + SOLE_VOTER_START;
     while Instant::now() < until {
         let image = node.image();
-        let registered = image
-            .brokers
-            .get(&node.node_id)
-            .is_some_and(|b| !b.fenced);
+        let registered = image.brokers.get(&node.node_id).is_some_and(|b| !b.fenced);
         let bootstrapped = image.cluster_id.is_some();
         if bootstrapped && (registered || node.options.broker.is_none()) {
             node.wait_published(image.offset).await.ok();

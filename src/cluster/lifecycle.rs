@@ -83,7 +83,10 @@ async fn heartbeat(
         Ok(ControllerResponse::Refused(refusal))
             if refusal.code == ResponseError::StaleBrokerEpoch.code() =>
         {
-            tracing::info!("controller does not know broker epoch {}: re-registering", node.broker_epoch.get());
+            tracing::info!(
+                "controller does not know broker epoch {}: re-registering",
+                node.broker_epoch.get()
+            );
             node.broker_epoch.set(-1);
             None
         }
@@ -125,10 +128,7 @@ pub(super) async fn follow_image(node: Rc<ClusterNode>) {
             after,
             wait_ms: 1000,
         };
-        match node
-            .call_controller(request, Duration::from_secs(3))
-            .await
-        {
+        match node.call_controller(request, Duration::from_secs(3)).await {
             Ok(ControllerResponse::Image(image)) => node.set_image(*image),
             Ok(_) => {}
             Err(_) => glommio::timer::sleep(FENCED_HEARTBEAT).await,

@@ -20,18 +20,18 @@ mod active;
 pub mod boot;
 mod client;
 pub mod commands;
+pub mod image;
 mod lifecycle;
 pub mod node;
 mod notify;
-mod raft_loop;
-pub mod transport;
-pub mod wire;
-pub mod image;
 pub mod partition_change;
 pub mod placement;
 pub mod quorum;
+mod raft_loop;
 pub mod records;
 pub mod registry;
+pub mod transport;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -94,7 +94,10 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
         match serde_json::from_slice::<MetadataImage>(&snapshot.data) {
             Ok(restored) => image = restored,
             Err(e) => {
-                tracing::error!("metadata snapshot at {} unreadable, stopping: {e}", snapshot.index);
+                tracing::error!(
+                    "metadata snapshot at {} unreadable, stopping: {e}",
+                    snapshot.index
+                );
                 std::process::exit(1);
             }
         }
@@ -158,13 +161,20 @@ async fn maybe_snapshot(node: &ClusterNode) {
         }
     };
     let saved = match node.persister.borrow_mut().as_mut() {
-        Some(persister) => persister.persist_snapshot(&snapshot).await,
+        Some(persister) => {
+            persister
+                .persist(&quorum::Persist::snapshot_only(snapshot))
+                .await
+        }
         None => Ok(()),
     };
     match saved {
         Ok(()) => {
             node.bytes_since_snapshot.set(0);
-            tracing::info!(offset = image.offset, "metadata snapshot taken, log truncated");
+            tracing::info!(
+                offset = image.offset,
+                "metadata snapshot taken, log truncated"
+            );
         }
         Err(e) => {
             tracing::error!("metadata snapshot write failed, stopping: {e}");

@@ -104,7 +104,10 @@ pub async fn serve(listener: TcpListener, inbound: Rc<dyn Inbound>) {
         let connection = next_connection.get();
         let inbound = inbound.clone();
         glommio::spawn_local(async move {
-            let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            let addr = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             if let Err(reason) = serve_connection(stream, connection, inbound).await {
                 tracing::info!(peer = addr, "controller connection closed: {reason}");
             }

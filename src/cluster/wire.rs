@@ -84,10 +84,15 @@ pub struct QuorumState {
 pub enum ControllerResponse {
     /// The command's records are committed at `offset` (the image's offset
     /// after applying them; for a registration, the broker epoch).
-    Committed { offset: u64, reply: Reply },
+    Committed {
+        offset: u64,
+        reply: Reply,
+    },
     Refused(Refusal),
     /// This node is not the active controller; try `leader` if known.
-    NotController { leader: Option<i32> },
+    NotController {
+        leader: Option<i32>,
+    },
     Heartbeat(HeartbeatReply),
     Image(Box<MetadataImage>),
     /// Nothing new within the wait.
@@ -100,8 +105,14 @@ pub enum Frame {
     Hello(Hello),
     /// A raft-rs message, protobuf-encoded.
     Raft(Vec<u8>),
-    Request { id: u64, body: ControllerRequest },
-    Response { id: u64, body: ControllerResponse },
+    Request {
+        id: u64,
+        body: ControllerRequest,
+    },
+    Response {
+        id: u64,
+        body: ControllerResponse,
+    },
 }
 
 /// Encodes `frame` with its length prefix.

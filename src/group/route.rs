@@ -30,6 +30,10 @@ pub fn group_partition(shard: &Shard, group_id: &str) -> Option<i32> {
 /// Runs `call` on the coordinator shard of `group_id`.
 pub async fn call(shard: &Rc<Shard>, group_id: &str, call: GroupCall) -> Result<GroupReply, E> {
     let partition = group_partition(shard, group_id).ok_or(E::CoordinatorNotAvailable)?;
+    // Another broker leads the group's partition: the client looks again.
+    if shard.check_leader(OFFSETS_TOPIC, partition).is_err() {
+        return Err(E::NotCoordinator);
+    }
     let owner = shard.owner_of(OFFSETS_TOPIC, partition);
     if owner == shard.id {
         return super::handle(shard, partition, call).await;

@@ -91,7 +91,11 @@ pub async fn handle(
     CreateTopicsResponse::default().with_topics(results)
 }
 
-fn failed(result: CreatableTopicResult, code: i16, message: Option<String>) -> CreatableTopicResult {
+fn failed(
+    result: CreatableTopicResult,
+    code: i16,
+    message: Option<String>,
+) -> CreatableTopicResult {
     result
         .with_error_code(code)
         .with_error_message(message.map(StrBytes::from_string))

@@ -1,6 +1,7 @@
-//! FindCoordinator: this broker coordinates every group (v0–3: one key;
-//! v4+: a batch). The first request creates `__consumer_offsets`, as Kafka
-//! does. Transactions are not supported: their keys get an error.
+//! FindCoordinator: a group's coordinator is the broker leading its
+//! `__consumer_offsets` partition (v0–3: one key; v4+: a batch). The first
+//! request creates `__consumer_offsets`, as Kafka does. Transactions are
+//! not supported: their keys get an error.
 
 use std::rc::Rc;
 
@@ -25,9 +26,9 @@ pub async fn handle(
     } else {
         Err(E::CoordinatorNotAvailable)
     };
-    let id = &shard.identity;
     let answer = |key: StrBytes| {
-        let error = ready.err();
+        let coordinator = ready.and_then(|()| coordinator_of(shard, key.as_str()));
+        let error = coordinator.as_ref().err().copied();
         let message = match (error, request.key_type) {
             (None, _) => None,
             (Some(_), KEY_TYPE_GROUP) => Some("group coordinator not ready"),
@@ -37,13 +38,14 @@ pub async fn handle(
             .with_key(key)
             .with_error_code(error.map_or(0, |e| e.code()))
             .with_error_message(message.map(StrBytes::from_static_str));
-        if error.is_none() {
-            c = c
-                .with_node_id(BrokerId(id.node_id))
-                .with_host(StrBytes::from_string(id.host.clone()))
-                .with_port(id.port);
-        } else {
-            c = c.with_node_id(BrokerId(-1)).with_port(-1);
+        match coordinator {
+            Ok((node, host, port)) => {
+                c = c
+                    .with_node_id(BrokerId(node))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port);
+            }
+            Err(_) => c = c.with_node_id(BrokerId(-1)).with_port(-1),
         }
         c
     };
@@ -66,6 +68,24 @@ pub async fn handle(
         response = response.with_error_message(c.error_message);
     }
     response
+}
+
+/// The live broker leading the group's `__consumer_offsets` partition.
+fn coordinator_of(shard: &Shard, group_id: &str) -> Result<(i32, String, i32), E> {
+    let partition =
+        crate::group::route::group_partition(shard, group_id).ok_or(E::CoordinatorNotAvailable)?;
+    let leader = shard
+        .partition_state(OFFSETS_TOPIC, partition)
+        .map(|p| p.leader)
+        .ok_or(E::CoordinatorNotAvailable)?;
+    match shard.broker(leader) {
+        Some(b) if !b.fenced => Ok((b.node_id, b.host, b.port)),
+        _ if leader == shard.node_id() => {
+            let me = &shard.identity;
+            Ok((me.node_id, me.host.clone(), me.port))
+        }
+        _ => Err(E::CoordinatorNotAvailable),
+    }
 }
 
 /// Creates `__consumer_offsets` (offsets.topic.num.partitions) if missing.

@@ -130,4 +130,3 @@ fn describe(shard: &Shard, meta: &TopicMeta, version: i16, ops: i32) -> Metadata
         .with_partitions(partitions)
         .with_topic_authorized_operations(ops)
 }
-

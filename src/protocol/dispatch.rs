@@ -204,6 +204,13 @@ async fn start_inner(
         ApiKey::DeleteRecords => {
             respond!(m::DeleteRecordsRequest, handlers::delete_records::handle)
         }
+        ApiKey::DescribeQuorum => {
+            respond!(m::DescribeQuorumRequest, handlers::describe_quorum::handle)
+        }
+        ApiKey::DescribeTopicPartitions => respond!(
+            m::DescribeTopicPartitionsRequest,
+            handlers::describe_topic_partitions::handle
+        ),
         ApiKey::DescribeCluster => respond!(
             m::DescribeClusterRequest,
             handlers::describe_cluster::handle

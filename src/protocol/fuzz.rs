@@ -32,6 +32,13 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         ApiKey::AlterUserScramCredentials => {
             decode_request::<m::AlterUserScramCredentialsRequest>(frame).map(|_| ())
         }
+        ApiKey::DescribeCluster => decode_request::<m::DescribeClusterRequest>(frame).map(|_| ()),
+        ApiKey::DescribeQuorum => decode_request::<m::DescribeQuorumRequest>(frame).map(|_| ()),
+        ApiKey::DescribeTopicPartitions => {
+            decode_request::<m::DescribeTopicPartitionsRequest>(frame).map(|_| ())
+        }
+        ApiKey::CreatePartitions => decode_request::<m::CreatePartitionsRequest>(frame).map(|_| ()),
+        ApiKey::FindCoordinator => decode_request::<m::FindCoordinatorRequest>(frame).map(|_| ()),
         _ => Ok(()),
     };
 }

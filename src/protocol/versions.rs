@@ -32,6 +32,8 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::DeleteRecords,
     ApiKey::DescribeCluster,
+    ApiKey::DescribeQuorum,
+    ApiKey::DescribeTopicPartitions,
     ApiKey::CreateAcls,
     ApiKey::DescribeAcls,
     ApiKey::DeleteAcls,

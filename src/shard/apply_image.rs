@@ -40,7 +40,9 @@ fn held_here(shard: &Shard, topic: &TopicImage) -> Vec<i32> {
         .iter()
         .enumerate()
         .map(|(p, state)| (p as i32, state))
-        .filter(|(p, state)| state.replicas.contains(&me) && shard.owner_of(&topic.name, *p) == shard.id)
+        .filter(|(p, state)| {
+            state.replicas.contains(&me) && shard.owner_of(&topic.name, *p) == shard.id
+        })
         .map(|(p, _)| p)
         .collect()
 }
@@ -55,7 +57,11 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
             continue;
         }
         if let Err(e) = topics::ensure_partition_dir(&shard.data_dir, &topic.name, p, topic.id) {
-            tracing::error!(topic = topic.name, partition = p, "create partition dir: {e}");
+            tracing::error!(
+                topic = topic.name,
+                partition = p,
+                "create partition dir: {e}"
+            );
             continue;
         }
         let dir = topics::partition_dir(&shard.data_dir, &topic.name, p);

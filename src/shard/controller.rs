@@ -179,3 +179,18 @@ pub(super) async fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, Strin
         Err(refusal) => Err(refusal.message),
     }
 }
+
+pub(super) async fn describe_quorum(
+    shard: &Rc<Shard>,
+) -> Result<crate::cluster::wire::QuorumState, (i16, String)> {
+    let node = shard.cluster.borrow().clone();
+    let Some(node) = node else {
+        return Err((
+            ResponseError::NotController.code(),
+            "cluster not started".into(),
+        ));
+    };
+    node.describe_quorum()
+        .await
+        .map_err(|refusal| (refusal.code, refusal.message))
+}

@@ -148,6 +148,8 @@ pub enum ShardRequest {
     },
     /// To the controller: a fresh producer id.
     AllocateProducerId,
+    /// To the controller shard: the metadata quorum's state.
+    DescribeQuorum,
     /// To the coordinator of a group (the owner of `partition` of
     /// `__consumer_offsets`); ListGroups goes to every shard.
     Group {
@@ -174,6 +176,8 @@ pub enum ShardResponse {
     /// Metadata image applied on this shard.
     Applied,
     ProducerId(Result<i64, String>),
+    /// The quorum's state, or (error code, message).
+    Quorum(Result<crate::cluster::wire::QuorumState, (i16, String)>),
     DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
     Security(crate::security::SecurityReply),

@@ -7,12 +7,12 @@
 //! functions in `router`, which run local work in place and send the rest to
 //! the owning shard; nothing here touches another shard's memory.
 
+mod apply_image;
+pub mod cluster_view;
 pub mod controller;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
-mod apply_image;
-pub mod cluster_view;
 pub mod publish;
 pub mod router;
 pub mod runtime;

@@ -62,7 +62,10 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
     let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;
     let controller_listen = controller_address(&options)?;
-    for addr in [Some(options.listen), controller_listen].into_iter().flatten() {
+    for addr in [Some(options.listen), controller_listen]
+        .into_iter()
+        .flatten()
+    {
         wait_until_free(addr);
     }
     let reservation = reserve_port(options.listen).map_err(io("bind listen address"))?;
@@ -178,7 +181,7 @@ async fn run_shard_inner(
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config.clone(),
+        config: start.config.clone().with_listen(start.listen),
         data_dir: start.data_dir.clone(),
         identity: start.identity.clone(),
         topics: RefCell::new(TopicTable::default()),
@@ -215,7 +218,7 @@ async fn run_shard_inner(
     }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
-    glommio::spawn_local(flush_metrics(shard.clone())).detach();
+    glommio::spawn_local(flush_metrics(shard.clone(), start.metrics.clone())).detach();
     if let (Some(addr), CONTROLLER_SHARD) = (start.metrics_addr, start.index) {
         let listener =
             TcpListener::bind(addr).map_err(|e| format!("bind metrics address {addr}: {e}"))?;
@@ -297,7 +300,13 @@ fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, Serv
         return Ok(options.controller_listen);
     }
     let me = options.config.node_id;
-    let Some((_, addr)) = options.config.cluster.voters.iter().find(|(id, _)| *id == me) else {
+    let Some((_, addr)) = options
+        .config
+        .cluster
+        .voters
+        .iter()
+        .find(|(id, _)| *id == me)
+    else {
         return Ok(None);
     };
     use std::net::ToSocketAddrs;
@@ -305,7 +314,12 @@ fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, Serv
         .ok()
         .and_then(|mut a| a.next())
         .map(Some)
-        .ok_or_else(|| ServeError::Io(format!("controller address {addr}"), std::io::ErrorKind::InvalidInput.into()))
+        .ok_or_else(|| {
+            ServeError::Io(
+                format!("controller address {addr}"),
+                std::io::ErrorKind::InvalidInput.into(),
+            )
+        })
 }
 
 /// After a kill -9 the old process's listening socket lingers a few ms
@@ -338,7 +352,10 @@ fn legacy_state(
 ) -> std::io::Result<LegacyState> {
     let next_producer_id = match std::fs::read_to_string(dir.join("producer_ids")) {
         Ok(text) => text.trim().parse::<i64>().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("producer_ids: {e}"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("producer_ids: {e}"),
+            )
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e),
@@ -397,7 +414,7 @@ fn cluster_id(dir: &std::path::Path) -> String {
 }
 
 /// Publishes the shard's local metric recorders once a second.
-async fn flush_metrics(shard: Rc<Shard>) {
+async fn flush_metrics(shard: Rc<Shard>, metrics: Arc<crate::metrics::Metrics>) {
     while !shard.stopping.get() {
         glommio::timer::sleep(Duration::from_secs(1)).await;
         let storage = shard
@@ -408,6 +425,10 @@ async fn flush_metrics(shard: Rc<Shard>) {
             .fold(Default::default(), |a, b| a + b);
         let cache = shard.storage.cache.snapshot();
         shard.metrics.flush(shard.mesh.sent(), storage, cache);
+        let node = shard.cluster.borrow().clone();
+        if let Some(node) = node {
+            metrics.cluster.set(node.metrics_snapshot());
+        }
     }
 }
 

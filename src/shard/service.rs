@@ -90,6 +90,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
             super::apply_image::apply(shard, image, controller_id).await;
             ShardResponse::Applied
         }
+        ShardRequest::DescribeQuorum => {
+            ShardResponse::Quorum(controller::describe_quorum(shard).await)
+        }
         ShardRequest::AllocateProducerId => {
             ShardResponse::ProducerId(controller::allocate_producer_id(shard).await)
         }
