@@ -262,7 +262,8 @@ class Cluster:
 
     # ---- client helpers --------------------------------------------------
     def admin(self, i, **conf):
-        return AdminClient({"bootstrap.servers": self.bootstrap(i), **conf})
+        # log_level 2: no "connection refused" lines from clients of dead nodes.
+        return AdminClient({"bootstrap.servers": self.bootstrap(i), "log_level": 2, **conf})
 
     def metadata(self, i, timeout=5):
         """Metadata as node i answers it: (brokers {id: port}, topics

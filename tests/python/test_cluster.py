@@ -16,9 +16,10 @@ import time
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from confluent_kafka.admin import NewPartitions
+from confluent_kafka.admin import AdminClient, NewPartitions
 
 from cluster import Cluster, new_topic, retriable, wait_for
+from conftest import FJORD
 
 LEADER_NOT_AVAILABLE = KafkaError.LEADER_NOT_AVAILABLE
 ALL = [1, 2, 3]
@@ -28,7 +29,7 @@ ALL = [1, 2, 3]
 def cluster(request):
     """cluster(n=3, **settings) starts a cluster; every node is killed at
     teardown. A failed test keeps the cluster's dir and prints each node's
-    log tail to the terminal."""
+    log tail to the terminal; FJORD_KEEP_CLUSTER=1 keeps every dir."""
     made = []
     failed_before = request.session.testsfailed
 
@@ -46,7 +47,7 @@ def cluster(request):
             sys.__stderr__.write(f"\n==== {request.node.name}: cluster dir kept at {c.dir} ====\n")
             for node in c.nodes.values():
                 sys.__stderr__.write(f"---- node {node.id} ({node.log_path}) ----\n{node.tail(30)}\n")
-        c.cleanup(keep=failed)
+        c.cleanup(keep=failed or bool(os.environ.get("FJORD_KEEP_CLUSTER")))
 
 
 def has_topics(*names):
@@ -365,6 +366,33 @@ def test_metadata_snapshots(cluster):
     # And the cluster still takes changes.
     c.create_topics(2, [new_topic("snap-after", 3)], retry_for=10)
     c.wait_agreement(ALL, timeout=5, check=has_topics("snap-after"))
+
+
+def test_relative_data_dir(tmp_path):
+    """The metadata log under a data dir given relative to the working
+    directory (as the default ./fjord-data is): the node serves, and keeps
+    its topics across a restart."""
+    def start():
+        log = open(tmp_path / "stderr.log", "a")
+        proc = subprocess.Popen([FJORD, "serve", "--listen", "127.0.0.1:0", "--data-dir", "data", "--cores", "1"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env=dict(os.environ, NO_COLOR="1"))
+        line = proc.stdout.readline()
+        assert line.startswith("fjord listening on "), \
+            f"did not start ({line!r}):\n{(tmp_path / 'stderr.log').read_text()[-2000:]}"
+        return proc, line.split()[-1]
+
+    proc, bootstrap = start()
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([new_topic("rel", 2)])["rel"].result(20)
+        proc.terminate()
+        assert proc.wait(30) == 0
+        proc, bootstrap = start()
+        assert "rel" in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def frame(kind, body):
