@@ -186,6 +186,48 @@ def test_admin_forwarding_and_replication_factor(cluster):
     c.wait_agreement(ALL, timeout=2, check=lambda v: "rf2" not in v[1] and "rf3" in v[1])
 
 
+def test_consumer_group_across_nodes(cluster):
+    """A subscribing group: the first member (bootstrapped from node 1)
+    commits half the records; a second member bootstrapped from node 3
+    resumes exactly after them. __consumer_offsets lives on whichever node
+    leads its partition; the others answer NOT_COORDINATOR."""
+    c = cluster()
+    c.create_topics(2, [new_topic("grp", 6)])
+    c.wait_agreement(ALL, timeout=5, check=has_topics("grp"))
+    delivered = produce(c.bootstrap(2), "grp", 120)
+
+    def member(i):
+        m = Consumer({"bootstrap.servers": c.bootstrap(i), "group.id": "cluster-group", "enable.auto.commit": False,
+                      "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+        m.subscribe(["grp"])
+        return m
+
+    def read(m, count, timeout=30):
+        got = {}
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            msg = m.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            got[msg.value()] = (msg.partition(), msg.offset(), msg.key())
+        return got
+
+    first = member(1)
+    got_first = read(first, 60)
+    assert len(got_first) == 60
+    first.commit(asynchronous=False)
+    first.close()
+
+    second = member(3)
+    got_second = read(second, 60)
+    extra = second.poll(2)
+    second.close()
+    assert extra is None or extra.error() is not None, f"read past the end: {extra.value()!r}"
+    assert not set(got_first) & set(got_second), "records read twice across the commit"
+    assert {**got_first, **got_second} == delivered
+
+
 def test_kill_active_controller(cluster):
     c = cluster()
     c.create_topics(1, [new_topic("before", 6)])
@@ -393,6 +435,40 @@ def test_relative_data_dir(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_snapshot_sent_to_lagging_node(cluster):
+    """A node down while the others compact their log past it catches up
+    from the leader's snapshot."""
+    c = cluster(metadata_log_max_record_bytes_between_snapshots=20000)
+    c.create_topics(1, [new_topic("early", 3)])
+    c.wait_agreement(ALL, timeout=5, check=has_topics("early"))
+    active = c.find_active_controller()
+    lagging = next(i for i in ALL if i != active)
+    live = [i for i in ALL if i != lagging]
+    c.node(lagging).kill9()
+    c.wait_brokers(live, live, timeout=10)
+
+    names = [f"lag-{k:03d}" for k in range(200)]
+    kept = {"early"} | set(names[::5])
+    for b in range(0, 200, 50):
+        c.create_topics(live[b // 50 % 2], [new_topic(n, 1) for n in names[b:b + 50]])
+    c.delete_topics(active, [n for n in names if n not in kept])
+    before = c.wait_agreement(live, timeout=10, check=lambda v: set(v[1]) == kept)
+    assert c.node(active).log_lines("metadata snapshot taken"), "the leader took no snapshot"
+
+    c.node(lagging).start()
+    after = c.wait_agreement(ALL, timeout=15, check=lambda v: v[0] == c.expected_brokers(ALL) and set(v[1]) == kept
+                             and all(leader >= 0 for t in v[1].values() for leader, _, _ in t.values()))
+    assert {t: after[1][t] for t in kept if t != "early"} == {t: before[1][t] for t in kept if t != "early"}
+    # The leader no longer had the entries the lagging node lacked: it can
+    # only have caught up from a snapshot.
+    replayed = [int(re.search(r"offset=(\d+)", line).group(1)) for line in c.node(lagging).log_lines("metadata replayed")]
+    compacted = [int(re.search(r"offset=(\d+)", line).group(1)) for line in c.node(active).log_lines("snapshot taken")]
+    assert replayed and compacted and max(compacted) > replayed[0] + 1, (replayed, compacted)
+    # The caught-up node takes part: a change through it is seen everywhere.
+    c.create_topics(lagging, [new_topic("lag-after", 3)], retry_for=10)
+    c.wait_agreement(ALL, timeout=5, check=has_topics("lag-after"))
 
 
 def frame(kind, body):
