@@ -46,10 +46,12 @@ mod tests {
         m.index = 41;
         m.log_term = 6;
         m.commit = 40;
-        let mut e = Entry::default();
-        e.index = 42;
-        e.term = 7;
-        e.data = b"record".to_vec().into();
+        let e = Entry {
+            index: 42,
+            term: 7,
+            data: b"record".to_vec().into(),
+            ..Entry::default()
+        };
         m.mut_entries().push(e);
         m
     }

@@ -22,6 +22,9 @@ use slog::{warn, Logger};
 use super::durable::{Persist, Recovered};
 use super::guard;
 use super::storage::LogStore;
+use super::types::{
+    Advanced, AppliedSnapshot, Committed, NotLeader, QuorumConfig, StepRefused, VoterProgress, Work,
+};
 
 /// Peer messages queued while a `Work` is out, at most; more are refused
 /// (raft treats that as loss and retries).
@@ -32,102 +35,6 @@ const MAX_APPEND_BYTES: u64 = 1 << 20;
 
 /// Appends in flight per follower.
 const MAX_INFLIGHT_APPENDS: usize = 256;
-
-/// How to build a `Quorum`. Ids are raft ids (never 0); the caller maps
-/// node ids to them.
-#[derive(Clone)]
-pub struct QuorumConfig {
-    pub id: u64,
-    pub voters: Vec<u64>,
-    /// Ticks without a leader before campaigning (randomised up to twice).
-    pub election_tick: usize,
-    /// Ticks between leader heartbeats; less than `election_tick`.
-    pub heartbeat_tick: usize,
-    pub logger: Logger,
-}
-
-/// A peer message was not stepped; to raft that is a lost message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRefused {
-    pub reason: String,
-}
-
-/// Only the leader takes proposals; `leader` is whom to ask, if known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotLeader {
-    pub leader: Option<u64>,
-}
-
-impl std::fmt::Display for StepRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "raft message refused: {}", self.reason)
-    }
-}
-
-impl std::fmt::Display for NotLeader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.leader {
-            Some(id) => write!(f, "not the leader; raft node {id} is"),
-            None => write!(f, "not the leader; no leader known"),
-        }
-    }
-}
-
-impl std::error::Error for StepRefused {}
-impl std::error::Error for NotLeader {}
-
-/// One ready's worth of work: make `persist()` durable, then `advance`.
-pub struct Work {
-    persist: Persist,
-    /// None when only a commit index moved (nothing for raft-rs to advance).
-    ready: Option<Ready>,
-}
-
-impl Work {
-    /// What must be durable before `Quorum::advance(self)`.
-    pub fn persist(&self) -> &Persist {
-        &self.persist
-    }
-}
-
-/// One committed entry, to apply in order. Empty `data` is a leader's
-/// no-op entry: nothing to apply, but it moves the applied index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    pub index: u64,
-    pub term: u64,
-    pub data: Vec<u8>,
-}
-
-/// A leader's snapshot that replaced our log: the caller's state machine
-/// must be rebuilt from `data` (before applying anything committed after).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedSnapshot {
-    pub index: u64,
-    pub term: u64,
-    pub data: Vec<u8>,
-}
-
-/// Everything a `Work` released, in the order to act on it.
-#[derive(Debug, Default)]
-pub struct Advanced {
-    /// Send these (to `m.to`); delivery is best effort.
-    pub messages: Vec<Message>,
-    /// Install first, if present.
-    pub snapshot_to_apply: Option<AppliedSnapshot>,
-    /// Then apply these, in index order.
-    pub committed: Vec<Committed>,
-}
-
-/// A voter's replication state as the leader sees it (DescribeQuorum).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoterProgress {
-    pub id: u64,
-    /// Highest index known to be in its log.
-    pub matched: u64,
-    /// Heard from within the last election timeout.
-    pub recent_active: bool,
-}
 
 /// See the module doc.
 pub struct Quorum {
@@ -151,30 +58,33 @@ impl Quorum {
     /// come out again from the first `advance`s, to rebuild the image; the
     /// caller loads the snapshot's data itself (see `snapshot()`).
     pub fn new(config: QuorumConfig, recovered: Recovered) -> Result<Quorum, String> {
+        Self::build(config, recovered, false)
+    }
+
+    /// Like `new`, but with raft-rs's election timeout fixed at
+    /// `election_tick`: raft-rs randomises it with `thread_rng`, which a
+    /// reproducible simulation cannot have (it jitters clocks instead).
+    #[cfg(test)]
+    pub(crate) fn new_fixed_timeout(
+        config: QuorumConfig,
+        recovered: Recovered,
+    ) -> Result<Quorum, String> {
+        Self::build(config, recovered, true)
+    }
+
+    fn build(
+        config: QuorumConfig,
+        recovered: Recovered,
+        fixed_timeout: bool,
+    ) -> Result<Quorum, String> {
         check_config(&config)?;
-        let snapshot = recovered.snapshot.unwrap_or_default();
-        let (snap_index, snap_term) = (snapshot.get_metadata().index, snapshot.get_metadata().term);
-        let conf_state = match snapshot.get_metadata().get_conf_state() {
-            cs if snap_index > 0 && !cs.voters.is_empty() => cs.clone(),
-            _ => ConfState::from((config.voters.clone(), Vec::<u64>::new())),
-        };
-        if !conf_state.voters.contains(&config.id) {
-            return Err(format!("raft id {} is not a voter", config.id));
-        }
-        let entries: Vec<Entry> = recovered
-            .entries
-            .into_iter()
-            .filter(|e| e.index > snap_index)
-            .collect();
-        let (last_index, last_term) = entries
-            .last()
-            .map_or((snap_index, snap_term), |e| (e.index, e.term));
-        let hard_state = sanitize(recovered.hard_state, snap_index, last_index, last_term);
-        let store = LogStore::new(hard_state, conf_state, snapshot, entries)?;
-        let raft_config = Config {
+        let store = recovered_store(&config, recovered)?;
+        let snap_index = store.snapshot_index();
+        let mut raft_config = Config {
             id: config.id,
             election_tick: config.election_tick,
             heartbeat_tick: config.heartbeat_tick,
+            // Everything committed after the snapshot is handed out again.
             applied: snap_index,
             check_quorum: true,
             pre_vote: true,
@@ -182,6 +92,10 @@ impl Quorum {
             max_inflight_msgs: MAX_INFLIGHT_APPENDS,
             ..Config::default()
         };
+        if fixed_timeout {
+            raft_config.min_election_tick = config.election_tick;
+            raft_config.max_election_tick = config.election_tick + 1;
+        }
         raft_config.validate().map_err(|e| e.to_string())?;
         let node = RawNode::new(&raft_config, store, &config.logger).map_err(|e| e.to_string())?;
         Ok(Quorum {
@@ -378,15 +292,17 @@ impl Quorum {
         }
     }
 
-    /// Replays what arrived while a `Work` was out.
+    /// Replays what arrived while a `Work` was out: messages first (a
+    /// queued heartbeat should reset the election clock before the queued
+    /// ticks run it down), then ticks, then proposals.
     fn drain_queued(&mut self) {
-        for _ in 0..std::mem::take(&mut self.ticks) {
-            self.node.tick();
-        }
         for msg in std::mem::take(&mut self.inbox) {
             if let Err(reason) = self.step_now(msg) {
                 warn!(self.logger, "dropped queued raft message"; "reason" => reason);
             }
+        }
+        for _ in 0..std::mem::take(&mut self.ticks) {
+            self.node.tick();
         }
         for data in std::mem::take(&mut self.proposals) {
             if self.node.propose(Vec::new(), data).is_err() {
@@ -499,6 +415,32 @@ fn check_config(c: &QuorumConfig) -> Result<(), String> {
         return Err("no voters".into());
     }
     Ok(())
+}
+
+/// The log store for what persistence recovered: voters from the
+/// snapshot (or the configuration, for a new cluster), entries after the
+/// snapshot, and a hard state consistent with them.
+fn recovered_store(config: &QuorumConfig, recovered: Recovered) -> Result<LogStore, String> {
+    let snapshot = recovered.snapshot.unwrap_or_default();
+    let meta = snapshot.get_metadata();
+    let (snap_index, snap_term) = (meta.index, meta.term);
+    let conf_state = match meta.get_conf_state() {
+        cs if snap_index > 0 && !cs.voters.is_empty() => cs.clone(),
+        _ => ConfState::from((config.voters.clone(), Vec::<u64>::new())),
+    };
+    if !conf_state.voters.contains(&config.id) {
+        return Err(format!("raft id {} is not a voter", config.id));
+    }
+    let entries: Vec<Entry> = recovered
+        .entries
+        .into_iter()
+        .filter(|e| e.index > snap_index)
+        .collect();
+    let (last_index, last_term) = entries
+        .last()
+        .map_or((snap_index, snap_term), |e| (e.index, e.term));
+    let hard_state = sanitize(recovered.hard_state, snap_index, last_index, last_term);
+    LogStore::new(hard_state, conf_state, snapshot, entries)
 }
 
 /// Makes recovered hard state consistent with the recovered log, never in

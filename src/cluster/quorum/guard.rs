@@ -46,23 +46,31 @@ pub(crate) fn check_shape(m: &Message, me: u64, voters: &[u64]) -> Result<(), St
     }
     match t {
         MessageType::MsgAppend => check_append(m),
-        MessageType::MsgSnapshot => check_snapshot(m),
+        MessageType::MsgSnapshot => check_snapshot(m, voters),
         _ => Ok(()),
     }
 }
 
 /// Entries must follow (index, log_term) without a gap, with terms that
 /// never decrease and never exceed the leader's.
+///
+/// Every real entry has a term of at least 1, so only index 0 (the empty
+/// log) may have log term 0. This matters: raft-rs reports term 0 for any
+/// index past its log, so (far index, term 0) would "match" and append
+/// entries past the end of the log — a panic.
 fn check_append(m: &Message) -> Result<(), String> {
-    if m.log_term > m.term {
-        return Err(format!("append log term {} > term {}", m.log_term, m.term));
+    if m.log_term > m.term || (m.index > 0 && m.log_term == 0) {
+        return Err(format!(
+            "append after ({}, term {}) in term {}",
+            m.index, m.log_term, m.term
+        ));
     }
     let (mut index, mut term) = (m.index, m.log_term);
     for e in m.get_entries() {
         if Some(e.index) != index.checked_add(1) {
             return Err(format!("append entry {} after {index}", e.index));
         }
-        if e.term < term || e.term > m.term {
+        if e.term < term.max(1) || e.term > m.term {
             return Err(format!("append entry {} has term {}", e.index, e.term));
         }
         (index, term) = (e.index, e.term);
@@ -71,8 +79,11 @@ fn check_append(m: &Message) -> Result<(), String> {
 }
 
 /// A snapshot must exist, be from no later term than the message, and name
-/// a sane voter set.
-fn check_snapshot(m: &Message) -> Result<(), String> {
+/// exactly our voters: membership is static (nothing proposes a conf
+/// change), so a different set can only be a forgery that would otherwise
+/// let one message rewrite who votes. If conf changes are ever proposed,
+/// this must follow the applied conf state instead.
+fn check_snapshot(m: &Message, voters: &[u64]) -> Result<(), String> {
     let Some(s) = m.snapshot.as_ref() else {
         return Err("MsgSnapshot without a snapshot".into());
     };
@@ -84,17 +95,18 @@ fn check_snapshot(m: &Message) -> Result<(), String> {
         ));
     }
     let cs = meta.get_conf_state();
-    let mut voters = cs.voters.clone();
-    voters.sort_unstable();
-    voters.dedup();
-    let sane = !voters.is_empty()
-        && voters.len() == cs.voters.len()
-        && !voters.contains(&0)
+    let mut theirs = cs.voters.clone();
+    theirs.sort_unstable();
+    let mut ours = voters.to_vec();
+    ours.sort_unstable();
+    let same = theirs == ours
         && cs.voters_outgoing.is_empty()
         && cs.learners.is_empty()
         && cs.learners_next.is_empty();
-    if !sane {
-        return Err(format!("snapshot with voter set {cs:?}"));
+    if !same {
+        return Err(format!(
+            "snapshot with voter set {cs:?}, ours is {voters:?}"
+        ));
     }
     Ok(())
 }
@@ -177,6 +189,17 @@ mod tests {
         assert!(check_shape(&m, 1, &voters).is_err());
         m.set_entries(vec![entry(5, 4)].into());
         assert!(check_shape(&m, 1, &voters).is_err(), "term beyond leader's");
+        m.log_term = 0;
+        m.set_entries(vec![entry(5, 2)].into());
+        assert!(check_shape(&m, 1, &voters).is_err(), "no entry has term 0");
+        m.index = 0;
+        m.set_entries(vec![entry(1, 2)].into());
+        assert!(
+            check_shape(&m, 1, &voters).is_ok(),
+            "but the empty log does"
+        );
+        m.set_entries(vec![entry(1, 0)].into());
+        assert!(check_shape(&m, 1, &voters).is_err(), "entries have terms");
         m.index = u64::MAX;
         m.set_entries(vec![entry(0, 3)].into());
         assert!(check_shape(&m, 1, &voters).is_err(), "index overflow");
@@ -192,7 +215,10 @@ mod tests {
         s.mut_metadata().term = 3;
         m.set_snapshot(s.clone());
         assert!(check_shape(&m, 1, &voters).is_err(), "no voters");
-        s.mut_metadata().mut_conf_state().voters = vec![1, 2];
+        s.mut_metadata().mut_conf_state().voters = vec![1];
+        m.set_snapshot(s.clone());
+        assert!(check_shape(&m, 1, &voters).is_err(), "other voters");
+        s.mut_metadata().mut_conf_state().voters = vec![2, 1];
         m.set_snapshot(s);
         assert!(check_shape(&m, 1, &voters).is_ok());
     }

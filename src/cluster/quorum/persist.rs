@@ -74,7 +74,7 @@ pub struct FilePersister {
 impl FilePersister {
     /// Opens (creating if needed) the directory and recovers its contents.
     pub fn open(dir: &Path) -> io::Result<(FilePersister, Recovered)> {
-        fs::create_dir_all(dir)?;
+        create_durably(dir)?;
         for name in [LOG, SNAPSHOT, HARD_STATE, COMMIT] {
             remove_if_present(&aside(dir, name))?;
         }
@@ -155,7 +155,14 @@ impl FilePersister {
     /// Writes `bytes` as file `name`, atomically: aside, sync, rename, sync
     /// the directory. Returns the new file, open.
     async fn replace_file(&mut self, name: &str, bytes: Vec<u8>) -> io::Result<BufferedFile> {
-        let mut f = BufferedFile::create(aside(&self.dir, name)).await?;
+        // Read-write: a rewritten log is read back at the next rewrite.
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(aside(&self.dir, name))
+            .await?;
         write_all(&f, bytes, 0).await?;
         f.fdatasync().await?;
         f.rename(self.dir.join(name)).await?;
@@ -481,6 +488,24 @@ fn truncate_file(path: &Path, len: u64) -> io::Result<()> {
     let f = fs::OpenOptions::new().write(true).open(path)?;
     f.set_len(len)?;
     f.sync_all()
+}
+
+/// Creates the directory and an empty `raft.log` if missing, and syncs
+/// the directory entries: fdatasync on a file does not make its name
+/// durable, and entries synced into a file whose name is lost are lost.
+fn create_durably(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)?;
+        if let Some(parent) = dir.parent() {
+            fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    let log = dir.join(LOG);
+    if !log.exists() {
+        fs::File::create(&log)?.sync_all()?;
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn rewrite_log_sync(dir: &Path, entries: &[Entry]) -> io::Result<(Vec<Frame>, u64)> {
