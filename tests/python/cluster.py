@@ -281,6 +281,9 @@ class Cluster:
                 topics[name] = ("error", t.error.code())
         return brokers, topics
 
+    def cluster_id(self, i, timeout=5):
+        return self.admin(i).list_topics(timeout=timeout).cluster_id
+
     def expected_brokers(self, ids):
         return {i: self.nodes[i].port for i in ids}
 

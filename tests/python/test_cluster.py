@@ -361,6 +361,8 @@ def test_restart_everything(cluster):
     assert set(leaders(before, data_topic).values()) == set(ALL)
     delivered = produce(c.bootstrap(1), data_topic, 50)
 
+    cluster_id = c.cluster_id(1)
+    assert cluster_id and all(c.cluster_id(i) == cluster_id for i in ALL)
     stopped = c.stop_all()
     assert all(code == 0 for code, _ in stopped.values()), stopped
     c.start_all()
@@ -368,6 +370,7 @@ def test_restart_everything(cluster):
         leader >= 0 for t in v[1].values() for leader, _, _ in t.values()))
     assert after == before
     assert sorted(after[1]) == names
+    assert [c.cluster_id(i) for i in ALL] == [cluster_id] * 3
     for i in ALL:
         for name, configs in altered.items():
             described = c.topic_configs(i, name)
@@ -400,11 +403,13 @@ def test_metadata_snapshots(cluster):
                  f"{os.listdir(node.metadata_dir) if os.path.isdir(node.metadata_dir) else None})")
         assert node.log_lines("metadata snapshot taken"), f"node {i} logged no snapshot"
 
+    cluster_id = c.cluster_id(1)
     c.kill_all()
     c.start_all()
     after = c.wait_agreement(ALL, timeout=20, check=lambda v: v[0] == c.expected_brokers(ALL) and set(v[1]) == kept
                              and all(leader >= 0 for t in v[1].values() for leader, _, _ in t.values()))
     assert after == before
+    assert [c.cluster_id(i) for i in ALL] == [cluster_id] * 3
     # And the cluster still takes changes.
     c.create_topics(2, [new_topic("snap-after", 3)], retry_for=10)
     c.wait_agreement(ALL, timeout=5, check=has_topics("snap-after"))
