@@ -9,6 +9,7 @@ pub struct Broker {
     _dir: tempfile::TempDir,
 }
 
+#[allow(dead_code)]
 impl Broker {
     pub fn start(extra: &[&str]) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
