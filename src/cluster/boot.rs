@@ -84,6 +84,8 @@ pub async fn start(
     spawn_loops(&node, listener);
     if node.voters.len() == 1 && is_voter {
         wait_sole_voter_ready(&node).await;
+    } else if !is_voter {
+        wait_first_image(&node).await;
     }
     Ok(node)
 }
@@ -168,6 +170,22 @@ fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {
         let incarnation = uuid::Uuid::new_v4();
         glommio::spawn_local(super::lifecycle::run_broker(node.clone(), incarnation)).detach();
     }
+}
+
+/// A node that is not a voter has nothing to serve before the controllers
+/// send it the image; it waits for that (bounded: the controllers may be
+/// down, and the node then serves what it learns later).
+async fn wait_first_image(node: &Rc<ClusterNode>) {
+    let until = Instant::now() + SOLE_VOTER_START;
+    while Instant::now() < until {
+        let offset = node.image().offset;
+        if offset > 0 {
+            node.wait_published(offset).await.ok();
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::warn!("no metadata from the controllers after {SOLE_VOTER_START:?}; serving anyway");
 }
 
 /// A one-node cluster serves only once its log is bootstrapped (an

@@ -133,7 +133,11 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Err(_) => return Err(ServeError::Shard(0, "exited during start".into())),
         }
     }
-    println!("fjord listening on {listen}");
+    if options.config.cluster.broker {
+        println!("fjord listening on {listen}");
+    } else {
+        println!("fjord controller ready (process.roles=controller: no client listener)");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     tracing::info!(%listen, shards, data_dir = %options.data_dir.display(), "fjord started");
@@ -231,7 +235,11 @@ async fn run_shard_inner(
             TcpListener::bind(addr).map_err(|e| format!("bind metrics address {addr}: {e}"))?;
         glommio::spawn_local(serve_metrics(listener, start.metrics.clone())).detach();
     }
-    let listener = TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?;
+    // A controller-only node (process.roles=controller) takes no clients.
+    let listener = match shard.config.cluster.broker {
+        true => Some(TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?),
+        false => None,
+    };
     let _ = start.ready.send(Ok(()));
 
     let stop = start.stop.clone();
@@ -241,6 +249,9 @@ async fn run_shard_inner(
         }
     };
     let accept = async {
+        let Some(listener) = &listener else {
+            return std::future::pending().await;
+        };
         loop {
             match listener.accept().await {
                 Ok(stream) => {
