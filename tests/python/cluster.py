@@ -70,6 +70,16 @@ class Node:
         self.incarnation = 0
         self.log_path = None
         self.stdout_path = None
+        # process.roles: "broker,controller" (default), "broker" or "controller".
+        self.roles = "broker,controller"
+
+    @property
+    def is_voter(self):
+        return "controller" in self.roles
+
+    @property
+    def is_broker(self):
+        return "broker" in self.roles
 
     @property
     def bootstrap(self):
@@ -80,10 +90,11 @@ class Node:
         return os.path.join(self.data_dir, "metadata")
 
     def command(self):
-        settings = {"node.id": str(self.id), "controller.quorum.voters": self.cluster.voters, **FAST,
-                    **self.cluster.settings}
-        cmd = [FJORD, "serve", "--listen", self.bootstrap, "--controller-listen", f"127.0.0.1:{self.cport}",
-               "--data-dir", self.data_dir, "--cores", "1"]
+        settings = {"node.id": str(self.id), "controller.quorum.voters": self.cluster.voters,
+                    "process.roles": self.roles, **FAST, **self.cluster.settings}
+        cmd = [FJORD, "serve", "--listen", self.bootstrap, "--data-dir", self.data_dir, "--cores", "1"]
+        if self.is_voter:
+            cmd += ["--controller-listen", f"127.0.0.1:{self.cport}"]
         for name, value in settings.items():
             cmd += ["--set", f"{name}={value}"]
         return cmd
@@ -104,7 +115,8 @@ class Node:
         while time.time() < deadline:
             with open(self.stdout_path) as f:
                 lines = f.read().splitlines()
-            if any(line.startswith("fjord listening on ") for line in lines):
+            ready = "fjord listening on " if self.is_broker else "fjord controller ready"
+            if any(line.startswith(ready) for line in lines):
                 return time.time() - self.started_at
             if self.proc.poll() is not None:
                 raise AssertionError(f"node {self.id} exited with {self.proc.returncode} before listening; "
@@ -172,16 +184,20 @@ class Cluster:
         self.voters = ""
 
     # ---- lifecycle -------------------------------------------------------
-    def start(self, n=3, extra_settings=None, wait_brokers=True):
+    def start(self, n=3, extra_settings=None, wait_brokers=True, roles=None):
+        """`roles`: {node id: process.roles} for nodes that are not both."""
         self.settings = dict(extra_settings or {})
         self.nodes = {i: Node(self, i) for i in range(1, n + 1)}
-        self.voters = ",".join(f"{i}@127.0.0.1:{node.cport}" for i, node in self.nodes.items())
+        for i, role in (roles or {}).items():
+            self.nodes[i].roles = role
+        self.voters = ",".join(f"{i}@127.0.0.1:{node.cport}" for i, node in self.nodes.items() if node.is_voter)
         for node in self.nodes.values():
             node.spawn()
         for node in self.nodes.values():
             node.wait_listening()
         if wait_brokers:
-            self.wait_brokers(list(self.nodes), expected=list(self.nodes))
+            brokers = [i for i, node in self.nodes.items() if node.is_broker]
+            self.wait_brokers(brokers, expected=brokers)
         return self
 
     def node(self, i):
