@@ -34,7 +34,13 @@ impl Shard {
     /// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, or
     /// UNKNOWN_TOPIC_OR_PARTITION) and the leader to try.
     pub fn check_leader(&self, topic: &str, partition: i32) -> Result<(), NotHere> {
-        let Some(state) = self.partition_state(topic, partition) else {
+        // On the produce path: look, don't clone.
+        let image = self.image.borrow();
+        let state = image
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?));
+        let Some(state) = state else {
             return Err(NotHere {
                 error_code: ResponseError::UnknownTopicOrPartition.code(),
                 leader: -1,
