@@ -2,8 +2,10 @@
 //! (32). A topic config is its override (source DYNAMIC_TOPIC_CONFIG) or the
 //! broker's value; synonyms list both, so tools like kafka-configs show where
 //! a value comes from. The broker's settings are read-only, followed by the
-//! dynamic configs set on it; a group's configs are its own or the broker's
-//! defaults (see `crate::config::dynamic`).
+//! dynamic configs set on it and the cluster-wide dynamic defaults it does
+//! not override; a group's configs are its own or the broker's defaults
+//! (see `crate::config::dynamic`). Dynamic configs come from this shard's
+//! metadata image.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -16,7 +18,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin;
-use crate::config::dynamic::GROUP_CONFIGS;
+use crate::config::dynamic::{Target, GROUP_CONFIGS};
 use crate::shard::Shard;
 
 const TOPIC: i8 = 2;
@@ -25,6 +27,7 @@ const GROUP: i8 = 32;
 // Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const GROUP_CONFIG: i8 = 8;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
@@ -36,21 +39,14 @@ pub async fn handle(
 ) -> DescribeConfigsResponse {
     let mut results = Vec::new();
     for resource in request.resources {
-        let dynamic = match resource.resource_type {
-            // An empty broker name asks for cluster-wide defaults: fjord has
-            // only the static settings.
-            BROKER if resource.resource_name.is_empty() => Ok(BTreeMap::new()),
+        let target = match resource.resource_type {
             BROKER | GROUP => {
                 let name = resource.resource_name.as_str();
-                let target = topic_admin::dynamic_target(shard, resource.resource_type, name);
-                match target {
-                    Ok(target) => topic_admin::dynamic_configs(shard, target).await,
-                    Err(outcome) => Err(outcome),
-                }
+                topic_admin::dynamic_target(shard, resource.resource_type, name).map(Some)
             }
-            _ => Ok(BTreeMap::new()),
+            _ => Ok(None),
         };
-        results.push(describe(shard, resource, dynamic, request.include_synonyms));
+        results.push(describe(shard, resource, target, request.include_synonyms));
     }
     DescribeConfigsResponse::default().with_results(results)
 }
@@ -58,7 +54,7 @@ pub async fn handle(
 fn describe(
     shard: &Shard,
     resource: kafka_protocol::messages::describe_configs_request::DescribeConfigsResource,
-    dynamic: Result<BTreeMap<String, String>, topic_admin::Outcome>,
+    target: Result<Option<Target>, topic_admin::Outcome>,
     include_synonyms: bool,
 ) -> DescribeConfigsResult {
     let keys: Option<Vec<String>> = resource
@@ -69,9 +65,9 @@ fn describe(
     let result = DescribeConfigsResult::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
-    // An error finding the broker or group's dynamic configs is the answer.
-    let dynamic = match dynamic {
-        Ok(dynamic) => dynamic,
+    // An error naming the broker or group is the answer.
+    let target = match target {
+        Ok(target) => target,
         Err((code, message)) => {
             return result
                 .with_error_code(code)
@@ -81,10 +77,26 @@ fn describe(
     match resource.resource_type {
         BROKER => {
             let mut configs = broker_configs(shard, &wanted, include_synonyms);
-            configs.extend(dynamic_entries(&dynamic, &wanted, DYNAMIC_BROKER_CONFIG));
+            let defaults = topic_admin::dynamic_configs(shard, &Target::ClusterDefault);
+            let own = match &target {
+                Some(target @ Target::Broker(_)) => topic_admin::dynamic_configs(shard, target),
+                _ => BTreeMap::new(),
+            };
+            configs.extend(dynamic_entries(&own, &wanted, DYNAMIC_BROKER_CONFIG));
+            let not_overridden = |name: &str| wanted(name) && !own.contains_key(name);
+            configs.extend(dynamic_entries(
+                &defaults,
+                &not_overridden,
+                DYNAMIC_DEFAULT_BROKER_CONFIG,
+            ));
             result.with_configs(configs)
         }
-        GROUP => result.with_configs(group_configs(&dynamic, &wanted)),
+        GROUP => {
+            let own = target
+                .map(|target| topic_admin::dynamic_configs(shard, &target))
+                .unwrap_or_default();
+            result.with_configs(group_configs(&own, &wanted))
+        }
         TOPIC => {
             let overrides = match shard.topics.borrow().get(resource.resource_name.as_str()) {
                 Some(meta) => meta.configs.clone(),
