@@ -27,4 +27,7 @@ FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" python3 -m pytest -q -p
 section "librdkafka test suite"
 FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 
+section "librdkafka test suite against a three-node cluster"
+FJORD_NODES=3 FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
+
 section "all tests passed"

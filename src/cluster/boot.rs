@@ -63,6 +63,7 @@ pub async fn start(
         bytes_since_snapshot: Cell::new(0),
         leader_hint: Cell::new(None),
         connections: RefCell::new(HashMap::new()),
+        forwarded: Cell::new(0),
         broker_epoch: Cell::new(-1),
         stopping: Cell::new(false),
         options,

@@ -47,6 +47,9 @@ impl ClusterNode {
                 }
             };
             if target != self.node_id {
+                if purpose == Purpose::Client {
+                    self.forwarded.set(self.forwarded.get() + 1);
+                }
                 let left = until.saturating_duration_since(Instant::now());
                 match self.call_node(target, purpose, request.clone(), left).await {
                     Ok(ControllerResponse::NotController { leader }) => {

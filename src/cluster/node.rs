@@ -110,6 +110,8 @@ pub struct ClusterNode {
     /// Where the active controller was last seen, for calls from here.
     pub(super) leader_hint: Cell<Option<i32>>,
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
+    /// Changes sent to the active controller on another node.
+    pub(super) forwarded: Cell<u64>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
     pub(super) stopping: Cell<bool>,
@@ -178,6 +180,28 @@ impl ClusterNode {
                 code: ResponseError::RequestTimedOut.code(),
                 message: format!("change committed at {offset} but not yet applied here"),
             })
+    }
+
+    /// The gauges Prometheus shows for this node.
+    pub fn metrics_snapshot(&self) -> crate::metrics::cluster::ClusterSnapshot {
+        let image = self.image();
+        let (role, term, commit) = match &self.quorum {
+            Some(q) => {
+                let q = q.borrow();
+                let role = if q.is_leader() { 3 } else { 1 };
+                (role, q.term(), q.commit_index())
+            }
+            None => (0, 0, image.offset),
+        };
+        crate::metrics::cluster::ClusterSnapshot {
+            quorum_role: role,
+            term,
+            commit_index: commit,
+            applied_offset: self.published.reached(),
+            brokers_registered: image.brokers.len() as u64,
+            brokers_fenced: image.brokers.values().filter(|b| b.fenced).count() as u64,
+            forwarded_requests: self.forwarded.get(),
+        }
     }
 
     pub fn published_offset(&self) -> u64 {

@@ -24,6 +24,8 @@ use std::path::Path;
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 
+use super::types::ConfigType;
+
 /// The single-node file, read only to seed a new metadata log.
 const LEGACY_FILE: &str = "dynamic-configs.toml";
 
@@ -38,46 +40,201 @@ enum Kind {
     Long,
     /// An integer at least this large.
     Int(i64),
+    /// A 16-bit integer at least this large.
+    Short(i64),
     Double,
     Text,
+    /// A comma-separated list.
+    List,
+}
+
+impl Kind {
+    fn config_type(self) -> ConfigType {
+        match self {
+            Kind::Long => ConfigType::Long,
+            Kind::Int(_) => ConfigType::Int,
+            Kind::Short(_) => ConfigType::Short,
+            Kind::Double => ConfigType::Double,
+            Kind::Text => ConfigType::String,
+            Kind::List => ConfigType::List,
+        }
+    }
+
+    /// Whether `value` is of this type (numbers: not empty, and in range).
+    fn accepts(self, value: &str) -> bool {
+        let at_least = |min: i64| value.trim().parse::<i64>().is_ok_and(|v| v >= min);
+        self.config_type().parses(value)
+            && match self {
+                Kind::Int(min) | Kind::Short(min) => at_least(min),
+                Kind::Long | Kind::Double => !value.trim().is_empty(),
+                Kind::Text | Kind::List => true,
+            }
+    }
+}
+
+/// A broker config Kafka updates at run time, which fjord stores without
+/// acting on: its name, type, Kafka's default and a description.
+pub struct DynamicSetting {
+    pub name: &'static str,
+    kind: Kind,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl DynamicSetting {
+    /// Kafka's type for it (DescribeConfigs v3+).
+    pub fn config_type(&self) -> ConfigType {
+        self.kind.config_type()
+    }
+}
+
+const fn dynamic(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    doc: &'static str,
+) -> DynamicSetting {
+    DynamicSetting {
+        name,
+        kind,
+        default,
+        doc,
+    }
 }
 
 /// Kafka's dynamically updatable broker configs that fjord stores without
 /// acting on them.
-const BROKER_DYNAMIC: &[(&str, Kind)] = &[
-    ("sasl.kerberos.kinit.cmd", Kind::Text),
-    ("sasl.kerberos.min.time.before.relogin", Kind::Long),
-    ("sasl.kerberos.principal.to.local.rules", Kind::Text),
-    ("sasl.kerberos.ticket.renew.jitter", Kind::Double),
-    ("sasl.kerberos.ticket.renew.window.factor", Kind::Double),
-    ("sasl.login.refresh.buffer.seconds", Kind::Int(0)),
-    ("sasl.login.refresh.min.period.seconds", Kind::Int(0)),
-    ("sasl.login.refresh.window.factor", Kind::Double),
-    ("sasl.login.refresh.window.jitter", Kind::Double),
-    ("background.threads", Kind::Int(1)),
-    ("num.replica.fetchers", Kind::Int(1)),
-    ("num.recovery.threads.per.data.dir", Kind::Int(1)),
-    ("log.cleaner.threads", Kind::Int(0)),
-    ("max.connections", Kind::Int(0)),
-    ("max.connections.per.ip", Kind::Int(0)),
-    ("max.connection.creation.rate", Kind::Int(0)),
+pub const BROKER_DYNAMIC: &[DynamicSetting] = &[
+    dynamic(
+        "sasl.kerberos.kinit.cmd",
+        Kind::Text,
+        "/usr/bin/kinit",
+        "Kerberos kinit command path (fjord has no SASL/GSSAPI)",
+    ),
+    dynamic(
+        "sasl.kerberos.min.time.before.relogin",
+        Kind::Long,
+        "60000",
+        "Login thread sleep between refresh attempts (fjord has no SASL/GSSAPI)",
+    ),
+    dynamic(
+        "sasl.kerberos.principal.to.local.rules",
+        Kind::List,
+        "DEFAULT",
+        "Rules mapping principal names to short names (fjord has no SASL/GSSAPI)",
+    ),
+    dynamic(
+        "sasl.kerberos.ticket.renew.jitter",
+        Kind::Double,
+        "0.05",
+        "Random jitter added to the renewal time (fjord has no SASL/GSSAPI)",
+    ),
+    dynamic(
+        "sasl.kerberos.ticket.renew.window.factor",
+        Kind::Double,
+        "0.8",
+        "Share of the ticket lifetime before renewal (fjord has no SASL/GSSAPI)",
+    ),
+    dynamic(
+        "sasl.login.refresh.buffer.seconds",
+        Kind::Short(0),
+        "300",
+        "Credential refresh buffer (fjord has no SASL/OAUTHBEARER)",
+    ),
+    dynamic(
+        "sasl.login.refresh.min.period.seconds",
+        Kind::Short(0),
+        "60",
+        "Least wait between credential refreshes (fjord has no SASL/OAUTHBEARER)",
+    ),
+    dynamic(
+        "sasl.login.refresh.window.factor",
+        Kind::Double,
+        "0.8",
+        "Share of the credential lifetime before refresh (fjord has no SASL/OAUTHBEARER)",
+    ),
+    dynamic(
+        "sasl.login.refresh.window.jitter",
+        Kind::Double,
+        "0.05",
+        "Random jitter added to the refresh time (fjord has no SASL/OAUTHBEARER)",
+    ),
+    dynamic(
+        "background.threads",
+        Kind::Int(1),
+        "10",
+        "Background processing threads (fjord is thread-per-core)",
+    ),
+    dynamic(
+        "num.replica.fetchers",
+        Kind::Int(1),
+        "1",
+        "Replica fetcher threads per source broker",
+    ),
+    dynamic(
+        "num.recovery.threads.per.data.dir",
+        Kind::Int(1),
+        "2",
+        "Log recovery threads per data directory (fjord is thread-per-core)",
+    ),
+    dynamic(
+        "log.cleaner.threads",
+        Kind::Int(0),
+        "1",
+        "Compaction threads (fjord compacts on each shard)",
+    ),
+    dynamic(
+        "max.connections",
+        Kind::Int(0),
+        "2147483647",
+        "Most connections the broker allows",
+    ),
+    dynamic(
+        "max.connections.per.ip",
+        Kind::Int(0),
+        "2147483647",
+        "Most connections from one IP address",
+    ),
+    dynamic(
+        "max.connection.creation.rate",
+        Kind::Int(0),
+        "2147483647",
+        "Most new connections per second",
+    ),
 ];
 
-/// Kafka's group configs: (name, the broker setting giving the default,
-/// its default, allowed range).
-pub const GROUP_CONFIGS: &[(&str, &str, i64, (i64, i64))] = &[
-    (
-        "consumer.session.timeout.ms",
-        "group.consumer.session.timeout.ms",
-        45_000,
-        (45_000, 60_000),
-    ),
-    (
-        "consumer.heartbeat.interval.ms",
-        "group.consumer.heartbeat.interval.ms",
-        5_000,
-        (5_000, 15_000),
-    ),
+/// The run-time broker config called `name`.
+pub fn broker_setting(name: &str) -> Option<&'static DynamicSetting> {
+    BROKER_DYNAMIC.iter().find(|s| s.name == name)
+}
+
+/// One of Kafka's group configs.
+pub struct GroupSetting {
+    pub name: &'static str,
+    /// The broker setting giving its default (Kafka's; not one of fjord's).
+    pub broker_setting: &'static str,
+    pub default: i64,
+    /// The allowed range, inclusive.
+    pub range: (i64, i64),
+    pub doc: &'static str,
+}
+
+/// Kafka's group configs (all INT).
+pub const GROUP_CONFIGS: &[GroupSetting] = &[
+    GroupSetting {
+        name: "consumer.session.timeout.ms",
+        broker_setting: "group.consumer.session.timeout.ms",
+        default: 45_000,
+        range: (45_000, 60_000),
+        doc: "Session timeout of the group's KIP-848 consumers",
+    },
+    GroupSetting {
+        name: "consumer.heartbeat.interval.ms",
+        broker_setting: "group.consumer.heartbeat.interval.ms",
+        default: 5_000,
+        range: (5_000, 15_000),
+        doc: "Heartbeat interval of the group's KIP-848 consumers",
+    },
 ];
 
 /// Whose dynamic configs: one broker's, the cluster-wide broker default
@@ -212,23 +369,14 @@ pub fn validate(target: &Target, configs: &Configs) -> Result<(), Outcome> {
 }
 
 fn validate_broker(name: &str, value: &str) -> Result<(), Outcome> {
-    let Some((_, kind)) = BROKER_DYNAMIC.iter().find(|(n, _)| *n == name) else {
+    let Some(setting) = broker_setting(name) else {
         let msg = format!(
             "{name} cannot be changed at run time: fjord's broker settings are static \
              (use --config or --set at start)"
         );
         return Err(invalid(ResponseError::InvalidRequest, msg));
     };
-    let ok = match kind {
-        Kind::Long => value.trim().parse::<i64>().is_ok(),
-        Kind::Int(min) => value
-            .trim()
-            .parse::<i32>()
-            .is_ok_and(|v| i64::from(v) >= *min),
-        Kind::Double => value.trim().parse::<f64>().is_ok_and(f64::is_finite),
-        Kind::Text => true,
-    };
-    if ok {
+    if setting.kind.accepts(value) {
         Ok(())
     } else {
         let msg = format!("invalid value {value:?} for {name}");
@@ -238,7 +386,10 @@ fn validate_broker(name: &str, value: &str) -> Result<(), Outcome> {
 
 fn validate_group(configs: &Configs) -> Result<(), Outcome> {
     for (name, value) in configs {
-        let Some((_, _, _, (min, max))) = GROUP_CONFIGS.iter().find(|c| c.0 == name) else {
+        let Some(GroupSetting {
+            range: (min, max), ..
+        }) = GROUP_CONFIGS.iter().find(|c| c.name == name)
+        else {
             let msg = format!("unknown group config {name}");
             return Err(invalid(ResponseError::InvalidConfig, msg));
         };
@@ -253,8 +404,8 @@ fn validate_group(configs: &Configs) -> Result<(), Outcome> {
     let effective = |name: &str| {
         let default = GROUP_CONFIGS
             .iter()
-            .find(|c| c.0 == name)
-            .map_or(0, |c| c.2);
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.default);
         configs
             .get(name)
             .and_then(|v| v.trim().parse().ok())
@@ -360,5 +511,20 @@ mod tests {
         );
         std::fs::write(dir.path().join(LEGACY_FILE), "broker = 3").unwrap();
         assert!(load_legacy(dir.path(), 3).is_err());
+    }
+
+    #[test]
+    fn kafkas_defaults_are_valid_values() {
+        for s in BROKER_DYNAMIC {
+            assert!(validate_broker(s.name, s.default).is_ok(), "{}", s.name);
+            assert!(!s.doc.is_empty(), "{}", s.name);
+        }
+        assert!(validate_broker("sasl.login.refresh.buffer.seconds", "40000").is_err());
+        assert!(validate_broker("sasl.kerberos.min.time.before.relogin", "").is_err());
+        assert!(validate_broker("sasl.kerberos.ticket.renew.jitter", " ").is_err());
+        assert_eq!(
+            broker_setting("background.threads").map(|s| s.config_type()),
+            Some(ConfigType::Int)
+        );
     }
 }

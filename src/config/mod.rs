@@ -1,11 +1,13 @@
 //! Broker settings, by Kafka's names, from a TOML file and `--set name=value`.
 //!
-//! One table lists every setting fjord accepts: its Kafka name, default and
-//! documentation. Values are kept as validated strings in that table and
-//! parsed into the typed fields of [`BrokerConfig`] once, at load. Unknown
-//! names and bad values are errors at start, naming the setting.
+//! One table lists every setting fjord accepts: its Kafka name, type,
+//! default and documentation. Values are kept as validated strings in that
+//! table and parsed into the typed fields of [`BrokerConfig`] once, at load.
+//! Unknown names and bad values are errors at start, naming the setting.
+//! What DescribeConfigs shows of them is in [`describe`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +26,21 @@ pub enum ConfigError {
     BadOverride(String),
 }
 
+pub mod describe;
 pub mod dynamic;
 mod settings;
 pub mod topic;
+mod types;
 use settings::SETTINGS;
+pub use types::ConfigType;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     values: BTreeMap<&'static str, String>,
+    /// The settings given by file or `--set` (the rest are defaults).
+    explicit: BTreeSet<&'static str>,
+    /// The address clients connect to, once bound (`listeners`).
+    listen: Option<SocketAddr>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -80,28 +89,22 @@ pub struct GroupConfig {
     pub offsets_retention_check_ms: i64,
 }
 
-/// One broker setting as DescribeConfigs reports it.
+/// One broker setting's value (DescribeConfigs uses [`describe`]).
 pub struct ConfigEntry {
     pub name: &'static str,
     pub value: String,
+    /// Not given by file or `--set`.
     pub is_default: bool,
     pub doc: &'static str,
-}
-
-/// A topic-level config and the broker setting its default comes from.
-pub struct TopicConfigDefault {
-    pub name: &'static str,
-    pub synonym: &'static str,
-    pub value: String,
-    pub is_default: bool,
 }
 
 impl BrokerConfig {
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<BrokerConfig, ConfigError> {
         let mut values: BTreeMap<&'static str, String> = SETTINGS
             .iter()
-            .map(|(n, d, _)| (*n, d.to_string()))
+            .map(|s| (s.name, s.default.to_string()))
             .collect();
+        let mut explicit = BTreeSet::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
@@ -111,19 +114,23 @@ impl BrokerConfig {
             let mut flat = Vec::new();
             flatten("", &table, &mut flat);
             for (name, value) in flat {
-                set(&mut values, &name, value)?;
+                set(&mut values, &mut explicit, &name, value)?;
             }
         }
         for item in overrides {
             let (name, value) = item
                 .split_once('=')
                 .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
-            set(&mut values, name.trim(), value.trim().to_string())?;
+            let value = value.trim().to_string();
+            set(&mut values, &mut explicit, name.trim(), value)?;
         }
-        BrokerConfig::from_values(values)
+        BrokerConfig::from_values(values, explicit)
     }
 
-    fn from_values(values: BTreeMap<&'static str, String>) -> Result<BrokerConfig, ConfigError> {
+    fn from_values(
+        values: BTreeMap<&'static str, String>,
+        explicit: BTreeSet<&'static str>,
+    ) -> Result<BrokerConfig, ConfigError> {
         let get = |n: &str| values.get(n).cloned().unwrap_or_default();
         let roll_ms = match get("log.roll.ms").as_str() {
             "" => parse::<u64>("log.roll.hours", &get("log.roll.hours"))? * 3_600_000,
@@ -180,6 +187,8 @@ impl BrokerConfig {
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
             values,
+            explicit,
+            listen: None,
         };
         let positive = [
             ("num.partitions", cfg.num_partitions as i64),
@@ -234,150 +243,24 @@ impl BrokerConfig {
         }
     }
 
-    /// Every setting in table order, for DescribeConfigs on the broker.
+    /// Every setting in table order with its value.
     pub fn entries(&self) -> Vec<ConfigEntry> {
         SETTINGS
             .iter()
-            .map(|(name, default, doc)| {
-                let value = get_value(&self.values, name);
-                ConfigEntry {
-                    name,
-                    is_default: value == *default,
-                    value,
-                    doc,
-                }
+            .map(|s| ConfigEntry {
+                name: s.name,
+                value: get_value(&self.values, s.name),
+                is_default: !self.explicit.contains(s.name),
+                doc: s.doc,
             })
             .collect()
     }
 
-    /// Topic configs with the broker defaults they take.
-    pub fn topic_defaults(&self) -> Vec<TopicConfigDefault> {
-        let retention_ms = match (
-            get_value(&self.values, "log.retention.ms"),
-            get_value(&self.values, "log.retention.minutes"),
-        ) {
-            (ms, _) if !ms.is_empty() => ("log.retention.ms", ms),
-            (_, min) if !min.is_empty() => (
-                "log.retention.minutes",
-                (min.parse::<i64>().unwrap_or(0) * 60_000).to_string(),
-            ),
-            _ => (
-                "log.retention.hours",
-                (get_value(&self.values, "log.retention.hours")
-                    .parse::<i64>()
-                    .unwrap_or(168)
-                    * 3_600_000)
-                    .to_string(),
-            ),
-        };
-        let flush = |n: &str| match get_value(&self.values, n) {
-            v if v.is_empty() => i64::MAX.to_string(),
-            v => v,
-        };
-        let mut out = vec![
-            (
-                "cleanup.policy",
-                "log.cleanup.policy",
-                get_value(&self.values, "log.cleanup.policy"),
-            ),
-            ("retention.ms", retention_ms.0, retention_ms.1),
-            (
-                "retention.bytes",
-                "log.retention.bytes",
-                get_value(&self.values, "log.retention.bytes"),
-            ),
-            (
-                "segment.bytes",
-                "log.segment.bytes",
-                self.log_segment_bytes.to_string(),
-            ),
-            ("segment.ms", "log.roll.ms", self.log_roll_ms.to_string()),
-            (
-                "segment.index.bytes",
-                "log.index.size.max.bytes",
-                self.log_index_size_max_bytes.to_string(),
-            ),
-            (
-                "index.interval.bytes",
-                "log.index.interval.bytes",
-                self.log_index_interval_bytes.to_string(),
-            ),
-            (
-                "max.message.bytes",
-                "message.max.bytes",
-                get_value(&self.values, "message.max.bytes"),
-            ),
-            (
-                "message.timestamp.type",
-                "log.message.timestamp.type",
-                get_value(&self.values, "log.message.timestamp.type"),
-            ),
-            (
-                "compression.type",
-                "compression.type",
-                get_value(&self.values, "compression.type"),
-            ),
-            (
-                "min.cleanable.dirty.ratio",
-                "log.cleaner.min.cleanable.ratio",
-                get_value(&self.values, "log.cleaner.min.cleanable.ratio"),
-            ),
-            (
-                "min.compaction.lag.ms",
-                "log.cleaner.min.compaction.lag.ms",
-                get_value(&self.values, "log.cleaner.min.compaction.lag.ms"),
-            ),
-            (
-                "max.compaction.lag.ms",
-                "log.cleaner.max.compaction.lag.ms",
-                get_value(&self.values, "log.cleaner.max.compaction.lag.ms"),
-            ),
-            (
-                "delete.retention.ms",
-                "log.cleaner.delete.retention.ms",
-                get_value(&self.values, "log.cleaner.delete.retention.ms"),
-            ),
-            (
-                "message.timestamp.before.max.ms",
-                "log.message.timestamp.before.max.ms",
-                get_value(&self.values, "log.message.timestamp.before.max.ms"),
-            ),
-            (
-                "message.timestamp.after.max.ms",
-                "log.message.timestamp.after.max.ms",
-                get_value(&self.values, "log.message.timestamp.after.max.ms"),
-            ),
-            (
-                "min.insync.replicas",
-                "min.insync.replicas",
-                get_value(&self.values, "min.insync.replicas"),
-            ),
-            (
-                "flush.messages",
-                "log.flush.interval.messages",
-                flush("log.flush.interval.messages"),
-            ),
-            (
-                "flush.ms",
-                "log.flush.interval.ms",
-                flush("log.flush.interval.ms"),
-            ),
-        ];
-        out.drain(..)
-            .map(|(name, synonym, value)| {
-                let default = SETTINGS
-                    .iter()
-                    .find(|(n, _, _)| *n == synonym)
-                    .map(|(_, d, _)| d.to_string());
-                TopicConfigDefault {
-                    name,
-                    synonym,
-                    is_default: default.as_deref()
-                        == Some(get_value(&self.values, synonym).as_str()),
-                    value,
-                }
-            })
-            .collect()
+    /// The config with the address clients connect to, once bound
+    /// (DescribeConfigs' `listeners`).
+    pub fn with_listen(mut self, listen: SocketAddr) -> BrokerConfig {
+        self.listen = Some(listen);
+        self
     }
 }
 
@@ -385,18 +268,28 @@ fn get_value(values: &BTreeMap<&'static str, String>, name: &str) -> String {
     values.get(name).cloned().unwrap_or_default()
 }
 
+/// Gives setting `name` the `value` from the file or `--set`: a known name
+/// and a value of its type. node.id and broker.id are one setting.
 fn set(
     values: &mut BTreeMap<&'static str, String>,
+    explicit: &mut BTreeSet<&'static str>,
     name: &str,
     value: String,
 ) -> Result<(), ConfigError> {
-    let Some((known, _, _)) = SETTINGS.iter().find(|(n, _, _)| *n == name) else {
+    let Some(known) = settings::find(name) else {
         return Err(ConfigError::UnknownSetting(name.to_string()));
     };
-    values.insert(known, value.clone());
-    if *known == "node.id" || *known == "broker.id" {
-        values.insert("node.id", value.clone());
-        values.insert("broker.id", value);
+    if !known.kind.parses(&value) {
+        let expected = format!("expected {:?}", known.kind).to_lowercase();
+        return Err(invalid(name, &value, &expected));
+    }
+    let names = match known.name {
+        "node.id" | "broker.id" => &["node.id", "broker.id"][..],
+        _ => std::slice::from_ref(&known.name),
+    };
+    for &name in names {
+        values.insert(name, value.clone());
+        explicit.insert(name);
     }
     Ok(())
 }
@@ -585,6 +478,25 @@ mod tests {
         assert!(e.to_string().contains("no.such.thing"));
         let e = BrokerConfig::load(None, &["num.partitions=zero".into()]).unwrap_err();
         assert!(e.to_string().contains("num.partitions"));
+    }
+
+    #[test]
+    fn values_must_be_of_the_settings_type() {
+        // Settings fjord only stores are checked too.
+        let e = BrokerConfig::load(None, &["socket.send.buffer.bytes=big".into()]).unwrap_err();
+        assert!(e.to_string().contains("socket.send.buffer.bytes"), "{e}");
+        let e = BrokerConfig::load(None, &["log.segment.bytes=4294967296".into()]).unwrap_err();
+        assert!(e.to_string().contains("expected int"), "{e}");
+    }
+
+    #[test]
+    fn log_roll_hours_applies_unless_ms_is_given() {
+        let cfg = BrokerConfig::load(None, &["log.roll.hours=1".into()]).unwrap();
+        assert_eq!(cfg.log_roll_ms, 3_600_000);
+        let both = ["log.roll.hours=1".into(), "log.roll.ms=5000".into()];
+        assert_eq!(BrokerConfig::load(None, &both).unwrap().log_roll_ms, 5000);
+        let default = BrokerConfig::load(None, &[]).unwrap();
+        assert_eq!(default.log_roll_ms, 168 * 3_600_000);
     }
 
     #[test]

@@ -1,252 +1,137 @@
-//! Every broker setting fjord accepts: Kafka's name, default, and a one-line
-//! description (DescribeConfigs shows it). Unknown names are refused at start.
+//! Every broker setting fjord accepts: Kafka's name, type (KIP-569), default
+//! and a one-line description (DescribeConfigs shows it). Unknown names are
+//! refused at start.
 
-/// (Kafka name, default, doc). The default is Kafka's unless the doc says otherwise.
-pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("num.partitions", "1", "Partitions of an auto-created topic"),
-    (
-        "default.replication.factor",
-        "1",
-        "Replication factor of auto-created topics",
-    ),
-    (
-        "auto.create.topics.enable",
-        "true",
-        "Create unknown topics on Metadata/Produce",
-    ),
-    (
-        "log.segment.bytes",
-        "1073741824",
-        "Roll a segment at this size",
-    ),
-    ("log.roll.ms", "604800000", "Roll a segment after this age"),
-    (
-        "log.roll.hours",
-        "168",
-        "Roll a segment after this age (log.roll.ms wins)",
-    ),
-    (
-        "log.index.interval.bytes",
-        "4096",
-        "Bytes of log between offset index entries",
-    ),
-    (
-        "log.index.size.max.bytes",
-        "10485760",
-        "Preallocated size of an index file",
-    ),
-    (
-        "log.flush.interval.messages",
-        "",
-        "Unset (fjord default): fsync before every acknowledgement",
-    ),
-    (
-        "log.flush.interval.ms",
-        "",
-        "Unset (fjord default): fsync before every acknowledgement",
-    ),
-    (
-        "log.flush.scheduler.interval.ms",
-        "9223372036854775807",
-        "Accepted for compatibility",
-    ),
-    (
-        "log.retention.hours",
-        "168",
-        "Retention by time (topics: retention.ms)",
-    ),
-    (
-        "log.retention.minutes",
-        "",
-        "Retention by time, wins over hours",
-    ),
-    (
-        "log.retention.ms",
-        "",
-        "Retention by time, wins over minutes",
-    ),
-    (
-        "log.retention.bytes",
-        "-1",
-        "Retention by size per partition (topics: retention.bytes)",
-    ),
-    (
-        "log.cleanup.policy",
-        "delete",
-        "delete, compact or compact,delete",
-    ),
-    (
-        "log.retention.check.interval.ms",
-        "300000",
-        "How often retention runs",
-    ),
-    ("log.cleaner.enable", "true", "Run the compaction cleaner"),
-    (
-        "log.cleaner.backoff.ms",
-        "15000",
-        "Cleaner pause when nothing is dirty",
-    ),
-    (
-        "log.cleaner.min.cleanable.ratio",
-        "0.5",
-        "Dirty share before compacting",
-    ),
-    (
-        "log.cleaner.min.compaction.lag.ms",
-        "0",
-        "Records younger stay uncompacted",
-    ),
-    (
-        "log.cleaner.max.compaction.lag.ms",
-        "9223372036854775807",
-        "Compact at most this late",
-    ),
-    (
-        "log.cleaner.delete.retention.ms",
-        "86400000",
-        "Keep tombstones this long",
-    ),
-    (
-        "log.message.timestamp.before.max.ms",
-        "9223372036854775807",
-        "Oldest accepted timestamp",
-    ),
-    (
-        "log.message.timestamp.after.max.ms",
-        "3600000",
-        "Newest accepted timestamp",
-    ),
-    (
-        "log.message.timestamp.type",
-        "CreateTime",
-        "CreateTime or LogAppendTime",
-    ),
-    (
-        "message.max.bytes",
-        "1048588",
-        "Largest record batch accepted",
-    ),
-    (
-        "compression.type",
-        "producer",
-        "Keep batches as the producer sent them",
-    ),
-    (
-        "min.insync.replicas",
-        "1",
-        "Stored; enforced when replication lands",
-    ),
-    (
-        "socket.request.max.bytes",
-        "104857600",
-        "Largest request frame; larger closes the connection",
-    ),
-    (
-        "socket.send.buffer.bytes",
-        "102400",
-        "Accepted for compatibility",
-    ),
-    (
-        "socket.receive.buffer.bytes",
-        "102400",
-        "Accepted for compatibility",
-    ),
-    (
-        "num.io.threads",
-        "8",
-        "Ignored: fjord is thread-per-core (see --cores)",
-    ),
-    (
-        "num.network.threads",
-        "3",
-        "Ignored: fjord is thread-per-core (see --cores)",
-    ),
-    (
-        "group.initial.rebalance.delay.ms",
-        "3000",
-        "Wait for more members of a new group",
-    ),
-    (
-        "group.min.session.timeout.ms",
-        "6000",
-        "Smallest member session timeout",
-    ),
-    (
-        "group.max.session.timeout.ms",
-        "1800000",
-        "Largest member session timeout",
-    ),
-    (
-        "offsets.topic.num.partitions",
-        "50",
-        "Partitions of __consumer_offsets",
-    ),
-    (
-        "offset.metadata.max.bytes",
-        "4096",
-        "Largest commit metadata",
-    ),
-    (
-        "offsets.retention.minutes",
-        "10080",
-        "Keep offsets of an empty group this long",
-    ),
-    (
-        "offsets.retention.check.interval.ms",
-        "600000",
-        "How often expired offsets go",
-    ),
-    (
-        "process.roles",
-        "broker,controller",
-        "broker, controller, or both (Kafka's combined mode)",
-    ),
-    (
-        "controller.quorum.voters",
-        "",
-        "id@host:port of each controller (empty: this node alone, on --controller-listen)",
-    ),
-    ("broker.rack", "", "Rack of this broker, for rack-aware replica placement"),
-    (
-        "broker.heartbeat.interval.ms",
-        "2000",
-        "How often a broker heartbeats to the active controller",
-    ),
-    (
-        "broker.session.timeout.ms",
-        "9000",
-        "A broker silent this long is fenced",
-    ),
-    (
-        "controller.quorum.election.timeout.ms",
-        "1000",
-        "A follower hearing no leader this long starts an election",
-    ),
-    (
-        "metadata.log.max.record.bytes.between.snapshots",
-        "20971520",
-        "Snapshot the metadata image and truncate its log after this many bytes of records",
-    ),
-    ("node.id", "0", "This broker's id"),
-    ("broker.id", "0", "Alias of node.id"),
-    (
-        "fjord.batch.cache.bytes",
-        "268435456",
-        "Hot-tail batch cache of each shard: its partitions share it, least recently used evicted first",
-    ),
-    (
-        "fjord.partition.cache.bytes",
-        "0",
-        "Most of the shard's cache one partition may hold (0: no cap)",
-    ),
-    (
-        "fjord.fetch.splice",
-        "true",
-        "Send cold fetch data file-to-socket with splice(2); false reads it into memory first",
-    ),
-    (
-        "fjord.max.inflight.requests.per.connection",
-        "64",
-        "Requests in progress per connection",
-    ),
+use super::types::ConfigType as T;
+use super::types::ConfigType;
+
+/// One broker setting.
+pub struct Setting {
+    pub name: &'static str,
+    /// Kafka's type for it (DescribeConfigs v3+); fjord-only settings get
+    /// the type their value parses as.
+    pub kind: ConfigType,
+    /// Kafka's default unless `doc` says otherwise; "" is unset (null).
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+const fn setting(
+    name: &'static str,
+    kind: ConfigType,
+    default: &'static str,
+    doc: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+/// Every setting, in the order DescribeConfigs lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting("num.partitions", T::Int, "1", "Partitions of an auto-created topic"),
+    setting("default.replication.factor", T::Int, "1", "Replication factor of auto-created topics"),
+    setting("auto.create.topics.enable", T::Boolean, "true", "Create unknown topics on Metadata/Produce"),
+    setting("log.segment.bytes", T::Int, "1073741824", "Roll a segment at this size"),
+    setting("log.roll.ms", T::Long, "", "Roll a segment after this age (unset: log.roll.hours)"),
+    setting("log.roll.hours", T::Int, "168", "Roll a segment after this age (log.roll.ms wins)"),
+    setting("log.index.interval.bytes", T::Int, "4096", "Bytes of log between offset index entries"),
+    setting("log.index.size.max.bytes", T::Int, "10485760", "Preallocated size of an index file"),
+    setting("log.flush.interval.messages", T::Long, "", "Unset (fjord default): fsync before every acknowledgement"),
+    setting("log.flush.interval.ms", T::Long, "", "Unset (fjord default): fsync before every acknowledgement"),
+    setting("log.flush.scheduler.interval.ms", T::Long, "9223372036854775807", "Accepted for compatibility"),
+    setting("log.retention.hours", T::Int, "168", "Retention by time (topics: retention.ms)"),
+    setting("log.retention.minutes", T::Int, "", "Retention by time, wins over hours"),
+    setting("log.retention.ms", T::Long, "", "Retention by time, wins over minutes"),
+    setting("log.retention.bytes", T::Long, "-1", "Retention by size per partition (topics: retention.bytes)"),
+    setting("log.cleanup.policy", T::List, "delete", "delete, compact or compact,delete"),
+    setting("log.retention.check.interval.ms", T::Long, "300000", "How often retention runs"),
+    setting("log.cleaner.enable", T::Boolean, "true", "Run the compaction cleaner"),
+    setting("log.cleaner.backoff.ms", T::Long, "15000", "Cleaner pause when nothing is dirty"),
+    setting("log.cleaner.min.cleanable.ratio", T::Double, "0.5", "Dirty share before compacting"),
+    setting("log.cleaner.min.compaction.lag.ms", T::Long, "0", "Records younger stay uncompacted"),
+    setting("log.cleaner.max.compaction.lag.ms", T::Long, "9223372036854775807", "Compact at most this late"),
+    setting("log.cleaner.delete.retention.ms", T::Long, "86400000", "Keep tombstones this long"),
+    setting("log.message.timestamp.before.max.ms", T::Long, "9223372036854775807", "Oldest accepted timestamp"),
+    setting("log.message.timestamp.after.max.ms", T::Long, "3600000", "Newest accepted timestamp"),
+    setting("log.message.timestamp.type", T::String, "CreateTime", "CreateTime or LogAppendTime"),
+    setting("message.max.bytes", T::Int, "1048588", "Largest record batch accepted"),
+    setting("compression.type", T::String, "producer", "Keep batches as the producer sent them"),
+    setting("min.insync.replicas", T::Int, "1", "Stored; enforced when replication lands"),
+    setting("socket.request.max.bytes", T::Int, "104857600", "Largest request frame; larger closes the connection"),
+    setting("socket.send.buffer.bytes", T::Int, "102400", "Accepted for compatibility"),
+    setting("socket.receive.buffer.bytes", T::Int, "102400", "Accepted for compatibility"),
+    setting("num.io.threads", T::Int, "8", "Ignored: fjord is thread-per-core (see --cores)"),
+    setting("num.network.threads", T::Int, "3", "Ignored: fjord is thread-per-core (see --cores)"),
+    setting("group.initial.rebalance.delay.ms", T::Int, "3000", "Wait for more members of a new group"),
+    setting("group.min.session.timeout.ms", T::Int, "6000", "Smallest member session timeout"),
+    setting("group.max.session.timeout.ms", T::Int, "1800000", "Largest member session timeout"),
+    setting("offsets.topic.num.partitions", T::Int, "50", "Partitions of __consumer_offsets"),
+    setting("offset.metadata.max.bytes", T::Int, "4096", "Largest commit metadata"),
+    setting("offsets.retention.minutes", T::Int, "10080", "Keep offsets of an empty group this long"),
+    setting("offsets.retention.check.interval.ms", T::Long, "600000", "How often expired offsets go"),
+    setting("process.roles", T::List, "broker,controller", "broker, controller, or both (Kafka's combined mode)"),
+    setting("controller.quorum.voters", T::List, "", "id@host:port of each controller (empty: this node alone, on --controller-listen)"),
+    setting("broker.rack", T::String, "", "Rack of this broker, for rack-aware replica placement"),
+    setting("broker.heartbeat.interval.ms", T::Int, "2000", "How often a broker heartbeats to the active controller"),
+    setting("broker.session.timeout.ms", T::Int, "9000", "A broker silent this long is fenced"),
+    setting("controller.quorum.election.timeout.ms", T::Int, "1000", "A follower hearing no leader this long starts an election"),
+    setting("metadata.log.max.record.bytes.between.snapshots", T::Long, "20971520", "Snapshot the metadata image and truncate its log after this many bytes of records"),
+    setting("node.id", T::Int, "0", "This broker's id"),
+    setting("broker.id", T::Int, "0", "Alias of node.id"),
+    setting("fjord.batch.cache.bytes", T::Long, "268435456", "Hot-tail batch cache of each shard: its partitions share it, least recently used evicted first"),
+    setting("fjord.partition.cache.bytes", T::Long, "0", "Most of the shard's cache one partition may hold (0: no cap)"),
+    setting("fjord.fetch.splice", T::Boolean, "true", "Send cold fetch data file-to-socket with splice(2); false reads it into memory first"),
+    setting("fjord.max.inflight.requests.per.connection", T::Int, "64", "Requests in progress per connection"),
 ];
+
+/// The setting called `name`.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_a_type_its_default_parses_as() {
+        for s in SETTINGS {
+            assert_ne!(s.kind, T::Unknown, "{} has no type", s.name);
+            assert!(
+                s.kind.parses(s.default),
+                "{}'s default {:?} is not a {:?}",
+                s.name,
+                s.default,
+                s.kind
+            );
+            assert!(!s.doc.is_empty(), "{} has no doc", s.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert!(
+                SETTINGS[..i].iter().all(|t| t.name != s.name),
+                "{} twice",
+                s.name
+            );
+            assert_eq!(find(s.name).map(|f| f.name), Some(s.name));
+        }
+        assert!(find("no.such.setting").is_none());
+    }
+
+    #[test]
+    fn numeric_types_are_kafkas() {
+        let kind = |name| find(name).unwrap().kind;
+        assert_eq!(kind("log.segment.bytes"), T::Int);
+        assert_eq!(kind("log.retention.ms"), T::Long);
+        assert_eq!(kind("log.cleaner.min.cleanable.ratio"), T::Double);
+        assert_eq!(kind("process.roles"), T::List);
+        assert_eq!(kind("auto.create.topics.enable"), T::Boolean);
+    }
+}

@@ -1,16 +1,20 @@
-//! Topic-level configs: Kafka's names, how each value is validated, and the
-//! effective [`TopicConfig`] of a topic (its overrides over the broker's
-//! defaults, see `BrokerConfig::topic_defaults`). Knows nothing of storage
+//! Topic-level configs: Kafka's names, types (KIP-569) and descriptions,
+//! how each value is validated, the broker setting each takes its default
+//! from (`BrokerConfig::topic_defaults`), and the effective [`TopicConfig`]
+//! of a topic (its overrides over those defaults). Knows nothing of storage
 //! or the wire; callers turn a `TopicConfig` into what they need.
 
 use std::collections::BTreeMap;
 
+use super::types::ConfigType;
 use super::BrokerConfig;
 
 /// How a topic config's value is checked.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// An integer at least `min`.
+    /// A 32-bit integer at least `min`.
+    Int(i64),
+    /// A 64-bit integer at least `min`.
     Long(i64),
     /// A ratio in [0, 1].
     Ratio,
@@ -20,43 +24,138 @@ enum Kind {
     Policy,
 }
 
-/// Every topic config fjord accepts (Kafka's names).
-const TOPIC_CONFIGS: &[(&str, Kind)] = &[
-    ("cleanup.policy", Kind::Policy),
-    ("retention.ms", Kind::Long(-1)),
-    ("retention.bytes", Kind::Long(-1)),
-    ("segment.bytes", Kind::Long(14)),
-    ("segment.ms", Kind::Long(1)),
-    ("segment.index.bytes", Kind::Long(4)),
-    ("index.interval.bytes", Kind::Long(0)),
-    ("max.message.bytes", Kind::Long(0)),
+impl Kind {
+    /// Kafka's type for the config (KIP-569).
+    fn config_type(self) -> ConfigType {
+        match self {
+            Kind::Int(_) => ConfigType::Int,
+            Kind::Long(_) => ConfigType::Long,
+            Kind::Ratio => ConfigType::Double,
+            Kind::OneOf(_) => ConfigType::String,
+            Kind::Policy => ConfigType::List,
+        }
+    }
+}
+
+const CODECS: &[&str] = &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
+
+/// Every topic config fjord accepts (Kafka's names): how it is checked and
+/// a one-line description.
+const TOPIC_CONFIGS: &[(&str, Kind, &str)] = &[
+    (
+        "cleanup.policy",
+        Kind::Policy,
+        "delete (by retention), compact (keep each key's latest) or both",
+    ),
+    (
+        "retention.ms",
+        Kind::Long(-1),
+        "Delete segments older than this (-1: no time limit)",
+    ),
+    (
+        "retention.bytes",
+        Kind::Long(-1),
+        "Delete old segments past this size per partition (-1: no size limit)",
+    ),
+    (
+        "segment.bytes",
+        Kind::Int(14),
+        "Roll a segment at this size",
+    ),
+    ("segment.ms", Kind::Long(1), "Roll a segment after this age"),
+    (
+        "segment.index.bytes",
+        Kind::Int(4),
+        "Preallocated size of a segment's offset index",
+    ),
+    (
+        "index.interval.bytes",
+        Kind::Int(0),
+        "Bytes of log between offset index entries",
+    ),
+    (
+        "max.message.bytes",
+        Kind::Int(0),
+        "Largest record batch accepted",
+    ),
     (
         "message.timestamp.type",
         Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime (the producer's) or LogAppendTime (the broker's clock)",
     ),
-    ("message.timestamp.before.max.ms", Kind::Long(0)),
-    ("message.timestamp.after.max.ms", Kind::Long(0)),
+    (
+        "message.timestamp.before.max.ms",
+        Kind::Long(0),
+        "How far in the past a record's timestamp may be",
+    ),
+    (
+        "message.timestamp.after.max.ms",
+        Kind::Long(0),
+        "How far in the future a record's timestamp may be",
+    ),
     (
         "compression.type",
-        Kind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        Kind::OneOf(CODECS),
+        "producer (keep as sent) or the codec to store batches in",
     ),
-    ("min.insync.replicas", Kind::Long(1)),
-    ("min.cleanable.dirty.ratio", Kind::Ratio),
-    ("min.compaction.lag.ms", Kind::Long(0)),
-    ("max.compaction.lag.ms", Kind::Long(1)),
-    ("delete.retention.ms", Kind::Long(0)),
-    ("flush.messages", Kind::Long(1)),
-    ("flush.ms", Kind::Long(0)),
+    (
+        "min.insync.replicas",
+        Kind::Int(1),
+        "Replicas that must have a write acks=all waits for",
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        Kind::Ratio,
+        "Dirty share of the log before compaction runs",
+    ),
+    (
+        "min.compaction.lag.ms",
+        Kind::Long(0),
+        "Records younger than this stay uncompacted",
+    ),
+    (
+        "max.compaction.lag.ms",
+        Kind::Long(1),
+        "Compact a record at most this long after it is written",
+    ),
+    (
+        "delete.retention.ms",
+        Kind::Long(0),
+        "Keep tombstones this long after compaction",
+    ),
+    (
+        "flush.messages",
+        Kind::Long(1),
+        "fsync after this many records (Long.MAX: fjord's fsync before every acknowledgement)",
+    ),
+    (
+        "flush.ms",
+        Kind::Long(0),
+        "fsync after this long (Long.MAX: fjord's fsync before every acknowledgement)",
+    ),
 ];
+
+/// Kafka's type (KIP-569) and a description of topic config `name`.
+pub fn type_and_doc(name: &str) -> Option<(ConfigType, &'static str)> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, kind, doc)| (kind.config_type(), *doc))
+}
 
 /// Checks `value` for topic config `name`; Err names the problem, as
 /// INVALID_CONFIG's message.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let Some((_, kind)) = TOPIC_CONFIGS.iter().find(|(n, _)| *n == name) else {
+    let Some((_, kind, _)) = TOPIC_CONFIGS.iter().find(|(n, ..)| *n == name) else {
         return Err(format!("unknown topic config '{name}'"));
     };
     let bad = |why: &str| Err(format!("invalid value '{value}' for {name}: {why}"));
     match kind {
+        Kind::Int(min) => match value.trim().parse::<i32>() {
+            Ok(v) if i64::from(v) >= *min => Ok(()),
+            Ok(_) => bad(&format!("must be at least {min}")),
+            Err(_) => bad("not a 32-bit integer"),
+        },
         Kind::Long(min) => match value.trim().parse::<i64>() {
             Ok(v) if v >= *min => Ok(()),
             Ok(_) => bad(&format!("must be at least {min}")),
@@ -83,6 +182,145 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 /// and SUBTRACT apply to it).
 pub fn is_list(name: &str) -> bool {
     name == "cleanup.policy"
+}
+
+/// A topic-level config and the broker setting its default comes from.
+pub struct TopicConfigDefault {
+    pub name: &'static str,
+    pub synonym: &'static str,
+    pub value: String,
+    /// The broker setting was not given (by file or `--set`).
+    pub is_default: bool,
+    pub kind: ConfigType,
+    pub doc: &'static str,
+}
+
+impl BrokerConfig {
+    /// Topic configs with the broker defaults they take.
+    pub fn topic_defaults(&self) -> Vec<TopicConfigDefault> {
+        let get = |name: &str| super::get_value(&self.values, name);
+        let retention_ms = match (get("log.retention.ms"), get("log.retention.minutes")) {
+            (ms, _) if !ms.is_empty() => ("log.retention.ms", ms),
+            (_, min) if !min.is_empty() => (
+                "log.retention.minutes",
+                (min.parse::<i64>().unwrap_or(0) * 60_000).to_string(),
+            ),
+            _ => (
+                "log.retention.hours",
+                (get("log.retention.hours").parse::<i64>().unwrap_or(168) * 3_600_000).to_string(),
+            ),
+        };
+        let flush = |n: &str| match get(n) {
+            v if v.is_empty() => i64::MAX.to_string(),
+            v => v,
+        };
+        let roll_from = match get("log.roll.ms") {
+            ms if ms.is_empty() => "log.roll.hours",
+            _ => "log.roll.ms",
+        };
+        let mut out = vec![
+            (
+                "cleanup.policy",
+                "log.cleanup.policy",
+                get("log.cleanup.policy"),
+            ),
+            ("retention.ms", retention_ms.0, retention_ms.1),
+            (
+                "retention.bytes",
+                "log.retention.bytes",
+                get("log.retention.bytes"),
+            ),
+            (
+                "segment.bytes",
+                "log.segment.bytes",
+                self.log_segment_bytes.to_string(),
+            ),
+            ("segment.ms", roll_from, self.log_roll_ms.to_string()),
+            (
+                "segment.index.bytes",
+                "log.index.size.max.bytes",
+                self.log_index_size_max_bytes.to_string(),
+            ),
+            (
+                "index.interval.bytes",
+                "log.index.interval.bytes",
+                self.log_index_interval_bytes.to_string(),
+            ),
+            (
+                "max.message.bytes",
+                "message.max.bytes",
+                get("message.max.bytes"),
+            ),
+            (
+                "message.timestamp.type",
+                "log.message.timestamp.type",
+                get("log.message.timestamp.type"),
+            ),
+            (
+                "compression.type",
+                "compression.type",
+                get("compression.type"),
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "log.cleaner.min.cleanable.ratio",
+                get("log.cleaner.min.cleanable.ratio"),
+            ),
+            (
+                "min.compaction.lag.ms",
+                "log.cleaner.min.compaction.lag.ms",
+                get("log.cleaner.min.compaction.lag.ms"),
+            ),
+            (
+                "max.compaction.lag.ms",
+                "log.cleaner.max.compaction.lag.ms",
+                get("log.cleaner.max.compaction.lag.ms"),
+            ),
+            (
+                "delete.retention.ms",
+                "log.cleaner.delete.retention.ms",
+                get("log.cleaner.delete.retention.ms"),
+            ),
+            (
+                "message.timestamp.before.max.ms",
+                "log.message.timestamp.before.max.ms",
+                get("log.message.timestamp.before.max.ms"),
+            ),
+            (
+                "message.timestamp.after.max.ms",
+                "log.message.timestamp.after.max.ms",
+                get("log.message.timestamp.after.max.ms"),
+            ),
+            (
+                "min.insync.replicas",
+                "min.insync.replicas",
+                get("min.insync.replicas"),
+            ),
+            (
+                "flush.messages",
+                "log.flush.interval.messages",
+                flush("log.flush.interval.messages"),
+            ),
+            (
+                "flush.ms",
+                "log.flush.interval.ms",
+                flush("log.flush.interval.ms"),
+            ),
+        ];
+        out.drain(..)
+            .map(|(name, synonym, value)| {
+                let (kind, doc) = type_and_doc(name).unwrap_or((ConfigType::Unknown, ""));
+                TopicConfigDefault {
+                    name,
+                    synonym,
+                    is_default: !self.explicit.contains(synonym),
+                    value,
+                    kind,
+                    doc,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A topic's effective configuration.
@@ -120,7 +358,7 @@ impl TopicConfig {
             .map(|d| (d.name, d.value))
             .collect();
         for (k, v) in overrides {
-            if let Some((name, _)) = TOPIC_CONFIGS.iter().find(|(n, _)| n == k) {
+            if let Some((name, ..)) = TOPIC_CONFIGS.iter().find(|(n, ..)| n == k) {
                 values.insert(name, v.clone());
             }
         }
@@ -190,6 +428,21 @@ mod tests {
         assert!(validate("no.such.config", "1")
             .unwrap_err()
             .contains("no.such.config"));
+    }
+
+    #[test]
+    fn every_topic_config_has_a_type_and_doc() {
+        for (name, ..) in TOPIC_CONFIGS {
+            let (kind, doc) = type_and_doc(name).unwrap();
+            assert_ne!(kind, ConfigType::Unknown, "{name}");
+            assert!(!doc.is_empty(), "{name}");
+        }
+        assert_eq!(type_and_doc("segment.bytes").unwrap().0, ConfigType::Int);
+        assert_eq!(type_and_doc("retention.ms").unwrap().0, ConfigType::Long);
+        assert_eq!(type_and_doc("cleanup.policy").unwrap().0, ConfigType::List);
+        assert!(type_and_doc("no.such.config").is_none());
+        assert!(validate("segment.bytes", "4294967296").is_err(), "an INT");
+        assert!(validate("retention.bytes", "4294967296").is_ok(), "a LONG");
     }
 
     #[test]

@@ -1,16 +1,24 @@
 //! DescribeConfigs for the broker (resource type 4), topics (2) and groups
-//! (32). A topic config is its override (source DYNAMIC_TOPIC_CONFIG) or the
-//! broker's value; synonyms list both, so tools like kafka-configs show where
-//! a value comes from. The broker's settings are read-only, followed by the
-//! dynamic configs set on it and the cluster-wide dynamic defaults it does
-//! not override; a group's configs are its own or the broker's defaults
-//! (see `crate::config::dynamic`). Dynamic configs come from this shard's
-//! metadata image.
+//! (32).
+//!
+//! A broker lists every setting fjord accepts (see `crate::config::describe`):
+//! the static ones read-only, the run-time ones Kafka lets AlterConfigs
+//! change writable, their value this broker's own, else the cluster-wide
+//! default (the BROKER resource named ""), else Kafka's. A topic config is
+//! its override (source DYNAMIC_TOPIC_CONFIG) or the broker's value;
+//! synonyms list both, so tools like kafka-configs show where a value comes
+//! from. A group's configs are its own or the broker's defaults (see
+//! `crate::config::dynamic`). Run-time configs come from this shard's
+//! metadata image. Every
+//! entry carries its type (v3+) and, when asked, its documentation.
+//! `configuration_keys` narrows the answer to the names given; unknown names
+//! are left out, as Kafka does.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -18,44 +26,70 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin;
-use crate::config::dynamic::{Target, GROUP_CONFIGS};
+use crate::config::describe::{BrokerEntry, ConfigSource, Synonym};
+use crate::config::dynamic::{Configs, Target, GROUP_CONFIGS};
+use crate::config::ConfigType;
 use crate::shard::Shard;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const GROUP: i8 = 32;
-// Kafka's ConfigSource values.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-const DYNAMIC_BROKER_CONFIG: i8 = 2;
-const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-const GROUP_CONFIG: i8 = 8;
-const STATIC_BROKER_CONFIG: i8 = 4;
-const DEFAULT_CONFIG: i8 = 5;
+
+/// What the request asks to include with each entry.
+#[derive(Clone, Copy)]
+struct Include {
+    synonyms: bool,
+    documentation: bool,
+}
 
 pub async fn handle(
     shard: &Rc<Shard>,
     _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let include = Include {
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation,
+    };
     let mut results = Vec::new();
     for resource in request.resources {
-        let target = match resource.resource_type {
-            BROKER | GROUP => {
-                let name = resource.resource_name.as_str();
-                topic_admin::dynamic_target(shard, resource.resource_type, name).map(Some)
-            }
-            _ => Ok(None),
-        };
-        results.push(describe(shard, resource, target, request.include_synonyms));
+        let dynamic = dynamic_configs(shard, &resource);
+        results.push(describe(shard, resource, dynamic, include));
     }
     DescribeConfigsResponse::default().with_results(results)
 }
 
+/// The run-time configs of a broker or group resource, as (its own, the
+/// cluster-wide broker defaults beneath them).
+fn dynamic_configs(
+    shard: &Shard,
+    resource: &DescribeConfigsResource,
+) -> Result<(Configs, Configs), topic_admin::Outcome> {
+    match resource.resource_type {
+        BROKER => {
+            let name = resource.resource_name.as_str();
+            let target = topic_admin::dynamic_target(shard, BROKER, name)?;
+            let defaults = topic_admin::dynamic_configs(shard, &Target::ClusterDefault);
+            let own = match target {
+                Target::Broker(_) => topic_admin::dynamic_configs(shard, &target),
+                _ => Configs::new(),
+            };
+            Ok((own, defaults))
+        }
+        GROUP => {
+            let name = resource.resource_name.as_str();
+            let target = topic_admin::dynamic_target(shard, GROUP, name)?;
+            Ok((topic_admin::dynamic_configs(shard, &target), Configs::new()))
+        }
+        _ => Ok(Default::default()),
+    }
+}
+
 fn describe(
     shard: &Shard,
-    resource: kafka_protocol::messages::describe_configs_request::DescribeConfigsResource,
-    target: Result<Option<Target>, topic_admin::Outcome>,
-    include_synonyms: bool,
+    resource: DescribeConfigsResource,
+    dynamic: Result<(Configs, Configs), topic_admin::Outcome>,
+    include: Include,
 ) -> DescribeConfigsResult {
     let keys: Option<Vec<String>> = resource
         .configuration_keys
@@ -65,9 +99,9 @@ fn describe(
     let result = DescribeConfigsResult::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
-    // An error naming the broker or group is the answer.
-    let target = match target {
-        Ok(target) => target,
+    // An error finding the broker or group's dynamic configs is the answer.
+    let dynamic = match dynamic {
+        Ok(dynamic) => dynamic,
         Err((code, message)) => {
             return result
                 .with_error_code(code)
@@ -75,28 +109,8 @@ fn describe(
         }
     };
     match resource.resource_type {
-        BROKER => {
-            let mut configs = broker_configs(shard, &wanted, include_synonyms);
-            let defaults = topic_admin::dynamic_configs(shard, &Target::ClusterDefault);
-            let own = match &target {
-                Some(target @ Target::Broker(_)) => topic_admin::dynamic_configs(shard, target),
-                _ => BTreeMap::new(),
-            };
-            configs.extend(dynamic_entries(&own, &wanted, DYNAMIC_BROKER_CONFIG));
-            let not_overridden = |name: &str| wanted(name) && !own.contains_key(name);
-            configs.extend(dynamic_entries(
-                &defaults,
-                &not_overridden,
-                DYNAMIC_DEFAULT_BROKER_CONFIG,
-            ));
-            result.with_configs(configs)
-        }
-        GROUP => {
-            let own = target
-                .map(|target| topic_admin::dynamic_configs(shard, &target))
-                .unwrap_or_default();
-            result.with_configs(group_configs(&own, &wanted))
-        }
+        BROKER => result.with_configs(broker_configs(shard, &dynamic, &wanted, include)),
+        GROUP => result.with_configs(group_configs(&dynamic.0, &wanted, include)),
         TOPIC => {
             let overrides = match shard.topics.borrow().get(resource.resource_name.as_str()) {
                 Some(meta) => meta.configs.clone(),
@@ -104,8 +118,7 @@ fn describe(
                     return result.with_error_code(ResponseError::UnknownTopicOrPartition.code())
                 }
             };
-            let configs = topic_configs(shard, &overrides, &wanted, include_synonyms);
-            result.with_configs(configs)
+            result.with_configs(topic_configs(shard, &overrides, &wanted, include))
         }
         _ => result
             .with_error_code(ResponseError::InvalidRequest.code())
@@ -113,64 +126,58 @@ fn describe(
     }
 }
 
-/// The dynamic configs set on a broker, as Kafka lists them.
-fn dynamic_entries(
-    dynamic: &BTreeMap<String, String>,
+/// Every broker setting, with the stored run-time ones (own, defaults).
+fn broker_configs(
+    shard: &Shard,
+    (own, defaults): &(Configs, Configs),
     wanted: &dyn Fn(&str) -> bool,
-    source: i8,
+    include: Include,
 ) -> Vec<DescribeConfigsResourceResult> {
-    dynamic
-        .iter()
-        .filter(|(name, _)| wanted(name))
-        .map(|(name, value)| {
-            DescribeConfigsResourceResult::default()
-                .with_name(StrBytes::from_string(name.clone()))
-                .with_value(Some(StrBytes::from_string(value.clone())))
-                .with_config_source(source)
-        })
+    let advertised = (shard.identity.host.as_str(), shard.identity.port);
+    shard
+        .config
+        .describe(own, defaults, advertised)
+        .into_iter()
+        .filter(|e| wanted(e.name))
+        .map(|e| broker_entry(e, include))
         .collect()
+}
+
+fn broker_entry(e: BrokerEntry, include: Include) -> DescribeConfigsResourceResult {
+    let synonyms = match include.synonyms {
+        true => e.synonyms.into_iter().map(synonym).collect(),
+        false => Vec::new(),
+    };
+    entry(e.name, e.value, e.source, e.kind, e.doc, include)
+        .with_read_only(e.read_only)
+        .with_synonyms(synonyms)
 }
 
 /// Every group config: the group's own value or the broker default.
 fn group_configs(
     dynamic: &BTreeMap<String, String>,
     wanted: &dyn Fn(&str) -> bool,
+    include: Include,
 ) -> Vec<DescribeConfigsResourceResult> {
     GROUP_CONFIGS
         .iter()
-        .filter(|(name, ..)| wanted(name))
-        .map(|(name, _, default, _)| {
-            let (value, source) = match dynamic.get(*name) {
-                Some(v) => (v.clone(), GROUP_CONFIG),
-                None => (default.to_string(), DEFAULT_CONFIG),
+        .filter(|c| wanted(c.name))
+        .map(|c| {
+            let (value, source) = match dynamic.get(c.name) {
+                Some(v) => (v.clone(), ConfigSource::Group),
+                None => (c.default.to_string(), ConfigSource::Default),
             };
-            DescribeConfigsResourceResult::default()
-                .with_name(StrBytes::from_static_str(name))
-                .with_value(Some(StrBytes::from_string(value)))
-                .with_config_source(source)
+            entry(c.name, Some(value), source, ConfigType::Int, c.doc, include)
         })
         .collect()
 }
 
-fn broker_configs(
-    shard: &Shard,
-    wanted: &dyn Fn(&str) -> bool,
-    synonyms: bool,
-) -> Vec<DescribeConfigsResourceResult> {
-    shard
-        .config
-        .entries()
-        .into_iter()
-        .filter(|e| wanted(e.name))
-        .map(|e| entry(e.name, e.name, e.value, e.is_default, synonyms).with_read_only(true))
-        .collect()
-}
-
+/// Every topic config: the topic's override, else the broker's value.
 fn topic_configs(
     shard: &Shard,
     overrides: &BTreeMap<String, String>,
     wanted: &dyn Fn(&str) -> bool,
-    synonyms: bool,
+    include: Include,
 ) -> Vec<DescribeConfigsResourceResult> {
     shard
         .config
@@ -178,52 +185,58 @@ fn topic_configs(
         .into_iter()
         .filter(|d| wanted(d.name))
         .map(|d| {
-            let base = entry(d.name, d.synonym, d.value, d.is_default, synonyms);
-            let Some(value) = overrides.get(d.name) else {
-                return base;
+            // Kafka's synonyms: the override, then the broker setting's.
+            let mut synonyms = shard.config.synonyms(d.synonym);
+            let value = match overrides.get(d.name) {
+                Some(value) => {
+                    synonyms.insert(
+                        0,
+                        Synonym {
+                            name: d.name,
+                            value: Some(value.clone()),
+                            source: ConfigSource::DynamicTopic,
+                        },
+                    );
+                    value.clone()
+                }
+                None => d.value,
             };
-            let value = Some(StrBytes::from_string(value.clone()));
-            let mut list = vec![DescribeConfigsSynonym::default()
-                .with_name(StrBytes::from_static_str(d.name))
-                .with_value(value.clone())
-                .with_source(DYNAMIC_TOPIC_CONFIG)];
-            if synonyms {
-                list.extend(base.synonyms);
-            } else {
-                list.clear();
+            let source = synonyms.first().map_or(ConfigSource::Default, |s| s.source);
+            if !include.synonyms {
+                synonyms.clear();
             }
-            DescribeConfigsResourceResult::default()
-                .with_name(StrBytes::from_static_str(d.name))
-                .with_value(value)
-                .with_config_source(DYNAMIC_TOPIC_CONFIG)
-                .with_synonyms(list)
+            entry(d.name, Some(value), source, d.kind, d.doc, include)
+                .with_synonyms(synonyms.into_iter().map(synonym).collect())
         })
         .collect()
 }
 
-/// One read-only config; its synonym is the broker setting it comes from.
+/// The fields every entry has; a sensitive one's value is withheld.
 fn entry(
     name: &'static str,
-    synonym: &'static str,
-    value: String,
-    is_default: bool,
-    synonyms: bool,
+    value: Option<String>,
+    source: ConfigSource,
+    kind: ConfigType,
+    doc: &'static str,
+    include: Include,
 ) -> DescribeConfigsResourceResult {
-    let source = if is_default {
-        DEFAULT_CONFIG
-    } else {
-        STATIC_BROKER_CONFIG
-    };
-    let value = Some(StrBytes::from_string(value));
-    let entry = DescribeConfigsResourceResult::default()
+    let value = value.filter(|_| !kind.is_sensitive());
+    DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(name))
-        .with_value(value.clone())
-        .with_config_source(source);
-    if !synonyms {
-        return entry;
-    }
-    entry.with_synonyms(vec![DescribeConfigsSynonym::default()
-        .with_name(StrBytes::from_static_str(synonym))
-        .with_value(value)
-        .with_source(source)])
+        .with_value(value.map(StrBytes::from_string))
+        .with_config_source(source.code())
+        .with_is_sensitive(kind.is_sensitive())
+        .with_config_type(kind.code())
+        .with_documentation(
+            include
+                .documentation
+                .then(|| StrBytes::from_static_str(doc)),
+        )
+}
+
+fn synonym(s: Synonym) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_static_str(s.name))
+        .with_value(s.value.map(StrBytes::from_string))
+        .with_source(s.source.code())
 }

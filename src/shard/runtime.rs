@@ -170,7 +170,7 @@ async fn run_shard_inner(
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config.clone(),
+        config: start.config.clone().with_listen(start.listen),
         data_dir: start.data_dir.clone(),
         identity: start.identity.clone(),
         topics: RefCell::new(TopicTable::default()),
@@ -205,7 +205,7 @@ async fn run_shard_inner(
     }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
-    glommio::spawn_local(flush_metrics(shard.clone())).detach();
+    glommio::spawn_local(flush_metrics(shard.clone(), start.metrics.clone())).detach();
     if let (Some(addr), CONTROLLER_SHARD) = (start.metrics_addr, start.index) {
         let listener =
             TcpListener::bind(addr).map_err(|e| format!("bind metrics address {addr}: {e}"))?;
@@ -433,7 +433,7 @@ fn cluster_id(dir: &std::path::Path) -> String {
 }
 
 /// Publishes the shard's local metric recorders once a second.
-async fn flush_metrics(shard: Rc<Shard>) {
+async fn flush_metrics(shard: Rc<Shard>, metrics: Arc<crate::metrics::Metrics>) {
     while !shard.stopping.get() {
         glommio::timer::sleep(Duration::from_secs(1)).await;
         let storage = shard
@@ -444,6 +444,10 @@ async fn flush_metrics(shard: Rc<Shard>) {
             .fold(Default::default(), |a, b| a + b);
         let cache = shard.storage.cache.snapshot();
         shard.metrics.flush(shard.mesh.sent(), storage, cache);
+        let node = shard.cluster.borrow().clone();
+        if let Some(node) = node {
+            metrics.cluster.set(node.metrics_snapshot());
+        }
     }
 }
 

@@ -27,23 +27,41 @@ if [ ! -x "$build/tests/test-runner" ]; then
 fi
 
 work=$(mktemp -d)
-# No initial rebalance delay: the suite's group tests form many short-lived
-# groups, and test clusters for it are configured this way.
-"$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data" --set num.partitions=4 \
-  --set group.initial.rebalance.delay.ms=0 >"$work/out" 2>"$work/broker.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
-port=$(grep -o '[0-9]*$' "$work/out")
-echo "bootstrap.servers=127.0.0.1:$port" >"$work/test.conf"
+pids=""
+trap 'kill $pids 2>/dev/null || true; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# FJORD_NODES=3 runs the suite against a three-node cluster (each node a
+# broker and a controller, one core each); the default is one node.
+nodes="${FJORD_NODES:-1}"
+voters=""
+declare -a cports
+for i in $(seq "$nodes"); do cports[$i]=$(free_port); voters="$voters${voters:+,}$i@127.0.0.1:${cports[$i]}"; done
+bootstrap=""
+for i in $(seq "$nodes"); do
+  cluster=()
+  [ "$nodes" = 1 ] || cluster=(--cores 1 --controller-listen "127.0.0.1:${cports[$i]}" --set "node.id=$i"
+    --set "controller.quorum.voters=$voters")
+  # No initial rebalance delay: the suite's group tests form many
+  # short-lived groups, and test clusters for it are configured this way.
+  "$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data$i" --set num.partitions=4 \
+    --set group.initial.rebalance.delay.ms=0 "${cluster[@]}" >"$work/out$i" 2>"$work/broker$i.log" &
+  pids="$pids $!"
+done
+for i in $(seq "$nodes"); do
+  for _ in $(seq 150); do grep -q '^fjord listening' "$work/out$i" && break; sleep 0.1; done
+  port=$(grep '^fjord listening' "$work/out$i" | grep -o '[0-9]*$')
+  bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:$port"
+done
+echo "bootstrap.servers=$bootstrap" >"$work/test.conf"
 
 failed=""
 for t in $TESTS; do
   if (cd "$build/tests" && LD_LIBRARY_PATH=../src:../src-cpp TESTS=$t RDKAFKA_TEST_CONF="$work/test.conf" \
       TEST_KAFKA_VERSION=4.0.0 timeout 300 ./test-runner -p1 -Q -E -L >"$work/$t.log" 2>&1); then
-    echo "librdkafka $t: PASS"
+    echo "librdkafka $t (nodes: $nodes): PASS"
   else
-    echo "librdkafka $t: FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
+    echo "librdkafka $t (nodes: $nodes): FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
   fi
 done
 [ -z "$failed" ] || { echo "failed:$failed"; exit 1; }

@@ -13,6 +13,8 @@
 //! Must not: be read by the request path, or block a shard while rendering
 //! (the endpoint renders on shard 0 from the shared registry).
 
+pub mod cluster;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ pub struct Metrics {
     cache_used: IntGaugeVec,
     cache_limit: IntGaugeVec,
     cache_evictions: IntCounterVec,
+    /// Set by the controller shard from its cluster node.
+    pub cluster: cluster::ClusterGauges,
 }
 
 /// Storage counters, in `StatsSnapshot` field order.
@@ -181,6 +185,7 @@ impl Metrics {
                 &["shard"],
             ),
             connections,
+            cluster: cluster::ClusterGauges::new(&registry),
             registry,
         })
     }

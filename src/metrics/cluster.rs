@@ -1,0 +1,91 @@
+//! The node's cluster gauges (controller shard only): quorum role, term,
+//! commit index, how far the applied metadata lags it, brokers registered
+//! and fenced, admin requests forwarded to the active controller. Set from a
+//! plain snapshot once a second; nothing here knows the cluster's types.
+
+use prometheus::{IntCounter, IntGauge, Opts, Registry};
+
+/// What the cluster side reports at each flush.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClusterSnapshot {
+    /// 0: not a voter, 1: follower, 2: candidate, 3: leader.
+    pub quorum_role: i64,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_offset: u64,
+    pub brokers_registered: u64,
+    pub brokers_fenced: u64,
+    pub forwarded_requests: u64,
+}
+
+pub struct ClusterGauges {
+    role: IntGauge,
+    term: IntGauge,
+    commit: IntGauge,
+    applied: IntGauge,
+    lag: IntGauge,
+    registered: IntGauge,
+    fenced: IntGauge,
+    forwarded: IntCounter,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::with_opts(Opts::new(name, help)).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+impl ClusterGauges {
+    pub(super) fn new(registry: &Registry) -> ClusterGauges {
+        let forwarded = IntCounter::with_opts(Opts::new(
+            "fjord_admin_forwarded_total",
+            "Metadata changes this node sent to the active controller on another node",
+        ))
+        .expect("valid metric");
+        registry
+            .register(Box::new(forwarded.clone()))
+            .expect("unique metric");
+        ClusterGauges {
+            role: gauge(
+                registry,
+                "fjord_quorum_role",
+                "This node in the metadata quorum: 0 not a voter, 1 follower, 2 candidate, 3 leader (active controller)",
+            ),
+            term: gauge(registry, "fjord_quorum_term", "Current raft term of the metadata quorum"),
+            commit: gauge(
+                registry,
+                "fjord_quorum_commit_index",
+                "Highest metadata log index known committed",
+            ),
+            applied: gauge(
+                registry,
+                "fjord_metadata_applied_offset",
+                "Metadata log offset this node's shards have applied",
+            ),
+            lag: gauge(
+                registry,
+                "fjord_metadata_apply_lag",
+                "Committed metadata entries not yet applied on this node",
+            ),
+            registered: gauge(registry, "fjord_brokers_registered", "Brokers in the metadata image"),
+            fenced: gauge(registry, "fjord_brokers_fenced", "Registered brokers that are fenced"),
+            forwarded,
+        }
+    }
+
+    pub fn set(&self, s: ClusterSnapshot) {
+        self.role.set(s.quorum_role);
+        self.term.set(s.term as i64);
+        self.commit.set(s.commit_index as i64);
+        self.applied.set(s.applied_offset as i64);
+        self.lag
+            .set(s.commit_index.saturating_sub(s.applied_offset) as i64);
+        self.registered.set(s.brokers_registered as i64);
+        self.fenced.set(s.brokers_fenced as i64);
+        let seen = self.forwarded.get();
+        self.forwarded
+            .inc_by(s.forwarded_requests.saturating_sub(seen));
+    }
+}
