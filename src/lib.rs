@@ -5,6 +5,7 @@
 //! messages) → `storage` (segments, indexes, recovery). `storage` knows nothing
 //! of the wire protocol. See docs/DESIGN.md for the why.
 
+pub mod admin_cli;
 pub mod alloc_guard;
 pub mod cluster;
 pub mod config;

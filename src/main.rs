@@ -1,4 +1,5 @@
-//! The `fjord` command line: `fjord serve` runs the broker, `fjord tune` checks the host.
+//! The `fjord` command line: `fjord serve` runs the broker, `fjord tune` checks the host,
+//! `fjord cluster` and `fjord topic` administer a running cluster over the Kafka protocol.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ enum Command {
     Serve(ServeArgs),
     /// Check host settings (CPU governor, IRQs, THP, sysctls, disk queues, memlock).
     Tune(TuneArgs),
+    /// Inspect a running cluster: `fjord cluster status`.
+    Cluster(fjord::admin_cli::ClusterArgs),
+    /// List, describe, create and delete topics on a running cluster.
+    Topic(fjord::admin_cli::TopicArgs),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +92,8 @@ fn main() -> ExitCode {
                 root: args.root,
             }))
         }
+        Command::Cluster(args) => return fjord::admin_cli::run_cluster(args),
+        Command::Topic(args) => return fjord::admin_cli::run_topic(args),
     };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -234,7 +234,7 @@ fn quorum_state(node: &ClusterNode) -> QuorumState {
 
 /// Called by the raft loop after each round: notices leadership changes.
 pub(super) fn on_leadership(node: &Rc<ClusterNode>) {
-    let active = node.is_active();
+    let active = node.quorum.as_ref().is_some_and(|q| q.borrow().is_leader());
     if let Some(q) = &node.quorum {
         let leader = q.borrow().leader_id().map(raft_to_node);
         node.leader_hint.set(leader);

@@ -127,10 +127,17 @@ fn open_quorum(
         heartbeat_tick: 1,
         logger: slog::Logger::root(slog::Discard, slog::o!()),
     };
+    let election_tick = config.election_tick;
     let mut quorum = Quorum::new(config, recovered)?;
     if voters.len() == 1 {
-        // Nobody to wait for: lead at once.
-        quorum.campaign();
+        // Nobody to wait for: run the election timer out now, and a lone
+        // voter elects itself.
+        for _ in 0..2 * election_tick + 1 {
+            if quorum.is_leader() {
+                break;
+            }
+            quorum.tick();
+        }
     }
     Ok((quorum, persister))
 }

@@ -131,9 +131,10 @@ impl ClusterNode {
         self.quorum.is_some()
     }
 
-    /// Whether this node is the active controller (the quorum's leader).
+    /// Whether this node is the active controller: the quorum's leader,
+    /// once the raft loop has taken up the role (`active::on_leadership`).
     pub fn is_active(&self) -> bool {
-        self.quorum.as_ref().is_some_and(|q| q.borrow().is_leader())
+        self.was_leader.get() && self.quorum.as_ref().is_some_and(|q| q.borrow().is_leader())
     }
 
     /// The active controller's node id, -1 when unknown.

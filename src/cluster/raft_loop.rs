@@ -161,7 +161,11 @@ async fn maybe_snapshot(node: &ClusterNode) {
         }
     };
     let saved = match node.persister.borrow_mut().as_mut() {
-        Some(persister) => persister.persist_snapshot(&snapshot).await,
+        Some(persister) => {
+            persister
+                .persist(&quorum::Persist::snapshot_only(snapshot))
+                .await
+        }
         None => Ok(()),
     };
     match saved {

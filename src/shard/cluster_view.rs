@@ -56,26 +56,32 @@ impl Shard {
         })
     }
 
-    /// A registered broker's endpoint.
+    /// A registered broker's endpoint (this broker's as it listens now).
     pub fn broker(&self, node_id: i32) -> Option<BrokerRegistration> {
-        self.image.borrow().brokers.get(&node_id).cloned()
+        let mut broker = self.image.borrow().brokers.get(&node_id).cloned()?;
+        if node_id == self.node_id() {
+            broker.host = self.identity.host.clone();
+            broker.port = self.identity.port;
+        }
+        Some(broker)
     }
 
     /// Brokers clients may use: registered and unfenced, plus this one
     /// (which is answering, so reachable) while it is still joining.
     pub fn live_brokers(&self) -> Vec<(i32, String, i32, Option<String>)> {
         let image = self.image.borrow();
+        let me = &self.identity;
+        let rack = self.config.cluster.rack.clone();
         let mut out: Vec<_> = image
             .brokers
             .values()
-            .filter(|b| !b.fenced || b.node_id == self.node_id())
+            .filter(|b| !b.fenced && b.node_id != me.node_id)
             .map(|b| (b.node_id, b.host.clone(), b.port, b.rack.clone()))
             .collect();
-        if !out.iter().any(|b| b.0 == self.node_id()) {
-            let me = &self.identity;
-            out.push((me.node_id, me.host.clone(), me.port, None));
-            out.sort_by_key(|b| b.0);
-        }
+        // Itself as it listens now: the image may still hold the endpoint
+        // of the incarnation before a restart.
+        out.push((me.node_id, me.host.clone(), me.port, rack));
+        out.sort_by_key(|b| b.0);
         out
     }
 

@@ -56,6 +56,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         move |e| ServeError::Io(what, e)
     };
     std::fs::create_dir_all(&options.data_dir).map_err(io("create data dir"))?;
+    // glommio opens files relative to nothing: hand everything an absolute
+    // path.
+    let data_dir = std::fs::canonicalize(&options.data_dir).map_err(io("resolve data dir"))?;
+    let options = ServeOptions {
+        data_dir,
+        ..options
+    };
     let _lock =
         lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
     let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;

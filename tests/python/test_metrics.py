@@ -56,7 +56,11 @@ def test_metrics_endpoint_counts_traffic():
         deadline = time.time() + 10
         while True:  # shards publish once a second
             text = scrape(addr)
-            if total(text, "fjord_fsyncs_total") >= 20 or time.time() > deadline:
+            # Each shard publishes on its own second: wait for all of them.
+            done = total(text, "fjord_fsyncs_total") >= 20 and total(
+                text, "fjord_requests_total", api="Produce") >= 20 and total(
+                text, "fjord_requests_total", api="Fetch") >= 1
+            if done or time.time() > deadline:
                 break
             time.sleep(0.5)
         assert total(text, "fjord_requests_total", api="Produce") >= 20

@@ -1,103 +1,72 @@
-//! (stub: replaced by the quorum branch)
-#![allow(dead_code, unused_variables)]
-use raft::eraftpb::{Message, Snapshot};
+//! The controller quorum: raft-rs (tikv/raft-rs) driven without I/O, the
+//! durable raft log under `DATA_DIR/metadata/`, and a deterministic
+//! simulation that checks the two together.
+//!
+//! - `core`: `Quorum`, the sans-IO wrapper around `raft::RawNode` (tick,
+//!   step, propose; the ready → persist → advance loop; queries).
+//! - `types`: the values crossing its API (config, errors, `Work`, …).
+//! - `storage`: `LogStore`, the in-memory `raft::Storage` it reads.
+//! - `durable`: `Persist` and `Recovered`, the durable state's shape.
+//! - `persist`: `FilePersister`, which writes it with glommio and recovers it.
+//! - `guard`, `codec`: what a peer's bytes must be before raft-rs sees them.
+//! - `sim`, `sim_world` (tests only): many seeded runs of a cluster with a
+//!   faulty network, crashes and compactions, checked for safety and
+//!   liveness.
+//!
+//! Consensus itself is raft-rs's; nothing here re-implements it.
+//!
+//! The driver loop on the controller shard, in outline:
+//!
+//! ```ignore
+//! let (mut disk, recovered) = FilePersister::open(&data_dir.join("metadata"))?;
+//! let image = recovered.snapshot.as_ref().map(|s| decode_image(&s.data));
+//! let mut quorum = Quorum::new(config, recovered)?;
+//! loop {
+//!     match next_event().await {
+//!         Tick => quorum.tick(),
+//!         Peer(bytes) => match decode_message(&bytes) {
+//!             Ok(m) => { let _ = quorum.step(m); } // refused = lost
+//!             Err(_) => {}
+//!         },
+//!         Propose(data) => if let Err(e) = quorum.propose(data) { redirect(e.leader) },
+//!     }
+//!     while let Some(work) = quorum.ready() {
+//!         disk.persist(work.persist()).await?; // on error: rebuild from open()
+//!         let out = quorum.advance(work);
+//!         for m in &out.messages { send(m.to, encode_message(m)); }
+//!         if let Some(s) = out.snapshot_to_apply { image = decode_image(&s.data); }
+//!         for c in out.committed { apply(&mut image, c.index, &c.data); }
+//!     }
+//!     if quorum.applied_index() >= last_snapshot + SNAPSHOT_EVERY {
+//!         let s = quorum.compact(quorum.applied_index(), encode_image(&image))?;
+//!         disk.persist(&Persist::snapshot_only(s)).await?;
+//!     }
+//! }
+//! ```
 
-pub struct QuorumConfig {
-    pub id: u64,
-    pub voters: Vec<u64>,
-    pub election_tick: usize,
-    pub heartbeat_tick: usize,
-    pub logger: slog::Logger,
-}
-#[derive(Default)]
-pub struct Recovered;
-#[derive(Default)]
-pub struct Persist;
-pub struct Work;
-impl Work {
-    pub fn persist(&self) -> &Persist {
-        todo!()
-    }
-}
-pub struct Committed {
-    pub index: u64,
-    pub term: u64,
-    pub data: Vec<u8>,
-}
-pub struct AppliedSnapshot {
-    pub index: u64,
-    pub term: u64,
-    pub data: Vec<u8>,
-}
-pub struct Advanced {
-    pub messages: Vec<Message>,
-    pub committed: Vec<Committed>,
-    pub snapshot_to_apply: Option<AppliedSnapshot>,
-}
-pub struct NotLeader {
-    pub leader: Option<u64>,
-}
-pub struct VoterProgress {
-    pub id: u64,
-    pub matched: u64,
-    pub recent_active: bool,
-}
-pub struct Quorum;
-impl Quorum {
-    pub fn new(config: QuorumConfig, recovered: Recovered) -> Result<Quorum, String> {
-        todo!()
-    }
-    pub fn campaign(&mut self) {}
-    pub fn tick(&mut self) {}
-    pub fn step(&mut self, m: Message) -> Result<(), String> {
-        todo!()
-    }
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<(), NotLeader> {
-        todo!()
-    }
-    pub fn ready(&mut self) -> Option<Work> {
-        todo!()
-    }
-    pub fn advance(&mut self, work: Work) -> Advanced {
-        todo!()
-    }
-    pub fn leader_id(&self) -> Option<u64> {
-        todo!()
-    }
-    pub fn is_leader(&self) -> bool {
-        todo!()
-    }
-    pub fn term(&self) -> u64 {
-        todo!()
-    }
-    pub fn commit_index(&self) -> u64 {
-        todo!()
-    }
-    pub fn last_index(&self) -> u64 {
-        todo!()
-    }
-    pub fn progress(&self) -> Vec<VoterProgress> {
-        todo!()
-    }
-    pub fn compact(&mut self, applied: u64, data: Vec<u8>) -> Result<Snapshot, String> {
-        todo!()
-    }
-}
-pub struct FilePersister;
-impl FilePersister {
-    pub fn open(dir: &std::path::Path) -> std::io::Result<(FilePersister, Recovered)> {
-        todo!()
-    }
-    pub async fn persist(&mut self, p: &Persist) -> std::io::Result<()> {
-        todo!()
-    }
-    pub async fn persist_snapshot(&mut self, s: &Snapshot) -> std::io::Result<()> {
-        todo!()
-    }
-}
-pub fn encode_message(m: &Message) -> Vec<u8> {
-    todo!()
-}
-pub fn decode_message(b: &[u8]) -> Result<Message, String> {
-    todo!()
-}
+mod codec;
+mod core;
+mod durable;
+mod guard;
+mod persist;
+mod storage;
+mod types;
+
+#[cfg(test)]
+mod core_tests;
+#[cfg(test)]
+mod persist_tests;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod sim_world;
+
+pub use self::codec::{decode_message, encode_message, MAX_MESSAGE_BYTES};
+pub use self::core::Quorum;
+pub use self::durable::{Persist, Recovered};
+pub use self::persist::FilePersister;
+pub use self::storage::LogStore;
+pub use self::types::{
+    Advanced, AppliedSnapshot, Committed, NotLeader, QuorumConfig, StepRefused, VoterProgress, Work,
+};
+pub use raft::eraftpb::{Entry, HardState, Message, MessageType, Snapshot};
