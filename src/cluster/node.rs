@@ -140,7 +140,7 @@ impl ClusterNode {
     /// The active controller's node id, -1 when unknown.
     pub fn controller_id(&self) -> i32 {
         let known = match &self.quorum {
-            Some(q) => q.borrow().leader_id().map(|id| raft_to_node(id)),
+            Some(q) => q.borrow().leader_id().map(raft_to_node),
             None => self.leader_hint.get(),
         };
         known.unwrap_or(-1)
