@@ -13,6 +13,7 @@ use super::commands::{self, Command, Refusal};
 use super::node::{node_to_raft, not_controller, raft_to_node, ClusterNode, SUBMIT_TIMEOUT};
 use super::quorum;
 use super::records::{self, MetadataRecord};
+use super::seed;
 use super::transport::{within, Inbound, Peer, Reply};
 use super::wire::{ControllerRequest, ControllerResponse, Purpose, QuorumState, VoterState};
 use crate::util::now_ms;
@@ -260,36 +261,13 @@ pub(super) fn on_leadership(node: &Rc<ClusterNode>) {
 /// A new cluster's first records: its id, and for a single-node fjord
 /// upgraded in place, everything it kept outside a log.
 async fn bootstrap(node: &Rc<ClusterNode>) {
-    let legacy = node.options.legacy.clone();
     let sole_voter = node.voters.len() == 1;
     let result = with_lock(node, |image| {
         if image.cluster_id.is_some() {
             return Ok(Vec::new());
         }
-        let cluster_id = legacy
-            .cluster_id
-            .clone()
-            .filter(|_| sole_voter)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let mut records = commands::bootstrap(cluster_id);
-        if sole_voter {
-            for (name, id, partitions, configs) in &legacy.topics {
-                records.extend(commands::seed_topic(
-                    name,
-                    *id,
-                    *partitions,
-                    configs,
-                    node.node_id,
-                ));
-            }
-            if legacy.next_producer_id > 0 {
-                records.push(MetadataRecord::ProducerIds {
-                    node_id: node.node_id,
-                    next_producer_id: legacy.next_producer_id,
-                });
-            }
-        }
-        Ok(records)
+        let legacy = &node.options.legacy;
+        Ok(seed::first_entry(legacy, sole_voter, node.node_id))
     })
     .await;
     match result {

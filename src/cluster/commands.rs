@@ -6,8 +6,9 @@
 //! This module owns the validation of topic and broker requests (Kafka's
 //! `ReplicationControlManager`, `ClusterControlManager` and
 //! `ProducerIdControlManager` checks, with their error codes and messages)
-//! and the records each accepted request becomes. Any input gives a plan or
-//! a refusal, never a panic.
+//! and the records each accepted request becomes. ACL, SCRAM and
+//! dynamic-config commands are planned by `security_commands`. Any input
+//! gives a plan or a refusal, never a panic.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +20,11 @@ use super::image::{MetadataImage, TopicImage};
 use super::partition_change;
 use super::placement::{self, Candidate};
 use super::records::MetadataRecord;
+use super::security_commands::{self, DynamicConfigsCommand, SecurityCommand};
 use crate::config::topic as topic_config;
 use crate::config::topic::valid_topic_name;
+use crate::security::state::AclMatches;
+use crate::security::Outcome;
 
 /// Producer ids handed to a broker at a time.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -76,6 +80,10 @@ pub enum Command {
     AllocateProducerIds {
         node_id: i32,
     },
+    /// ACLs and SCRAM credentials (`security_commands`).
+    Security(SecurityCommand),
+    /// Broker, cluster-default and group dynamic configs.
+    DynamicConfigs(DynamicConfigsCommand),
 }
 
 /// What a committed command answers.
@@ -98,6 +106,12 @@ pub enum Reply {
         first: i64,
         size: i64,
     },
+    /// One outcome per binding, in request order.
+    AclsCreated(Vec<Outcome>),
+    /// Per filter: the bindings it matched (and removed), or why not.
+    AclsDeleted(Vec<AclMatches>),
+    /// One (user, outcome) per distinct user altered.
+    ScramAltered(Vec<(String, Outcome)>),
 }
 
 /// A refusal: Kafka error code and message.
@@ -169,43 +183,9 @@ pub fn plan(
             rack,
         } => register_broker(image, *node_id, *incarnation, host, *port, rack),
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
+        Command::Security(command) => Ok(security_commands::plan_security(image, command)),
+        Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
     }
-}
-
-/// The records that start a new cluster's log.
-pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
-    vec![MetadataRecord::ClusterId { cluster_id }]
-}
-
-/// The records of a topic that exists on a single node (`node_id`), kept
-/// with its id and configs when that node's data dir joins the cluster log.
-pub fn seed_topic(
-    name: &str,
-    id: Uuid,
-    partitions: i32,
-    configs: &BTreeMap<String, String>,
-    node_id: i32,
-) -> Vec<MetadataRecord> {
-    let mut records = vec![MetadataRecord::Topic {
-        name: name.to_string(),
-        id,
-    }];
-    if !configs.is_empty() {
-        records.push(MetadataRecord::TopicConfigs {
-            id,
-            configs: configs.clone(),
-        });
-    }
-    records.extend((0..partitions).map(|partition| MetadataRecord::Partition {
-        topic_id: id,
-        partition,
-        replicas: vec![node_id],
-        isr: vec![node_id],
-        leader: node_id,
-        leader_epoch: 0,
-        partition_epoch: 0,
-    }));
-    records
 }
 
 /// A validate-only request commits nothing but answers the same.

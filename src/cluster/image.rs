@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::records::MetadataRecord;
+use crate::config::dynamic::DynamicConfigState;
+use crate::security::SecurityState;
 
 /// The leader field of a partition without one.
 pub const NO_LEADER: i32 = -1;
@@ -28,6 +30,12 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicImage>,
     /// Every producer id below this has been handed out.
     pub next_producer_id: i64,
+    /// ACL bindings and SCRAM credentials.
+    #[serde(default)]
+    pub security: SecurityState,
+    /// Broker, cluster-default and group configs set at run time.
+    #[serde(default)]
+    pub dynamic_configs: DynamicConfigState,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +137,28 @@ impl MetadataImage {
             MetadataRecord::ProducerIds {
                 next_producer_id, ..
             } => self.next_producer_id = self.next_producer_id.max(*next_producer_id),
+            MetadataRecord::AddAcl { binding } => self.security.add_acl(binding.clone()),
+            MetadataRecord::RemoveAcl { binding } => {
+                if !self.security.remove_acl(binding) {
+                    tracing::warn!(?binding, offset, "metadata: removing unknown ACL");
+                }
+            }
+            MetadataRecord::ScramCredential { user, credential } => {
+                self.security.upsert_credential(user, credential.clone())
+            }
+            MetadataRecord::RemoveScramCredential { user, mechanism } => {
+                if !self.security.delete_credential(user, *mechanism) {
+                    tracing::warn!(
+                        user,
+                        mechanism,
+                        offset,
+                        "metadata: removing unknown credential"
+                    );
+                }
+            }
+            MetadataRecord::DynamicConfigs { target, configs } => {
+                self.dynamic_configs.set(target, configs.clone())
+            }
         }
     }
 

@@ -58,6 +58,11 @@ pub struct LegacyState {
     /// (name, id, partition count, config overrides)
     pub topics: Vec<(String, uuid::Uuid, i32, BTreeMap<String, String>)>,
     pub next_producer_id: i64,
+    /// ACL bindings and SCRAM credentials (`DATA_DIR/security/`).
+    pub security: crate::security::SecurityState,
+    /// This broker's and each group's dynamic configs
+    /// (`DATA_DIR/dynamic-configs.toml`).
+    pub dynamic_configs: crate::config::dynamic::DynamicConfigState,
 }
 
 pub struct NodeOptions {

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::config::dynamic::Target;
+use crate::security::acl::AclBinding;
+use crate::security::scram::ScramCredential;
+
 /// One fact in the metadata log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -66,6 +70,29 @@ pub enum MetadataRecord {
     ProducerIds {
         node_id: i32,
         next_producer_id: i64,
+    },
+    /// An ACL binding, keyed by itself (already present: no change).
+    AddAcl {
+        binding: AclBinding,
+    },
+    RemoveAcl {
+        binding: AclBinding,
+    },
+    /// A user's credential for one mechanism, new or replacing the one it
+    /// had: salt, iterations and the derived keys, never a password.
+    ScramCredential {
+        user: String,
+        credential: ScramCredential,
+    },
+    RemoveScramCredential {
+        user: String,
+        mechanism: i8,
+    },
+    /// Replaces a broker's, the cluster default's or a group's dynamic
+    /// configs (empty: none).
+    DynamicConfigs {
+        target: Target,
+        configs: BTreeMap<String, String>,
     },
 }
 

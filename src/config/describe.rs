@@ -28,6 +28,7 @@ use super::{BrokerConfig, ConfigType};
 pub enum ConfigSource {
     DynamicTopic = 1,
     DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
     Group = 8,
@@ -73,16 +74,22 @@ const FAMILIES: &[&[&str]] = &[
 
 impl BrokerConfig {
     /// Every broker setting, for DescribeConfigs on this broker. `dynamic`
-    /// holds the run-time configs stored for it; `advertised` is the host
-    /// and port clients are told to use.
+    /// holds the run-time configs stored for it, `defaults` the cluster-wide
+    /// ones beneath them; `advertised` is the host and port clients are
+    /// told to use.
     pub fn describe(
         &self,
         dynamic: &BTreeMap<String, String>,
+        defaults: &BTreeMap<String, String>,
         advertised: (&str, i32),
     ) -> Vec<BrokerEntry> {
         let mut entries: Vec<BrokerEntry> = SETTINGS.iter().map(|s| self.static_entry(s)).collect();
         entries.extend(self.listener_entries(advertised));
-        entries.extend(BROKER_DYNAMIC.iter().map(|s| dynamic_entry(s, dynamic)));
+        entries.extend(
+            BROKER_DYNAMIC
+                .iter()
+                .map(|s| dynamic_entry(s, dynamic, defaults)),
+        );
         entries
     }
 
@@ -173,19 +180,27 @@ impl BrokerConfig {
     }
 }
 
-/// A run-time config: its stored value, else Kafka's default.
+/// A run-time config: the broker's stored value, else the cluster-wide
+/// one, else Kafka's default (synonyms in that order).
 fn dynamic_entry(
     setting: &'static DynamicSetting,
     stored: &BTreeMap<String, String>,
+    defaults: &BTreeMap<String, String>,
 ) -> BrokerEntry {
     let kind = setting.config_type();
     let mut synonyms = Vec::new();
-    if let Some(value) = stored.get(setting.name) {
-        synonyms.push(Synonym {
-            name: setting.name,
-            value: shown(kind, value),
-            source: ConfigSource::DynamicBroker,
-        });
+    let layers = [
+        (stored, ConfigSource::DynamicBroker),
+        (defaults, ConfigSource::DynamicDefaultBroker),
+    ];
+    for (configs, source) in layers {
+        if let Some(value) = configs.get(setting.name) {
+            synonyms.push(Synonym {
+                name: setting.name,
+                value: shown(kind, value),
+                source,
+            });
+        }
     }
     synonyms.push(Synonym {
         name: setting.name,
@@ -235,7 +250,7 @@ mod tests {
             .collect();
         let cfg = BrokerConfig::load(None, &sets).unwrap();
         let cfg = cfg.with_listen("0.0.0.0:9092".parse().unwrap());
-        cfg.describe(&dynamic, ("broker-1.example", 19092))
+        cfg.describe(&dynamic, &BTreeMap::new(), ("broker-1.example", 19092))
     }
 
     fn find<'a>(entries: &'a [BrokerEntry], name: &str) -> &'a BrokerEntry {
@@ -313,7 +328,7 @@ mod tests {
             assert_eq!((e.source, e.read_only), (ConfigSource::StaticBroker, true));
         }
         let cfg = BrokerConfig::load(None, &[]).unwrap();
-        let v6 = cfg.describe(&BTreeMap::new(), ("::1", 9093));
+        let v6 = cfg.describe(&BTreeMap::new(), &BTreeMap::new(), ("::1", 9093));
         let listeners = find(&v6, "listeners").value.as_deref();
         assert_eq!(
             listeners,
@@ -333,6 +348,33 @@ mod tests {
         let fetchers = find(&entries, "num.replica.fetchers");
         assert_eq!(fetchers.source, ConfigSource::Default);
         assert_eq!(fetchers.kind, ConfigType::Int);
+    }
+
+    #[test]
+    fn cluster_wide_defaults_sit_between_the_broker_and_kafka() {
+        let pairs = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let cfg = BrokerConfig::load(None, &[]).unwrap();
+        let own = pairs(&[("background.threads", "4")]);
+        let defaults = pairs(&[("background.threads", "6"), ("max.connections", "100")]);
+        let entries = cfg.describe(&own, &defaults, ("h", 9092));
+        let threads = find(&entries, "background.threads");
+        assert_eq!(threads.value.as_deref(), Some("4"));
+        let sources: Vec<ConfigSource> = threads.synonyms.iter().map(|s| s.source).collect();
+        assert_eq!(
+            sources,
+            [
+                ConfigSource::DynamicBroker,
+                ConfigSource::DynamicDefaultBroker,
+                ConfigSource::Default
+            ]
+        );
+        let connections = find(&entries, "max.connections");
+        assert_eq!(connections.value.as_deref(), Some("100"));
+        assert_eq!(connections.source, ConfigSource::DynamicDefaultBroker);
     }
 
     #[test]

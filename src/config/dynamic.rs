@@ -1,10 +1,13 @@
 //! Configs set at run time on a BROKER or GROUP resource through
 //! AlterConfigs / IncrementalAlterConfigs, and shown by DescribeConfigs.
 //!
-//! Owns: this broker's dynamic overrides and each group's configs. Only the
-//! controller shard holds them (`Shard::dynamic_configs`); other shards ask
-//! it. Every change is written to `DATA_DIR/dynamic-configs.toml`
-//! (atomically, synced) before it is acknowledged.
+//! Owns: which names and values are accepted ([`validate`]), how a request
+//! edits a target's configs ([`ConfigEdit`]), and [`DynamicConfigState`],
+//! the part of the metadata image holding every broker's, the cluster
+//! default's and each group's configs. Changes are records in the metadata
+//! log, planned by the active controller (`crate::cluster`); reads answer
+//! from each shard's image. [`load_legacy`] reads what a single-node fjord
+//! kept in `DATA_DIR/dynamic-configs.toml`, to seed a new log.
 //!
 //! Must not: change how fjord behaves. A broker setting fjord acts on stays
 //! static (`--config`/`--set`) and is refused here; the broker names
@@ -16,20 +19,20 @@
 //! them on Kafka too.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 
 use super::types::ConfigType;
 
-const FILE: &str = "dynamic-configs.toml";
+/// The single-node file, read only to seed a new metadata log.
+const LEGACY_FILE: &str = "dynamic-configs.toml";
 
 /// An error code and message.
 pub type Outcome = (i16, Option<String>);
 
-type Configs = BTreeMap<String, String>;
+pub type Configs = BTreeMap<String, String>;
 
 /// What a value must parse as.
 #[derive(Clone, Copy)]
@@ -234,119 +237,129 @@ pub const GROUP_CONFIGS: &[GroupSetting] = &[
     },
 ];
 
-/// Which dynamic configs a call is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Whose dynamic configs: one broker's, the cluster-wide broker default
+/// (Kafka's BROKER resource named ""), or a group's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
-    Broker,
+    Broker(i32),
+    ClusterDefault,
     Group(String),
 }
 
-/// A call to the controller's dynamic configs.
-#[derive(Clone, Debug)]
-pub enum DynamicCall {
-    Get(Target),
-    Set {
-        target: Target,
-        configs: Configs,
-        validate_only: bool,
-    },
+/// How a request changes a target's configs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ConfigEdit {
+    /// AlterConfigs: exactly these, every other config back to its default.
+    Replace(Configs),
+    /// IncrementalAlterConfigs, in order: `Some` sets a value, `None`
+    /// deletes the config (back to its default).
+    Incremental(Vec<(String, Option<String>)>),
 }
 
-/// The answer to a [`DynamicCall`], variant for variant.
-#[derive(Clone, Debug)]
-pub enum DynamicReply {
-    Current(Configs),
-    Set(Outcome),
+impl ConfigEdit {
+    /// `current` after the edit.
+    pub fn apply(&self, current: &Configs) -> Configs {
+        match self {
+            ConfigEdit::Replace(configs) => configs.clone(),
+            ConfigEdit::Incremental(ops) => {
+                let mut next = current.clone();
+                for (name, value) in ops {
+                    match value {
+                        Some(value) => next.insert(name.clone(), value.clone()),
+                        None => next.remove(name),
+                    };
+                }
+                next
+            }
+        }
+    }
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct File {
+/// Every target's dynamic configs, as the metadata image holds them. A
+/// target without any is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicConfigState {
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, Configs>,
+    #[serde(default)]
+    pub cluster_default: Configs,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Configs>,
+}
+
+impl DynamicConfigState {
+    /// The configs set on `target` (empty when none are).
+    pub fn get(&self, target: &Target) -> Configs {
+        match target {
+            Target::Broker(id) => self.brokers.get(id).cloned().unwrap_or_default(),
+            Target::ClusterDefault => self.cluster_default.clone(),
+            Target::Group(id) => self.groups.get(id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Replaces `target`'s configs (applying a committed change).
+    pub fn set(&mut self, target: &Target, configs: Configs) {
+        match target {
+            Target::Broker(id) if configs.is_empty() => {
+                self.brokers.remove(id);
+            }
+            Target::Broker(id) => {
+                self.brokers.insert(*id, configs);
+            }
+            Target::ClusterDefault => self.cluster_default = configs,
+            Target::Group(id) if configs.is_empty() => {
+                self.groups.remove(id);
+            }
+            Target::Group(id) => {
+                self.groups.insert(id.clone(), configs);
+            }
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct LegacyFile {
     #[serde(default)]
     broker: Configs,
     #[serde(default)]
     group: BTreeMap<String, Configs>,
 }
 
-pub struct DynamicConfigs {
-    path: PathBuf,
-    state: File,
+/// Reads a single-node fjord's `dynamic-configs.toml` (none is empty): its
+/// broker configs become broker `node_id`'s. A file that does not parse is
+/// an error rather than a silent reset to defaults.
+pub fn load_legacy(data_dir: &Path, node_id: i32) -> std::io::Result<DynamicConfigState> {
+    let path = data_dir.join(LEGACY_FILE);
+    let file: LegacyFile = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            let msg = format!("{}: {e}", path.display());
+            std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => LegacyFile::default(),
+        Err(e) => return Err(e),
+    };
+    let mut state = DynamicConfigState::default();
+    state.set(&Target::Broker(node_id), file.broker);
+    for (group, configs) in file.group {
+        state.set(&Target::Group(group), configs);
+    }
+    Ok(state)
 }
 
 fn invalid(error: ResponseError, message: String) -> Outcome {
     (error.code(), Some(message))
 }
 
-impl DynamicConfigs {
-    /// Reads the stored overrides. A file that does not parse is an error
-    /// rather than a silent reset to defaults.
-    pub fn load(data_dir: &Path) -> std::io::Result<DynamicConfigs> {
-        let path = data_dir.join(FILE);
-        let state = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                let msg = format!("{}: {e}", path.display());
-                std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-            Err(e) => return Err(e),
-        };
-        Ok(DynamicConfigs { path, state })
-    }
-
-    /// Controller: runs `call`.
-    pub fn handle(&mut self, call: DynamicCall) -> DynamicReply {
-        match call {
-            DynamicCall::Get(target) => DynamicReply::Current(self.get(&target)),
-            DynamicCall::Set {
-                target,
-                configs,
-                validate_only,
-            } => DynamicReply::Set(self.set(&target, configs, validate_only)),
-        }
-    }
-
-    /// The overrides of `target` (empty when none are set).
-    pub fn get(&self, target: &Target) -> Configs {
-        match target {
-            Target::Broker => self.state.broker.clone(),
-            Target::Group(id) => self.state.group.get(id).cloned().unwrap_or_default(),
-        }
-    }
-
-    /// Replaces `target`'s overrides with `configs` once every one is valid.
-    pub fn set(&mut self, target: &Target, configs: Configs, validate_only: bool) -> Outcome {
-        if let Err(outcome) = validate(target, &configs) {
-            return outcome;
-        }
-        if validate_only || self.get(target) == configs {
-            return (0, None);
-        }
-        let mut next = File {
-            broker: self.state.broker.clone(),
-            group: self.state.group.clone(),
-        };
-        match target {
-            Target::Broker => next.broker = configs,
-            Target::Group(id) if configs.is_empty() => {
-                next.group.remove(id);
-            }
-            Target::Group(id) => {
-                next.group.insert(id.clone(), configs);
-            }
-        }
-        if let Err(e) = write(&self.path, &next) {
-            tracing::error!("writing dynamic configs: {e}");
-            return invalid(ResponseError::KafkaStorageError, e.to_string());
-        }
-        tracing::info!(?target, "dynamic configs changed");
-        self.state = next;
-        (0, None)
-    }
-}
-
 /// Kafka's checks: a known name and a value of its type (and range).
 pub fn validate(target: &Target, configs: &Configs) -> Result<(), Outcome> {
     match target {
-        Target::Broker => configs.iter().try_for_each(|(k, v)| validate_broker(k, v)),
+        Target::Broker(id) if *id < 0 => Err(invalid(
+            ResponseError::InvalidRequest,
+            format!("invalid broker id {id}"),
+        )),
+        Target::Broker(_) | Target::ClusterDefault => {
+            configs.iter().try_for_each(|(k, v)| validate_broker(k, v))
+        }
         Target::Group(id) if id.is_empty() => Err(invalid(
             ResponseError::InvalidRequest,
             "group id must not be empty".into(),
@@ -405,19 +418,6 @@ fn validate_group(configs: &Configs) -> Result<(), Outcome> {
     Ok(())
 }
 
-/// Writes the file aside, syncs it, renames it over the old one and syncs
-/// the directory.
-fn write(path: &Path, state: &File) -> std::io::Result<()> {
-    let text = toml::to_string(state).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,37 +429,88 @@ mod tests {
             .collect()
     }
 
+    fn code(result: Result<(), Outcome>) -> i16 {
+        result.err().map_or(0, |o| o.0)
+    }
+
     #[test]
-    fn broker_and_group_configs_are_validated_stored_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = DynamicConfigs::load(dir.path()).unwrap();
-        let broker = configs(&[("sasl.kerberos.min.time.before.relogin", "58000")]);
-        assert_eq!(store.set(&Target::Broker, broker.clone(), false).0, 0);
-        let static_setting = configs(&[("log.retention.ms", "1000")]);
+    fn broker_and_group_configs_are_validated() {
+        let broker = Target::Broker(0);
+        let relogin = configs(&[("sasl.kerberos.min.time.before.relogin", "58000")]);
+        assert_eq!(code(validate(&broker, &relogin)), 0);
+        assert_eq!(code(validate(&Target::ClusterDefault, &relogin)), 0);
         let invalid_request = ResponseError::InvalidRequest.code();
         assert_eq!(
-            store.set(&Target::Broker, static_setting, false).0,
+            code(validate(&Target::Broker(-1), &relogin)),
             invalid_request
         );
-        let bad_value = configs(&[("background.threads", "0")]);
+        let static_setting = configs(&[("log.retention.ms", "1000")]);
+        assert_eq!(code(validate(&broker, &static_setting)), invalid_request);
         let invalid_config = ResponseError::InvalidConfig.code();
-        assert_eq!(
-            store.set(&Target::Broker, bad_value, false).0,
-            invalid_config
-        );
+        let bad_value = configs(&[("background.threads", "0")]);
+        assert_eq!(code(validate(&broker, &bad_value)), invalid_config);
 
         let group = Target::Group("g".into());
         let session = configs(&[("consumer.session.timeout.ms", "50000")]);
-        assert_eq!(store.set(&group, session.clone(), false).0, 0);
+        assert_eq!(code(validate(&group, &session)), 0);
         let too_short = configs(&[("consumer.session.timeout.ms", "1000")]);
-        assert_eq!(store.set(&group, too_short, false).0, invalid_config);
+        assert_eq!(code(validate(&group, &too_short)), invalid_config);
         let unknown = configs(&[("session.timeout.ms", "50000")]);
-        assert_eq!(store.set(&group, unknown, false).0, invalid_config);
+        assert_eq!(code(validate(&group, &unknown)), invalid_config);
+        let unnamed = Target::Group(String::new());
+        assert_eq!(code(validate(&unnamed, &session)), invalid_request);
+    }
 
-        let reloaded = DynamicConfigs::load(dir.path()).unwrap();
-        assert_eq!(reloaded.get(&Target::Broker), broker);
-        assert_eq!(reloaded.get(&group), session);
-        assert!(reloaded.get(&Target::Group("other".into())).is_empty());
+    #[test]
+    fn edits_replace_or_set_and_delete() {
+        let current = configs(&[("a", "1"), ("b", "2")]);
+        let replace = ConfigEdit::Replace(configs(&[("c", "3")]));
+        assert_eq!(replace.apply(&current), configs(&[("c", "3")]));
+        let ops = ConfigEdit::Incremental(vec![
+            ("a".into(), None),
+            ("c".into(), Some("3".into())),
+            ("b".into(), Some("4".into())),
+        ]);
+        assert_eq!(ops.apply(&current), configs(&[("b", "4"), ("c", "3")]));
+    }
+
+    #[test]
+    fn state_keeps_each_target_apart_and_forgets_empty_ones() {
+        let mut state = DynamicConfigState::default();
+        let one = configs(&[("max.connections", "10")]);
+        state.set(&Target::Broker(1), one.clone());
+        state.set(&Target::Group("g".into()), one.clone());
+        assert_eq!(state.get(&Target::Broker(1)), one);
+        assert!(state.get(&Target::Broker(2)).is_empty());
+        assert!(state.get(&Target::ClusterDefault).is_empty());
+        state.set(&Target::Group("g".into()), Configs::new());
+        state.set(&Target::Broker(1), Configs::new());
+        assert_eq!(state, DynamicConfigState::default());
+    }
+
+    #[test]
+    fn the_single_node_file_seeds_this_broker_and_the_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            load_legacy(dir.path(), 3).unwrap(),
+            DynamicConfigState::default()
+        );
+        std::fs::write(
+            dir.path().join(LEGACY_FILE),
+            "[broker]\n\"max.connections\" = \"10\"\n\n[group.g]\n\"consumer.session.timeout.ms\" = \"50000\"\n",
+        )
+        .unwrap();
+        let state = load_legacy(dir.path(), 3).unwrap();
+        assert_eq!(
+            state.get(&Target::Broker(3)),
+            configs(&[("max.connections", "10")])
+        );
+        assert_eq!(
+            state.get(&Target::Group("g".into())),
+            configs(&[("consumer.session.timeout.ms", "50000")])
+        );
+        std::fs::write(dir.path().join(LEGACY_FILE), "broker = 3").unwrap();
+        assert!(load_legacy(dir.path(), 3).is_err());
     }
 
     #[test]

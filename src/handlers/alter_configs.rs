@@ -1,6 +1,7 @@
-//! AlterConfigs (the legacy API): a topic's overrides, or this broker's
-//! dynamic configs (see `crate::config::dynamic`), become exactly the
-//! configs given; every other config returns to its default.
+//! AlterConfigs (the legacy API): a topic's overrides, or this broker's or
+//! the cluster-wide broker defaults' dynamic configs (see
+//! `crate::config::dynamic`), become exactly the configs given; every other
+//! config returns to its default.
 
 use std::rc::Rc;
 
@@ -9,6 +10,7 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin::{self, Outcome, BROKER, TOPIC};
+use crate::config::dynamic::ConfigEdit;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 
@@ -36,7 +38,8 @@ pub async fn handle(
             }
             BROKER => match topic_admin::dynamic_target(shard, BROKER, name) {
                 Ok(target) => {
-                    topic_admin::set_dynamic_configs(shard, target, configs, request.validate_only)
+                    let edit = ConfigEdit::Replace(configs);
+                    topic_admin::set_dynamic_configs(shard, target, edit, request.validate_only)
                         .await
                 }
                 Err(outcome) => outcome,

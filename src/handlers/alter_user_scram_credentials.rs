@@ -2,7 +2,9 @@
 //! result per user, with Kafka's errors (DUPLICATE_RESOURCE for a user
 //! altered twice, RESOURCE_NOT_FOUND for deleting a missing credential,
 //! UNACCEPTABLE_CREDENTIAL for iterations out of 4096..=16384,
-//! UNSUPPORTED_SASL_MECHANISM for an unknown mechanism).
+//! UNSUPPORTED_SASL_MECHANISM for an unknown mechanism). The keys are
+//! derived here, on the broker that received the request; only the
+//! derived credentials go to the controller and into the metadata log.
 
 use std::rc::Rc;
 
@@ -11,8 +13,10 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 
-use super::security_common::{ask, mismatch, wire, wire_opt};
-use crate::security::{ScramUpsertion, SecurityCall, SecurityReply};
+use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
+use crate::cluster::commands::{Command, Reply};
+use crate::cluster::security_commands::SecurityCommand;
+use crate::security::{DerivedUpsertion, ScramUpsertion};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -25,29 +29,40 @@ pub async fn handle(
         .into_iter()
         .map(|d| (d.name.to_string(), d.mechanism))
         .collect();
-    let upsertions: Vec<ScramUpsertion> = request
+    let upsertions: Vec<DerivedUpsertion> = request
         .upsertions
         .into_iter()
-        .map(|u| ScramUpsertion {
-            user: u.name.to_string(),
-            mechanism: u.mechanism,
-            iterations: u.iterations,
-            salt: u.salt,
-            salted_password: u.salted_password,
+        .map(|u| {
+            ScramUpsertion {
+                user: u.name.to_string(),
+                mechanism: u.mechanism,
+                iterations: u.iterations,
+                salt: u.salt,
+                salted_password: u.salted_password,
+            }
+            .derive()
         })
         .collect();
+    // Each distinct user once, in request order: the shape of the reply.
+    let mut seen = std::collections::HashSet::new();
     let users: Vec<String> = deletions
         .iter()
-        .map(|d| d.0.clone())
-        .chain(upsertions.iter().map(|u| u.user.clone()))
+        .map(|d| &d.0)
+        .chain(upsertions.iter().map(|u| &u.user))
+        .filter(|u| seen.insert(u.as_str()))
+        .cloned()
         .collect();
-    let call = SecurityCall::AlterScram {
+    let command = Command::Security(SecurityCommand::AlterScram {
         deletions,
         upsertions,
-    };
-    let altered = match ask(shard, call).await {
-        SecurityReply::ScramAltered(altered) => altered,
-        _ => users.into_iter().map(|u| (u, mismatch())).collect(),
+    });
+    let altered = match submit(shard, command).await {
+        Ok(Reply::ScramAltered(altered)) => altered,
+        Ok(_) => users.into_iter().map(|u| (u, mismatch())).collect(),
+        Err(refusal) => {
+            let outcome = outcome(refusal);
+            users.into_iter().map(|u| (u, outcome.clone())).collect()
+        }
     };
     let results = altered
         .into_iter()

@@ -1,15 +1,16 @@
-//! CreateAcls: store each valid binding (see `crate::security`); each
-//! creation gets its own result, INVALID_REQUEST for a binding Kafka
-//! would refuse.
+//! CreateAcls: add each valid binding to the metadata log (see
+//! `crate::security`); each creation gets its own result, INVALID_REQUEST
+//! for a binding Kafka would refuse.
 
 use std::rc::Rc;
 
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 
-use super::security_common::{ask, mismatch, wire_opt};
+use super::security_common::{mismatch, outcome, submit, wire_opt};
+use crate::cluster::commands::{Command, Reply};
+use crate::cluster::security_commands::SecurityCommand;
 use crate::security::acl::AclBinding;
-use crate::security::{SecurityCall, SecurityReply};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -31,9 +32,11 @@ pub async fn handle(
         })
         .collect();
     let count = bindings.len();
-    let outcomes = match ask(shard, SecurityCall::CreateAcls(bindings)).await {
-        SecurityReply::AclsCreated(outcomes) if outcomes.len() == count => outcomes,
-        _ => vec![mismatch(); count],
+    let command = Command::Security(SecurityCommand::CreateAcls(bindings));
+    let outcomes = match submit(shard, command).await {
+        Ok(Reply::AclsCreated(outcomes)) if outcomes.len() == count => outcomes,
+        Ok(_) => vec![mismatch(); count],
+        Err(refusal) => vec![outcome(refusal); count],
     };
     let results = outcomes
         .into_iter()

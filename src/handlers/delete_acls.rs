@@ -1,5 +1,5 @@
-//! DeleteAcls: remove every stored binding each filter matches and report,
-//! per filter, the bindings it matched.
+//! DeleteAcls: remove from the metadata log every binding each filter
+//! matches and report, per filter, the bindings it matched.
 
 use std::rc::Rc;
 
@@ -8,9 +8,10 @@ use kafka_protocol::messages::delete_acls_response::{
 };
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
-use super::security_common::{ask, mismatch, wire, wire_opt};
+use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
+use crate::cluster::commands::{Command, Reply};
+use crate::cluster::security_commands::SecurityCommand;
 use crate::security::acl::{AclBinding, AclFilter};
-use crate::security::{SecurityCall, SecurityReply};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -32,9 +33,11 @@ pub async fn handle(
         })
         .collect();
     let count = filters.len();
-    let results = match ask(shard, SecurityCall::DeleteAcls(filters)).await {
-        SecurityReply::AclsDeleted(results) if results.len() == count => results,
-        _ => vec![Err(mismatch()); count],
+    let command = Command::Security(SecurityCommand::DeleteAcls(filters));
+    let results = match submit(shard, command).await {
+        Ok(Reply::AclsDeleted(results)) if results.len() == count => results,
+        Ok(_) => vec![Err(mismatch()); count],
+        Err(refusal) => vec![Err(outcome(refusal)); count],
     };
     let filter_results = results
         .into_iter()

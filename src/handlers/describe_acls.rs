@@ -1,5 +1,6 @@
-//! DescribeAcls: the stored bindings a filter matches, grouped by resource
-//! pattern as Kafka answers. A filter with codes Kafka does not know gets
+//! DescribeAcls: the bindings a filter matches, from this shard's metadata
+//! image (no round trip to the controller), grouped by resource pattern as
+//! Kafka answers. A filter with codes Kafka does not know gets
 //! INVALID_REQUEST.
 
 use std::rc::Rc;
@@ -7,9 +8,8 @@ use std::rc::Rc;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 
-use super::security_common::{ask, mismatch, wire, wire_opt};
+use super::security_common::{wire, wire_opt};
 use crate::security::acl::{AclBinding, AclFilter};
-use crate::security::{SecurityCall, SecurityReply};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -26,10 +26,7 @@ pub async fn handle(
         operation: request.operation,
         permission_type: request.permission_type,
     };
-    let found = match ask(shard, SecurityCall::DescribeAcls(filter)).await {
-        SecurityReply::Acls(found) => found,
-        _ => Err(mismatch()),
-    };
+    let found = shard.image.borrow().security.describe_acls(&filter);
     match found {
         Ok(bindings) => DescribeAclsResponse::default().with_resources(group(bindings)),
         Err((code, message)) => DescribeAclsResponse::default()
@@ -38,7 +35,7 @@ pub async fn handle(
     }
 }
 
-/// One resource per distinct pattern. The store answers in sorted order,
+/// One resource per distinct pattern. The image answers in sorted order,
 /// so a pattern's bindings are adjacent.
 fn group(bindings: Vec<AclBinding>) -> Vec<DescribeAclsResource> {
     let mut resources: Vec<(AclBinding, Vec<AclDescription>)> = Vec::new();

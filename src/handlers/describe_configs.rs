@@ -3,10 +3,13 @@
 //!
 //! A broker lists every setting fjord accepts (see `crate::config::describe`):
 //! the static ones read-only, the run-time ones Kafka lets AlterConfigs
-//! change writable. A topic config is its override (source
-//! DYNAMIC_TOPIC_CONFIG) or the broker's value; synonyms list both, so tools
-//! like kafka-configs show where a value comes from. A group's configs are
-//! its own or the broker's defaults (see `crate::config::dynamic`). Every
+//! change writable, their value this broker's own, else the cluster-wide
+//! default (the BROKER resource named ""), else Kafka's. A topic config is
+//! its override (source DYNAMIC_TOPIC_CONFIG) or the broker's value;
+//! synonyms list both, so tools like kafka-configs show where a value comes
+//! from. A group's configs are its own or the broker's defaults (see
+//! `crate::config::dynamic`). Run-time configs come from this shard's
+//! metadata image. Every
 //! entry carries its type (v3+) and, when asked, its documentation.
 //! `configuration_keys` narrows the answer to the names given; unknown names
 //! are left out, as Kafka does.
@@ -24,7 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin;
 use crate::config::describe::{BrokerEntry, ConfigSource, Synonym};
-use crate::config::dynamic::GROUP_CONFIGS;
+use crate::config::dynamic::{Configs, Target, GROUP_CONFIGS};
 use crate::config::ConfigType;
 use crate::shard::Shard;
 
@@ -50,34 +53,42 @@ pub async fn handle(
     };
     let mut results = Vec::new();
     for resource in request.resources {
-        let dynamic = dynamic_configs(shard, &resource).await;
+        let dynamic = dynamic_configs(shard, &resource);
         results.push(describe(shard, resource, dynamic, include));
     }
     DescribeConfigsResponse::default().with_results(results)
 }
 
-/// The run-time configs stored for a broker or group resource.
-async fn dynamic_configs(
-    shard: &Rc<Shard>,
+/// The run-time configs of a broker or group resource, as (its own, the
+/// cluster-wide broker defaults beneath them).
+fn dynamic_configs(
+    shard: &Shard,
     resource: &DescribeConfigsResource,
-) -> Result<BTreeMap<String, String>, topic_admin::Outcome> {
+) -> Result<(Configs, Configs), topic_admin::Outcome> {
     match resource.resource_type {
-        // An empty broker name asks for cluster-wide defaults: fjord stores
-        // run-time configs per broker only.
-        BROKER if resource.resource_name.is_empty() => Ok(BTreeMap::new()),
-        BROKER | GROUP => {
+        BROKER => {
             let name = resource.resource_name.as_str();
-            let target = topic_admin::dynamic_target(shard, resource.resource_type, name)?;
-            topic_admin::dynamic_configs(shard, target).await
+            let target = topic_admin::dynamic_target(shard, BROKER, name)?;
+            let defaults = topic_admin::dynamic_configs(shard, &Target::ClusterDefault);
+            let own = match target {
+                Target::Broker(_) => topic_admin::dynamic_configs(shard, &target),
+                _ => Configs::new(),
+            };
+            Ok((own, defaults))
         }
-        _ => Ok(BTreeMap::new()),
+        GROUP => {
+            let name = resource.resource_name.as_str();
+            let target = topic_admin::dynamic_target(shard, GROUP, name)?;
+            Ok((topic_admin::dynamic_configs(shard, &target), Configs::new()))
+        }
+        _ => Ok(Default::default()),
     }
 }
 
 fn describe(
     shard: &Shard,
     resource: DescribeConfigsResource,
-    dynamic: Result<BTreeMap<String, String>, topic_admin::Outcome>,
+    dynamic: Result<(Configs, Configs), topic_admin::Outcome>,
     include: Include,
 ) -> DescribeConfigsResult {
     let keys: Option<Vec<String>> = resource
@@ -99,7 +110,7 @@ fn describe(
     };
     match resource.resource_type {
         BROKER => result.with_configs(broker_configs(shard, &dynamic, &wanted, include)),
-        GROUP => result.with_configs(group_configs(&dynamic, &wanted, include)),
+        GROUP => result.with_configs(group_configs(&dynamic.0, &wanted, include)),
         TOPIC => {
             let overrides = match shard.topics.borrow().get(resource.resource_name.as_str()) {
                 Some(meta) => meta.configs.clone(),
@@ -115,17 +126,17 @@ fn describe(
     }
 }
 
-/// Every broker setting, with the stored run-time ones.
+/// Every broker setting, with the stored run-time ones (own, defaults).
 fn broker_configs(
     shard: &Shard,
-    dynamic: &BTreeMap<String, String>,
+    (own, defaults): &(Configs, Configs),
     wanted: &dyn Fn(&str) -> bool,
     include: Include,
 ) -> Vec<DescribeConfigsResourceResult> {
     let advertised = (shard.identity.host.as_str(), shard.identity.port);
     shard
         .config
-        .describe(dynamic, advertised)
+        .describe(own, defaults, advertised)
         .into_iter()
         .filter(|e| wanted(e.name))
         .map(|e| broker_entry(e, include))

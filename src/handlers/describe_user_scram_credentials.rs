@@ -1,6 +1,7 @@
 //! DescribeUserScramCredentials: each user's mechanisms and iteration
-//! counts (never salts or keys); RESOURCE_NOT_FOUND for a user without
-//! credentials, every user with credentials when none are named.
+//! counts (never salts or keys), from this shard's metadata image;
+//! RESOURCE_NOT_FOUND for a user without credentials, every user with
+//! credentials when none are named.
 
 use std::rc::Rc;
 
@@ -11,8 +12,7 @@ use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 
-use super::security_common::{ask, mismatch, wire, wire_opt};
-use crate::security::{SecurityCall, SecurityReply};
+use super::security_common::{wire, wire_opt};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -23,15 +23,7 @@ pub async fn handle(
     let users = request
         .users
         .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
-    let described = match ask(shard, SecurityCall::DescribeScram(users)).await {
-        SecurityReply::Scram(described) => described,
-        _ => {
-            let (code, message) = mismatch();
-            return DescribeUserScramCredentialsResponse::default()
-                .with_error_code(code)
-                .with_error_message(wire_opt(message));
-        }
-    };
+    let described = shard.image.borrow().security.describe_scram(users);
     let results = described
         .into_iter()
         .map(|u| {

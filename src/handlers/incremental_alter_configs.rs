@@ -1,8 +1,9 @@
 //! IncrementalAlterConfigs: SET, DELETE (back to the default), and APPEND /
 //! SUBTRACT for list configs (cleanup.policy), applied to a topic's current
-//! overrides, or SET and DELETE on this broker's or a group's dynamic
-//! configs (see `crate::config::dynamic`). Nothing changes unless every
-//! operation of a resource is valid.
+//! overrides, or SET and DELETE on this broker's, the cluster-wide broker
+//! defaults' or a group's dynamic configs (see `crate::config::dynamic`;
+//! the controller applies them to the configs it has then). Nothing
+//! changes unless every operation of a resource is valid.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,6 +15,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin::{self, Outcome, BROKER, GROUP, TOPIC};
+use crate::config::dynamic::ConfigEdit;
 use crate::config::topic;
 use crate::shard::Shard;
 
@@ -63,8 +65,8 @@ pub async fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-/// SET and DELETE over the current dynamic configs of a broker or group;
-/// none of those configs is a list, so APPEND and SUBTRACT are refused.
+/// SET and DELETE on the dynamic configs of a broker or group; none of
+/// those configs is a list, so APPEND and SUBTRACT are refused.
 async fn alter_dynamic(
     shard: &Rc<Shard>,
     resource_type: i8,
@@ -76,24 +78,20 @@ async fn alter_dynamic(
         Ok(target) => target,
         Err(outcome) => return outcome,
     };
-    let mut configs = match topic_admin::dynamic_configs(shard, target.clone()).await {
-        Ok(configs) => configs,
-        Err(outcome) => return outcome,
-    };
+    let mut edits = Vec::with_capacity(ops.len());
     for op in ops {
         let key = op.name.to_string();
         match op.config_operation {
             SET => {
                 let value = op.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                configs.insert(key, value);
+                edits.push((key, Some(value)));
             }
-            DELETE => {
-                configs.remove(&key);
-            }
+            DELETE => edits.push((key, None)),
             _ => return invalid(format!("{key} is not a list config")),
         }
     }
-    topic_admin::set_dynamic_configs(shard, target, configs, validate_only).await
+    let edit = ConfigEdit::Incremental(edits);
+    topic_admin::set_dynamic_configs(shard, target, edit, validate_only).await
 }
 
 fn invalid(message: String) -> Outcome {

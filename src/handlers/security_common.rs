@@ -1,27 +1,39 @@
-//! Shared by the ACL and SCRAM handlers: the call to the controller, which
-//! holds that state (see `crate::security`).
+//! Shared by the ACL, SCRAM and dynamic-config handlers: committing a
+//! change through the active controller (via this node's controller shard)
+//! and the per-item answers when that fails. Reads need none of this: they
+//! answer from the shard's metadata image.
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::security::{self, SecurityCall, SecurityReply};
+use crate::cluster::commands::{Command, Refusal, Reply};
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
-/// Runs `call` on the controller. When the controller cannot answer, every
-/// item of the call gets NOT_CONTROLLER, so the client retries.
-pub async fn ask(shard: &Rc<Shard>, call: SecurityCall) -> SecurityReply {
-    match router::to_controller(shard, ShardRequest::Security(call.clone())).await {
-        Some(ShardResponse::Security(reply)) => reply,
-        _ => security::not_controller(call),
+/// Commits `command` and returns its reply once this node has applied it.
+/// `Err`: it could not be committed (no controller, a timeout, or a
+/// refusal of the whole command).
+pub async fn submit(shard: &Rc<Shard>, command: Command) -> Result<Reply, Refusal> {
+    match router::to_controller(shard, ShardRequest::Submit(command)).await {
+        Some(ShardResponse::Submitted(result)) => result,
+        _ => Err(Refusal::new(
+            ResponseError::NotController,
+            "controller unavailable",
+        )),
     }
 }
 
-/// The message of a reply that does not match its call (a bug, never a
-/// panic): the handler answers UNKNOWN_SERVER_ERROR.
+/// A refusal as one item's outcome.
+pub fn outcome(refusal: Refusal) -> (i16, Option<String>) {
+    (refusal.code, Some(refusal.message))
+}
+
+/// The outcome of an item whose reply does not match its command (a bug,
+/// never a panic): UNKNOWN_SERVER_ERROR.
 pub fn mismatch() -> (i16, Option<String>) {
-    let code = kafka_protocol::error::ResponseError::UnknownServerError.code();
+    let code = ResponseError::UnknownServerError.code();
     (code, Some("unexpected reply from the controller".into()))
 }
 

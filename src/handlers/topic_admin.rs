@@ -1,5 +1,6 @@
-//! Shared by AlterConfigs, IncrementalAlterConfigs and CreatePartitions:
-//! sending a topic, broker or group config change to the controller and
+//! Shared by AlterConfigs, IncrementalAlterConfigs, DescribeConfigs and
+//! CreatePartitions: sending a topic, broker or group config change to the
+//! controller, reading dynamic configs from the shard's metadata image, and
 //! naming resources.
 
 use std::collections::BTreeMap;
@@ -7,7 +8,10 @@ use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 
-use crate::config::dynamic::{DynamicCall, DynamicReply, Target};
+use super::security_common::{mismatch, outcome, submit};
+use crate::cluster::commands::{Command, Reply};
+use crate::cluster::security_commands::DynamicConfigsCommand;
+use crate::config::dynamic::{ConfigEdit, Configs, Target};
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
@@ -45,11 +49,13 @@ pub async fn set_topic_configs(
 }
 
 /// The dynamic-config target a BROKER or GROUP resource names: this
-/// broker's id only (fjord has no cluster-wide broker defaults), or any
-/// group id.
+/// broker's id (as on Kafka, a broker answers for itself), "" for the
+/// cluster-wide broker defaults, or any group id.
 pub fn dynamic_target(shard: &Shard, resource_type: i8, name: &str) -> Result<Target, Outcome> {
+    let me = shard.identity.node_id;
     match resource_type {
-        BROKER if name == shard.identity.node_id.to_string() => Ok(Target::Broker),
+        BROKER if name.is_empty() => Ok(Target::ClusterDefault),
+        BROKER if name == me.to_string() => Ok(Target::Broker(me)),
         BROKER => Err((
             ResponseError::InvalidRequest.code(),
             Some(format!("broker {name:?} is not this broker")),
@@ -58,41 +64,28 @@ pub fn dynamic_target(shard: &Shard, resource_type: i8, name: &str) -> Result<Ta
     }
 }
 
-fn controller_unavailable() -> Outcome {
-    (
-        ResponseError::NotController.code(),
-        Some("controller unavailable".into()),
-    )
+/// The dynamic configs set on `target`, as this shard's image has them.
+pub fn dynamic_configs(shard: &Shard, target: &Target) -> Configs {
+    shard.image.borrow().dynamic_configs.get(target)
 }
 
-/// The dynamic configs currently set on `target`.
-pub async fn dynamic_configs(
-    shard: &Rc<Shard>,
-    target: Target,
-) -> Result<BTreeMap<String, String>, Outcome> {
-    let call = ShardRequest::DynamicConfigs(DynamicCall::Get(target));
-    match router::to_controller(shard, call).await {
-        Some(ShardResponse::DynamicConfigs(DynamicReply::Current(configs))) => Ok(configs),
-        Some(ShardResponse::DynamicConfigs(DynamicReply::Set(outcome))) => Err(outcome),
-        _ => Err(controller_unavailable()),
-    }
-}
-
-/// Replaces `target`'s dynamic configs with `configs` through the controller.
+/// Edits `target`'s dynamic configs through the active controller, which
+/// validates the result against the configs it has then.
 pub async fn set_dynamic_configs(
     shard: &Rc<Shard>,
     target: Target,
-    configs: BTreeMap<String, String>,
+    edit: ConfigEdit,
     validate_only: bool,
 ) -> Outcome {
-    let call = DynamicCall::Set {
+    let command = Command::DynamicConfigs(DynamicConfigsCommand {
         target,
-        configs,
+        edit,
         validate_only,
-    };
-    match router::to_controller(shard, ShardRequest::DynamicConfigs(call)).await {
-        Some(ShardResponse::DynamicConfigs(DynamicReply::Set(outcome))) => outcome,
-        _ => controller_unavailable(),
+    });
+    match submit(shard, command).await {
+        Ok(Reply::Done) => (0, None),
+        Ok(_) => mismatch(),
+        Err(refusal) => outcome(refusal),
     }
 }
 

@@ -70,7 +70,7 @@ pub struct AclBinding {
 }
 
 /// A filter over bindings; `None` strings and ANY codes match everything.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclFilter {
     pub resource_type: i8,
     pub resource_name: Option<String>,

@@ -2,12 +2,13 @@
 //! DescribeAcls, DeleteAcls, DescribeUserScramCredentials and
 //! AlterUserScramCredentials.
 //!
-//! Owns: the set of ACL bindings and each user's SCRAM credentials. Only the
-//! controller shard (0) holds them ([`SecurityStore`] in
-//! `Shard::security`); other shards send a [`SecurityCall`] there. Every
-//! change is written to `DATA_DIR/security/` (atomically, synced) before it
-//! is acknowledged, so it survives a restart. Nothing is broadcast: no other
-//! shard reads this state.
+//! Owns: Kafka's rules for that state — validating bindings and filters,
+//! matching filters, checking and deriving SCRAM credentials — as pure
+//! functions over [`SecurityState`], the part of the metadata image that
+//! holds it (`crate::cluster::image`). Changes are records in the metadata
+//! log, planned by the active controller (`crate::cluster`); reads answer
+//! from each shard's image. [`legacy`] reads what a single-node fjord kept
+//! in `DATA_DIR/security/`, to seed a new log.
 //!
 //! Must not: enforce anything. fjord has no authentication, so every client
 //! is the ANONYMOUS principal and every operation is allowed. ACLs are
@@ -19,20 +20,23 @@
 //! a secret: only mechanisms and iteration counts leave this module.
 
 pub mod acl;
+pub mod legacy;
 pub mod scram;
-mod store;
+pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use store::SecurityStore;
+use serde::{Deserialize, Serialize};
 
-use acl::{AclBinding, AclFilter};
+pub use state::SecurityState;
+
+use scram::ScramCredential;
 
 /// An error code and message for one item of a request.
 pub type Outcome = (i16, Option<String>);
 
 /// One SCRAM upsertion as the client sent it. The salted password lives
-/// only until the keys are derived from it.
+/// only until the keys are derived from it ([`ScramUpsertion::derive`]).
 #[derive(Clone)]
 pub struct ScramUpsertion {
     pub user: String,
@@ -53,6 +57,32 @@ impl std::fmt::Debug for ScramUpsertion {
     }
 }
 
+/// An upsertion once its keys are derived, on the broker that received it:
+/// the credential to store, or why the upsertion is refused. This is what
+/// travels to the controller; the salted password never does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DerivedUpsertion {
+    pub user: String,
+    pub credential: Result<ScramCredential, Outcome>,
+}
+
+impl ScramUpsertion {
+    pub fn derive(self) -> DerivedUpsertion {
+        let credential = ScramCredential::derive(
+            &self.user,
+            self.mechanism,
+            self.iterations,
+            &self.salt,
+            &self.salted_password,
+        )
+        .map_err(|(error, msg)| (error.code(), Some(msg)));
+        DerivedUpsertion {
+            user: self.user,
+            credential,
+        }
+    }
+}
+
 /// What one user's credentials look like from outside: (mechanism,
 /// iterations) pairs, or an error for that user.
 #[derive(Clone, Debug)]
@@ -61,91 +91,4 @@ pub struct UserCredentials {
     pub error_code: i16,
     pub error_message: Option<String>,
     pub credentials: Vec<(i8, i32)>,
-}
-
-/// A call to the controller's security state.
-#[derive(Clone, Debug)]
-pub enum SecurityCall {
-    CreateAcls(Vec<AclBinding>),
-    DescribeAcls(AclFilter),
-    DeleteAcls(Vec<AclFilter>),
-    /// `None` (or an empty list) describes every user with credentials.
-    DescribeScram(Option<Vec<String>>),
-    AlterScram {
-        deletions: Vec<(String, i8)>,
-        upsertions: Vec<ScramUpsertion>,
-    },
-}
-
-/// The answer to a [`SecurityCall`], variant for variant.
-#[derive(Debug)]
-pub enum SecurityReply {
-    /// One outcome per binding, in request order.
-    AclsCreated(Vec<Outcome>),
-    Acls(Result<Vec<AclBinding>, Outcome>),
-    /// Per filter: the bindings it removed, or why it was refused.
-    AclsDeleted(Vec<Result<Vec<AclBinding>, Outcome>>),
-    Scram(Vec<UserCredentials>),
-    /// One (user, outcome) per distinct user altered.
-    ScramAltered(Vec<(String, Outcome)>),
-}
-
-/// Controller: runs `call` against the store.
-pub fn handle(store: &mut SecurityStore, call: SecurityCall) -> SecurityReply {
-    match call {
-        SecurityCall::CreateAcls(bindings) => {
-            SecurityReply::AclsCreated(store.create_acls(bindings))
-        }
-        SecurityCall::DescribeAcls(filter) => SecurityReply::Acls(store.describe_acls(&filter)),
-        SecurityCall::DeleteAcls(filters) => {
-            SecurityReply::AclsDeleted(store.delete_acls(&filters))
-        }
-        SecurityCall::DescribeScram(users) => SecurityReply::Scram(store.describe_scram(users)),
-        SecurityCall::AlterScram {
-            deletions,
-            upsertions,
-        } => SecurityReply::ScramAltered(store.alter_scram(deletions, upsertions)),
-    }
-}
-
-/// The answer when the security state is not here (a call that reached a
-/// shard other than the controller): every item fails with NOT_CONTROLLER.
-pub fn not_controller(call: SecurityCall) -> SecurityReply {
-    let code = kafka_protocol::error::ResponseError::NotController.code();
-    let refusal = || {
-        (
-            code,
-            Some("the security state lives on the controller".into()),
-        )
-    };
-    match call {
-        SecurityCall::CreateAcls(b) => SecurityReply::AclsCreated(vec![refusal(); b.len()]),
-        SecurityCall::DescribeAcls(_) => SecurityReply::Acls(Err(refusal())),
-        SecurityCall::DeleteAcls(f) => {
-            SecurityReply::AclsDeleted(f.iter().map(|_| Err(refusal())).collect())
-        }
-        SecurityCall::DescribeScram(users) => SecurityReply::Scram(
-            users
-                .unwrap_or_default()
-                .into_iter()
-                .map(|user| UserCredentials {
-                    user,
-                    error_code: code,
-                    error_message: refusal().1,
-                    credentials: Vec::new(),
-                })
-                .collect(),
-        ),
-        SecurityCall::AlterScram {
-            deletions,
-            upsertions,
-        } => SecurityReply::ScramAltered(
-            deletions
-                .into_iter()
-                .map(|d| d.0)
-                .chain(upsertions.into_iter().map(|u| u.user))
-                .map(|user| (user, refusal()))
-                .collect(),
-        ),
-    }
 }

@@ -8,6 +8,7 @@
 use hmac::digest::core_api::BlockSizeUser;
 use hmac::digest::KeyInit;
 use hmac::{Mac, SimpleHmac};
+use kafka_protocol::error::ResponseError::UnacceptableCredential;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -19,12 +20,14 @@ pub const SCRAM_SHA_512: i8 = 2;
 pub const MIN_ITERATIONS: i32 = 4096;
 pub const MAX_ITERATIONS: i32 = 16384;
 
-/// One user's credential for one mechanism.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One user's credential for one mechanism. Its `Debug` shows only the
+/// mechanism and iterations: the keys would let anyone holding them pose as
+/// the broker.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScramCredential {
     pub mechanism: i8,
     pub iterations: i32,
-    /// Hex, as stored on disk.
+    /// Hex, as kept in the metadata log.
     pub salt: String,
     pub stored_key: String,
     pub server_key: String,
@@ -37,8 +40,18 @@ pub fn known_mechanism(mechanism: i8) -> bool {
     mechanism == SCRAM_SHA_256 || mechanism == SCRAM_SHA_512
 }
 
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ScramCredential {
     /// Checks an upsertion as Kafka's controller does and derives the keys.
+    /// Runs where the request arrived: only the result travels.
     pub fn derive(
         user: &str,
         mechanism: i8,
@@ -46,16 +59,7 @@ impl ScramCredential {
         salt: &[u8],
         salted_password: &[u8],
     ) -> Result<ScramCredential, Refusal> {
-        use kafka_protocol::error::ResponseError::*;
-        check_user_and_mechanism(user, mechanism)?;
-        if iterations < MIN_ITERATIONS {
-            let msg = format!("too few iterations: {iterations} < {MIN_ITERATIONS}");
-            return Err((UnacceptableCredential, msg));
-        }
-        if iterations > MAX_ITERATIONS {
-            let msg = format!("too many iterations: {iterations} > {MAX_ITERATIONS}");
-            return Err((UnacceptableCredential, msg));
-        }
+        check_upsertion(user, mechanism, iterations)?;
         if salt.is_empty() || salted_password.is_empty() {
             let msg = "salt and salted password must not be empty".to_string();
             return Err((UnacceptableCredential, msg));
@@ -73,6 +77,33 @@ impl ScramCredential {
             server_key: hex(&server_key),
         })
     }
+
+    /// The controller's check of a credential derived elsewhere (it came
+    /// over the network): the same rules as [`ScramCredential::derive`],
+    /// and keys that are non-empty hex.
+    pub fn check(&self, user: &str) -> Result<(), Refusal> {
+        check_upsertion(user, self.mechanism, self.iterations)?;
+        let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_hex(&self.salt) || !is_hex(&self.stored_key) || !is_hex(&self.server_key) {
+            let msg = "salt and keys must be non-empty hex".to_string();
+            return Err((UnacceptableCredential, msg));
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's checks on an upsertion that need no secret.
+fn check_upsertion(user: &str, mechanism: i8, iterations: i32) -> Result<(), Refusal> {
+    check_user_and_mechanism(user, mechanism)?;
+    if iterations < MIN_ITERATIONS {
+        let msg = format!("too few iterations: {iterations} < {MIN_ITERATIONS}");
+        return Err((UnacceptableCredential, msg));
+    }
+    if iterations > MAX_ITERATIONS {
+        let msg = format!("too many iterations: {iterations} > {MAX_ITERATIONS}");
+        return Err((UnacceptableCredential, msg));
+    }
+    Ok(())
 }
 
 /// Checks shared by upsertions and deletions.
@@ -162,5 +193,35 @@ mod tests {
             code(ScramCredential::derive("u", 2, 16385, b"s", b"p")),
             ResponseError::UnacceptableCredential
         );
+    }
+
+    #[test]
+    fn credentials_from_elsewhere_are_checked_and_never_printed() {
+        let ok = ScramCredential::derive("u", SCRAM_SHA_512, 4096, b"salt", b"pw").unwrap();
+        assert!(ok.check("u").is_ok());
+        assert!(ok.check("").is_err());
+        let printed = format!("{ok:?}");
+        assert!(!printed.contains(&ok.stored_key) && !printed.contains(&ok.server_key));
+        let bad = [
+            ScramCredential {
+                iterations: 100,
+                ..ok.clone()
+            },
+            ScramCredential {
+                mechanism: 7,
+                ..ok.clone()
+            },
+            ScramCredential {
+                stored_key: "not hex".into(),
+                ..ok.clone()
+            },
+            ScramCredential {
+                salt: String::new(),
+                ..ok.clone()
+            },
+        ];
+        for credential in bad {
+            assert!(credential.check("u").is_err(), "{credential:?}");
+        }
     }
 }

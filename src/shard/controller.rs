@@ -1,8 +1,8 @@
 //! The controller shard's (0) part in metadata changes: each admin request
 //! becomes a cluster command, committed through the active controller
 //! (`crate::cluster`), and is answered once this node's shards have applied
-//! it. Also this node's producer-id block, and (still node-local until they
-//! move into the metadata log) ACLs, SCRAM credentials and dynamic configs.
+//! it (ACL, SCRAM and dynamic-config changes come as ready-made commands).
+//! Also this node's producer-id block.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -12,11 +12,9 @@ use kafka_protocol::error::ResponseError;
 use super::messages::*;
 use super::{Shard, CONTROLLER_SHARD};
 use crate::cluster::commands::{Command, Refusal, Reply};
-use crate::config::dynamic::{DynamicCall, DynamicReply};
-use crate::security::SecurityCall;
 
 /// Runs `command` through the cluster; `Err` carries the Kafka error.
-async fn submit(shard: &Rc<Shard>, command: Command) -> Result<Reply, Refusal> {
+pub(super) async fn submit(shard: &Rc<Shard>, command: Command) -> Result<Reply, Refusal> {
     debug_assert_eq!(shard.id, CONTROLLER_SHARD);
     let node = shard.cluster.borrow().clone();
     let Some(node) = node else {
@@ -126,30 +124,6 @@ pub(super) async fn delete_topic(shard: &Rc<Shard>, name: String) -> ShardRespon
         Ok(_) => ShardResponse::TopicDeleted(ResponseError::UnknownServerError.code(), None),
         Err(refusal) => ShardResponse::TopicDeleted(refusal.code, None),
     }
-}
-
-/// Controller: runs an ACL or SCRAM call against the stored state.
-pub(super) fn security(shard: &Rc<Shard>, call: SecurityCall) -> ShardResponse {
-    let mut store = shard.security.borrow_mut();
-    let reply = match store.as_mut() {
-        Some(store) => crate::security::handle(store, call),
-        // Only reachable if a non-controller shard is asked: refuse each item.
-        None => crate::security::not_controller(call),
-    };
-    ShardResponse::Security(reply)
-}
-
-/// Controller: reads or changes the broker's and groups' dynamic configs.
-pub(super) fn dynamic_configs(shard: &Rc<Shard>, call: DynamicCall) -> ShardResponse {
-    let mut store = shard.dynamic_configs.borrow_mut();
-    let reply = match store.as_mut() {
-        Some(store) => store.handle(call),
-        None => DynamicReply::Set((
-            ResponseError::NotController.code(),
-            Some("dynamic configs live on the controller".into()),
-        )),
-    };
-    ShardResponse::DynamicConfigs(reply)
 }
 
 /// A producer id from this node's block, asking the active controller for

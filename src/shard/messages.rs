@@ -156,10 +156,10 @@ pub enum ShardRequest {
         partition: i32,
         call: crate::group::types::GroupCall,
     },
-    /// To the controller: read or change ACLs and SCRAM credentials.
-    Security(crate::security::SecurityCall),
-    /// To the controller: read or change broker and group dynamic configs.
-    DynamicConfigs(crate::config::dynamic::DynamicCall),
+    /// To the controller shard: commit a change through the active
+    /// controller (ACLs, SCRAM credentials, dynamic configs) and answer
+    /// once this node has applied it.
+    Submit(crate::cluster::commands::Command),
 }
 
 /// The answer to a [`ShardRequest`], variant for variant.
@@ -180,6 +180,5 @@ pub enum ShardResponse {
     Quorum(Result<crate::cluster::wire::QuorumState, (i16, String)>),
     DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
-    Security(crate::security::SecurityReply),
-    DynamicConfigs(crate::config::dynamic::DynamicReply),
+    Submitted(Result<crate::cluster::commands::Reply, crate::cluster::commands::Refusal>),
 }

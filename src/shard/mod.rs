@@ -75,10 +75,6 @@ pub struct Shard {
     /// Controller shard only: the rest of the producer-id block the active
     /// controller granted this node, `[next, end)`.
     pub producer_ids: Cell<(i64, i64)>,
-    /// Controller only: ACL bindings and SCRAM credentials.
-    pub security: RefCell<Option<crate::security::SecurityStore>>,
-    /// Controller only: broker and group configs set at run time.
-    pub dynamic_configs: RefCell<Option<crate::config::dynamic::DynamicConfigs>>,
     pub stopping: Cell<bool>,
     /// Each known topic's effective config (overrides over broker defaults).
     pub topic_configs: RefCell<HashMap<String, Rc<TopicConfig>>>,

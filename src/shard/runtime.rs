@@ -21,9 +21,7 @@ use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
 use crate::cluster::commands::Defaults;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::node::{BrokerEndpoint, ClusterNode, LegacyState, NodeOptions};
-use crate::config::dynamic::DynamicConfigs;
 use crate::config::BrokerConfig;
-use crate::security::SecurityStore;
 use crate::storage::ShardStorage;
 
 /// Everything `fjord serve` needs, resolved from flags and settings.
@@ -88,8 +86,8 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         port: i32::from(port),
         cluster_id: cluster_id(&options.data_dir),
     };
-    let legacy = legacy_state(&options.data_dir, &table, &identity.cluster_id)
-        .map_err(io("read producer ids"))?;
+    let legacy = legacy_state(&options.data_dir, &table, &identity)
+        .map_err(io("read the single-node state"))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -179,15 +177,6 @@ async fn run_shard_inner(
     mesh: MeshBuilder<MeshMessage, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), String> {
     let (senders, receivers) = mesh.join().await.map_err(|_| "join mesh".to_string())?;
-    let (security, dynamic) = if start.index == CONTROLLER_SHARD {
-        let security =
-            SecurityStore::load(&start.data_dir).map_err(|e| format!("ACLs and SCRAM: {e}"))?;
-        let dynamic =
-            DynamicConfigs::load(&start.data_dir).map_err(|e| format!("dynamic configs: {e}"))?;
-        (Some(security), Some(dynamic))
-    } else {
-        (None, None)
-    };
     let metrics = start.metrics.shard(start.index);
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
@@ -203,8 +192,6 @@ async fn run_shard_inner(
         image_received: Cell::new(false),
         cluster: RefCell::new(None),
         producer_ids: Cell::new((0, 0)),
-        security: RefCell::new(security),
-        dynamic_configs: RefCell::new(dynamic),
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
         sender: Default::default(),
@@ -363,10 +350,13 @@ fn wait_until_free(addr: SocketAddr) {
 }
 
 /// What a single-node fjord kept outside a log, for seeding a new one.
+/// Once this node has a metadata log, its security and dynamic-config
+/// files are no longer needed: one that cannot be read is then skipped
+/// with a warning instead of stopping the start.
 fn legacy_state(
     dir: &std::path::Path,
     table: &TopicTable,
-    cluster_id: &str,
+    identity: &BrokerIdentity,
 ) -> std::io::Result<LegacyState> {
     let next_producer_id = match std::fs::read_to_string(dir.join("producer_ids")) {
         Ok(text) => text.trim().parse::<i64>().map_err(|e| {
@@ -378,14 +368,43 @@ fn legacy_state(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e),
     };
+    let has_log = dir.join("metadata").exists();
+    let security = optional(
+        crate::security::legacy::load(dir),
+        has_log,
+        "ACLs and SCRAM",
+    )?;
+    let dynamic_configs = optional(
+        crate::config::dynamic::load_legacy(dir, identity.node_id),
+        has_log,
+        "dynamic configs",
+    )?;
     Ok(LegacyState {
-        cluster_id: Some(cluster_id.to_string()),
+        cluster_id: Some(identity.cluster_id.clone()),
         topics: table
             .iter()
             .map(|t| (t.name.clone(), t.id, t.partitions, t.configs.clone()))
             .collect(),
         next_producer_id,
+        security,
+        dynamic_configs,
     })
+}
+
+/// A single-node file read: an error stops the start only while there is
+/// no metadata log to hold what the file held.
+fn optional<T: Default>(
+    result: std::io::Result<T>,
+    has_log: bool,
+    what: &str,
+) -> std::io::Result<T> {
+    match result {
+        Err(e) if has_log => {
+            tracing::warn!("ignoring the single-node {what}: {e}");
+            Ok(T::default())
+        }
+        other => other,
+    }
 }
 
 /// Binds (without listening) to learn the real port when asked for port 0 and

@@ -102,8 +102,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::Group { partition, call } => {
             ShardResponse::Group(crate::group::handle(shard, partition, call).await)
         }
-        ShardRequest::Security(call) => controller::security(shard, call),
-        ShardRequest::DynamicConfigs(call) => controller::dynamic_configs(shard, call),
+        ShardRequest::Submit(command) => {
+            ShardResponse::Submitted(controller::submit(shard, command).await)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 AdminClient and kafka-python's KafkaAdminClient: create with configs,
 incremental and legacy alter, describe with sources, CreatePartitions, the
 produce errors a topic's rules cause, and everything surviving a restart."""
+import struct
 import subprocess
 import time
 
@@ -15,6 +16,7 @@ from kafka.admin import NewPartitions as KpNewPartitions
 from kafka.admin import NewTopic as KpNewTopic
 
 from conftest import Broker
+from test_wire import connect, read_frame, request
 
 
 def describe(admin, topic):
@@ -154,3 +156,30 @@ def test_broker_and_group_dynamic_configs_survive_restart(broker):
     assert group["consumer.heartbeat.interval.ms"].value == "5000"
     other = ConfigResource(ConfigResource.Type.GROUP, "never-seen")
     assert admin.describe_configs([other])[other].result(20)["consumer.session.timeout.ms"].value == "45000"
+
+
+def test_cluster_wide_broker_defaults(broker):
+    """The BROKER resource named "" holds the cluster-wide run-time defaults:
+    a broker's own value wins, the default shows where there is none."""
+    # The clients refuse an empty broker name (kafka-configs.sh's
+    # --entity-default sends it): AlterConfigs v0 by hand.
+    def string(s):
+        return struct.pack(">h", len(s)) + s
+    configs = [(b"max.connections", b"500"), (b"background.threads", b"6")]
+    body = (struct.pack(">ib", 1, 4) + string(b"") + struct.pack(">i", len(configs))
+            + b"".join(string(k) + string(v) for k, v in configs) + b"\0")
+    with connect(broker) as sock:
+        sock.sendall(request(33, 0, 1, body))
+        frame = read_frame(sock)
+    correlation_id, _, count, error_code = struct.unpack(">iiih", frame[:14])
+    assert (correlation_id, count, error_code) == (1, 1, 0)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    own = ConfigResource(ConfigResource.Type.BROKER, "0", incremental_configs=[
+        ConfigEntry("background.threads", "4", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([own])[own].result(20)
+    rb = ConfigResource(ConfigResource.Type.BROKER, "0")
+    configs = admin.describe_configs([rb])[rb].result(20)
+    assert configs["max.connections"].value == "500"
+    assert configs["max.connections"].source == 3  # DYNAMIC_DEFAULT_BROKER_CONFIG
+    assert configs["background.threads"].value == "4"
+    assert configs["background.threads"].source == 2  # DYNAMIC_BROKER_CONFIG

@@ -5,18 +5,21 @@ offset, ACL, SCRAM credential and the producer-id high mark.
 The single-node format is what remains when the metadata log is taken
 away: partition directories with their `partition.metadata` topic ids,
 `topic-configs/<topic>.properties`, `producer_ids`, `cluster.id`,
-`security/` and the `__consumer_offsets` partitions. The test makes such a
-dir by running the broker, stopping it, removing `metadata/` and writing the
-files the old broker kept (topic configs, producer ids)."""
+`security/{acls,scram}.toml`, `dynamic-configs.toml` and the
+`__consumer_offsets` partitions. The test makes such a dir by running the
+broker, stopping it, removing `metadata/` and writing the files the old
+broker kept (topic configs, producer ids, ACLs, SCRAM credentials, dynamic
+configs)."""
+import hashlib
+import hmac
 import os
 import shutil
 import signal
 import subprocess
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   ConfigResource, NewTopic, ResourcePatternType, ResourceType,
-                                   ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
+from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ConfigResource,
+                                   NewTopic, ResourcePatternType, ResourceType, ScramMechanism)
 
 from conftest import FJORD
 
@@ -48,12 +51,6 @@ def test_single_node_data_dir_upgrades_in_place(tmp_path):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "billing", "enable.auto.commit": False})
     c.commit(offsets=[TopicPartition("orders", 0, 17), TopicPartition("orders", 2, 5)], asynchronous=False)
     c.close()
-    acl = AclBinding(ResourceType.TOPIC, "orders", ResourcePatternType.LITERAL, "User:alice", "*",
-                     AclOperation.READ, AclPermissionType.ALLOW)
-    admin.create_acls([acl])[acl].result(20)
-    upsert = UserScramCredentialUpsertion("alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), b"pw")
-    for f in admin.alter_user_scram_credentials([upsert]).values():
-        f.result(20)
     stop(proc)
 
     # Back to the single-node format: no metadata log, configs and the
@@ -65,6 +62,7 @@ def test_single_node_data_dir_upgrades_in_place(tmp_path):
         f.write("retention.ms=123456789\ncleanup.policy=delete\n")
     with open(os.path.join(data, "producer_ids"), "w") as f:
         f.write("5000\n")
+    write_single_node_security(data)
 
     proc, bootstrap = start(data)
     try:
@@ -97,7 +95,14 @@ def test_single_node_data_dir_upgrades_in_place(tmp_path):
                                                          None, AclOperation.ANY,
                                                          AclPermissionType.ANY)).result(20)
         assert [(b.name, b.principal) for b in bindings] == [("orders", "User:alice")]
-        assert sorted(admin.describe_user_scram_credentials().result(20)) == ["alice"]
+        users = admin.describe_user_scram_credentials().result(20)
+        assert sorted(users) == ["alice"]
+        info = users["alice"].scram_credential_infos
+        assert [(i.mechanism, i.iterations) for i in info] == [(ScramMechanism.SCRAM_SHA_256, 8192)]
+        rb = ConfigResource(ResourceType.BROKER, "0")
+        assert admin.describe_configs([rb])[rb].result(20)["max.connections"].value == "1000"
+        rg = ConfigResource(ResourceType.GROUP, "billing")
+        assert admin.describe_configs([rg])[rg].result(20)["consumer.session.timeout.ms"].value == "50000"
 
         # Producer ids continue above the old high mark: never reused.
         p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
@@ -115,11 +120,38 @@ def test_single_node_data_dir_upgrades_in_place(tmp_path):
         header = f.read(61)
     assert int.from_bytes(header[43:51], "big", signed=True) >= 5000
 
-    # And it restarts from the log alone.
+    # And it restarts from the log alone: the single-node files, left on
+    # disk, are not read again.
+    os.remove(os.path.join(data, "security", "acls.toml"))
+    with open(os.path.join(data, "dynamic-configs.toml"), "w") as f:
+        f.write("not toml [")
     proc, bootstrap = start(data)
     try:
-        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=20)
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        md = admin.list_topics(timeout=20)
         assert {"orders", "audit"} <= set(md.topics)
         assert md.cluster_id == cluster_id
+        bindings = admin.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None,
+                                                         None, AclOperation.ANY,
+                                                         AclPermissionType.ANY)).result(20)
+        assert [(b.name, b.principal) for b in bindings] == [("orders", "User:alice")]
     finally:
         stop(proc)
+
+
+def write_single_node_security(data):
+    """The files a single-node fjord kept its ACLs, SCRAM credentials and
+    dynamic configs in."""
+    os.makedirs(os.path.join(data, "security"), exist_ok=True)
+    with open(os.path.join(data, "security", "acls.toml"), "w") as f:
+        f.write('[[acl]]\nresource_type = 2\nresource_name = "orders"\npattern_type = 3\n'
+                'principal = "User:alice"\nhost = "*"\noperation = 3\npermission_type = 3\n')
+    salted = hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 8192)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).hexdigest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).hexdigest()
+    with open(os.path.join(data, "security", "scram.toml"), "w") as f:
+        f.write(f'[[user]]\nname = "alice"\n\n[[user.credential]]\nmechanism = 1\niterations = 8192\n'
+                f'salt = "{b"salt".hex()}"\nstored_key = "{stored_key}"\nserver_key = "{server_key}"\n')
+    with open(os.path.join(data, "dynamic-configs.toml"), "w") as f:
+        f.write('[broker]\n"max.connections" = "1000"\n\n[group.billing]\n"consumer.session.timeout.ms" = "50000"\n')

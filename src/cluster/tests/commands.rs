@@ -3,7 +3,8 @@
 use kafka_protocol::error::ResponseError;
 
 use super::*;
-use crate::cluster::commands::{seed_topic, MAX_PARTITIONS_PER_REQUEST, PRODUCER_ID_BLOCK};
+use crate::cluster::commands::{MAX_PARTITIONS_PER_REQUEST, PRODUCER_ID_BLOCK};
+use crate::cluster::seed::seed_topic;
 
 fn refused(cluster: &Cluster, command: Command) -> Refusal {
     cluster.plan(command).expect_err("command accepted")

@@ -4,6 +4,7 @@
 mod commands;
 mod image;
 mod registry;
+mod security;
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ impl Cluster {
         let mut cluster = Cluster {
             image: MetadataImage::default(),
         };
-        cluster.commit(&super::commands::bootstrap("fjord-test".into()));
+        cluster.commit(&super::seed::bootstrap("fjord-test".into()));
         cluster
     }
 
