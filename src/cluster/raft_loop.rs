@@ -51,10 +51,6 @@ fn step_inbox(node: &ClusterNode) {
 
 /// Runs every pending Ready to completion. Also used at start to replay
 /// the committed log into the image before anything is served.
-// The persister is borrowed across its write: only this loop (and, before
-// the loop starts, boot) uses it, one call after the other, so no other
-// borrow can meet it; a second user would panic rather than skip a write.
-#[allow(clippy::await_holding_refcell_ref)]
 pub(super) async fn drive(node: &ClusterNode) {
     let Some(q) = &node.quorum else {
         return;
@@ -152,8 +148,6 @@ fn resolve_proposals(node: &ClusterNode, index: u64, term: Option<u64>) {
     }
 }
 
-// The persister is borrowed across its write, as in `drive`.
-#[allow(clippy::await_holding_refcell_ref)]
 async fn maybe_snapshot(node: &ClusterNode) {
     let Some(q) = &node.quorum else {
         return;
