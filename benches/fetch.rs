@@ -64,6 +64,7 @@ fn frame(results: Vec<(i64, i64, ReadData)>) -> Frame {
             last_stable_offset: hw,
             log_start_offset: start,
             records,
+            current_leader: None,
         })
         .collect();
     let topic = TopicData {
@@ -71,7 +72,7 @@ fn frame(results: Vec<(i64, i64, ReadData)>) -> Frame {
         id: uuid::Uuid::nil(),
         partitions,
     };
-    fetch_frame::encode(VERSION, 7, vec![topic])
+    fetch_frame::encode(VERSION, 7, vec![topic], &[])
 }
 
 /// The same response through kafka-protocol's encoder (one copied buffer).

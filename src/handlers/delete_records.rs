@@ -1,7 +1,8 @@
 //! DeleteRecords: moves each partition's log start offset (low watermark) up
 //! to the given offset (-1 = the high watermark) on its owner; whole segments
 //! below it are deleted. Offsets above the high watermark get
-//! OFFSET_OUT_OF_RANGE.
+//! OFFSET_OUT_OF_RANGE. A partition this broker does not lead gets the error
+//! `check_leader` gives (NOT_LEADER_OR_FOLLOWER, ...), as in Kafka.
 
 use std::rc::Rc;
 
@@ -28,12 +29,18 @@ pub async fn handle(
         for p in t.partitions {
             let slot = match &meta {
                 Ok(m) if (0..m.partitions).contains(&p.partition_index) => {
-                    parts.push(DeleteRecordsPart {
-                        topic: m.name.clone(),
-                        partition: p.partition_index,
-                        offset: p.offset,
-                    });
-                    Ok(parts.len() - 1)
+                    match shard.check_leader(&m.name, p.partition_index) {
+                        // Led elsewhere: DeleteRecords has no field to say where.
+                        Err(not_here) => Err(not_here.error_code),
+                        Ok(()) => {
+                            parts.push(DeleteRecordsPart {
+                                topic: m.name.clone(),
+                                partition: p.partition_index,
+                                offset: p.offset,
+                            });
+                            Ok(parts.len() - 1)
+                        }
+                    }
                 }
                 _ => Err(ResponseError::UnknownTopicOrPartition.code()),
             };

@@ -2,6 +2,10 @@
 //! until min_bytes are available (woken by appends, never by polling), and
 //! trim to the response's max_bytes while always returning the first batch
 //! found, as Kafka does (KIP-74).
+//!
+//! A partition this broker does not lead gets the error `check_leader`
+//! gives and, from v16 on as in Kafka, KIP-951's current leader and the
+//! leaders' endpoints, so the consumer moves without asking for metadata.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -12,13 +16,16 @@ use uuid::Uuid;
 
 use super::topics;
 use crate::net::Frame;
-use crate::protocol::fetch_frame::{self, PartitionData, TopicData};
+use crate::protocol::fetch_frame::{self, CurrentLeader, NodeEndpoint, PartitionData, TopicData};
+use crate::shard::cluster_view::NotHere;
 use crate::shard::messages::{FetchPart, FetchResult, ReadData};
 use crate::shard::{router, Shard};
 
 /// One partition of the request: an error decided here, or the n-th read.
 enum Slot {
     Failed(i16),
+    /// Another broker leads the partition (or none does).
+    NotHere(NotHere),
     Read(usize),
 }
 
@@ -62,28 +69,68 @@ pub async fn handle(
                 Ok(m) if p.partition < 0 || p.partition >= m.partitions => {
                     Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
                 }
-                Ok(m) => {
-                    parts.push(FetchPart {
-                        topic: m.name.clone(),
-                        partition: p.partition,
-                        offset: p.fetch_offset,
-                        max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
-                    });
-                    Slot::Read(parts.len() - 1)
-                }
+                Ok(m) => match shard.check_leader(&m.name, p.partition) {
+                    Err(not_here) => Slot::NotHere(not_here),
+                    Ok(()) => {
+                        parts.push(FetchPart {
+                            topic: m.name.clone(),
+                            partition: p.partition,
+                            offset: p.fetch_offset,
+                            max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                        });
+                        Slot::Read(parts.len() - 1)
+                    }
+                },
             };
             out.partitions.push((p.partition, slot));
         }
         slots.push(out);
     }
 
+    // A partition in error answers at once, as in Kafka: no long poll.
+    let errors = slots
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .any(|(_, slot)| !matches!(slot, Slot::Read(_)));
+    let deadline = if errors { Instant::now() } else { deadline };
     let results = read_until_ready(shard, parts, min_bytes, max_bytes, deadline).await;
     let mut results: Vec<Option<FetchResult>> = results.into_iter().map(Some).collect();
+    let endpoints = leader_endpoints(shard, &slots, version);
     let topics = slots
         .into_iter()
         .map(|t| respond_topic(t, &mut results, version))
         .collect();
-    fetch_frame::encode(version, correlation_id, topics)
+    fetch_frame::encode(version, correlation_id, topics, &endpoints)
+}
+
+/// Kafka names the current leader in Fetch from v16 on (KIP-951), when
+/// there is one; the fields exist from v12 but Kafka leaves them unset.
+fn current_leader(not_here: &NotHere, version: i16) -> Option<CurrentLeader> {
+    (version >= 16 && not_here.leader >= 0).then_some(CurrentLeader {
+        leader_id: not_here.leader,
+        leader_epoch: not_here.leader_epoch,
+    })
+}
+
+/// The endpoints of the leaders the partitions name (v16+).
+fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<NodeEndpoint> {
+    let leaders = topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter_map(|(_, slot)| match slot {
+            Slot::NotHere(n) => current_leader(n, version).map(|l| l.leader_id),
+            _ => None,
+        });
+    shard
+        .leader_endpoints(leaders)
+        .into_iter()
+        .map(|b| NodeEndpoint {
+            node_id: b.node_id,
+            host: b.host,
+            port: b.port,
+            rack: b.rack,
+        })
+        .collect()
 }
 
 /// Reads, and while fewer than `min_bytes` came back and time remains, waits
@@ -154,9 +201,14 @@ fn respond_topic(
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 records: ReadData::empty(),
+                current_leader: None,
             };
             match slot {
                 Slot::Failed(code) => failed(code),
+                Slot::NotHere(not_here) => PartitionData {
+                    current_leader: current_leader(&not_here, version),
+                    ..failed(not_here.error_code)
+                },
                 Slot::Read(i) => match results.get_mut(i).and_then(Option::take) {
                     Some(r) => PartitionData {
                         index,
@@ -165,6 +217,7 @@ fn respond_topic(
                         last_stable_offset: r.high_watermark,
                         log_start_offset: start(r.log_start_offset),
                         records: r.records,
+                        current_leader: None,
                     },
                     None => failed(ResponseError::UnknownServerError.code()),
                 },

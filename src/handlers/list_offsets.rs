@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first
-//! offset at or after a timestamp, per partition, from its owner.
+//! offset at or after a timestamp, per partition, from its owner. A partition
+//! this broker does not lead gets the error `check_leader` gives.
 
 use std::rc::Rc;
 
@@ -30,14 +31,18 @@ pub async fn handle(
                 Ok(m) if p.partition_index < 0 || p.partition_index >= m.partitions => {
                     Err(ResponseError::UnknownTopicOrPartition.code())
                 }
-                Ok(m) => {
-                    queries.push(OffsetQuery {
-                        topic: m.name.clone(),
-                        partition: p.partition_index,
-                        timestamp: p.timestamp,
-                    });
-                    Ok(queries.len() - 1)
-                }
+                Ok(m) => match shard.check_leader(&m.name, p.partition_index) {
+                    // Led elsewhere: ListOffsets has no field to say where.
+                    Err(not_here) => Err(not_here.error_code),
+                    Ok(()) => {
+                        queries.push(OffsetQuery {
+                            topic: m.name.clone(),
+                            partition: p.partition_index,
+                            timestamp: p.timestamp,
+                        });
+                        Ok(queries.len() - 1)
+                    }
+                },
             };
             partitions.push((p.partition_index, slot));
         }

@@ -191,19 +191,17 @@ fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<N
     if version < 10 {
         return Vec::new();
     }
-    let mut leaders: Vec<i32> = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .filter_map(|(_, slot)| match slot {
-            Slot::NotHere(n) if n.leader >= 0 => Some(n.leader),
-            _ => None,
-        })
-        .collect();
-    leaders.sort_unstable();
-    leaders.dedup();
-    leaders
+    let leaders =
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|(_, slot)| match slot {
+                Slot::NotHere(n) => Some(n.leader),
+                _ => None,
+            });
+    shard
+        .leader_endpoints(leaders)
         .into_iter()
-        .filter_map(|id| shard.broker(id))
         .map(|b| {
             NodeEndpoint::default()
                 .with_node_id(BrokerId(b.node_id))

@@ -10,7 +10,14 @@
 //! Owns: the wire layout of the Fetch response. Must not: decide what a
 //! response holds (the handler does), or omit a field a version has.
 //! Fields fjord never sets (aborted transactions, preferred read replica,
-//! tagged fields) are written as their defaults: an empty list, -1, none.
+//! the other tagged fields) are written as their defaults: an empty list,
+//! -1, none.
+//!
+//! KIP-951's tagged fields — a partition's CurrentLeader (tag 1, v12+) and
+//! the response's NodeEndpoints (tag 0, v16+) — are written only when they
+//! hold something other than their default, as Kafka does: tagged fields
+//! at their default are omitted, so versions and responses without them
+//! carry no tags at all.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::TopicName;
@@ -32,6 +39,33 @@ pub struct PartitionData {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: ReadData,
+    /// KIP-951: the partition's leader, when this broker is not it.
+    /// Written in flexible versions (v12+) unless it is the default (-1, -1).
+    pub current_leader: Option<CurrentLeader>,
+}
+
+/// A partition's leader and its epoch (Kafka's LeaderIdAndEpoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CurrentLeader {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+}
+
+impl CurrentLeader {
+    /// The schema's default, which is never written.
+    const UNKNOWN: CurrentLeader = CurrentLeader {
+        leader_id: -1,
+        leader_epoch: -1,
+    };
+}
+
+/// A broker named as a partition's current leader (Kafka's NodeEndpoint).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeEndpoint {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
 }
 
 /// Framing bytes in order, with record chunks between them.
@@ -83,10 +117,65 @@ impl Writer {
         }
         self.buf.put_slice(bytes);
     }
+
+    /// A tagged-field section holding the fields given, in tag order (only
+    /// flexible versions have one).
+    fn tagged_fields(&mut self, fields: &[(u32, BytesMut)]) {
+        if !self.flexible {
+            return;
+        }
+        put_varint(&mut self.buf, fields.len() as u32);
+        for (tag, value) in fields {
+            put_varint(&mut self.buf, *tag);
+            put_varint(&mut self.buf, value.len() as u32);
+            self.buf.put_slice(value);
+        }
+    }
 }
 
-/// The whole response frame: length prefix, header, body.
-pub fn encode(version: i16, correlation_id: i32, topics: Vec<TopicData>) -> Frame {
+/// LeaderIdAndEpoch: leader id, epoch, no tagged fields.
+fn current_leader_field(leader: &CurrentLeader) -> BytesMut {
+    let mut b = BytesMut::with_capacity(9);
+    b.put_i32(leader.leader_id);
+    b.put_i32(leader.leader_epoch);
+    b.put_u8(0);
+    b
+}
+
+/// A compact array of NodeEndpoint: id, host, port, rack (compact
+/// nullable), no tagged fields.
+fn node_endpoints_field(endpoints: &[NodeEndpoint]) -> BytesMut {
+    let mut b = BytesMut::with_capacity(16 + 32 * endpoints.len());
+    put_varint(&mut b, endpoints.len() as u32 + 1);
+    for e in endpoints {
+        b.put_i32(e.node_id);
+        put_compact_string(&mut b, Some(&e.host));
+        b.put_i32(e.port);
+        put_compact_string(&mut b, e.rack.as_deref());
+        b.put_u8(0);
+    }
+    b
+}
+
+fn put_compact_string(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => buf.put_u8(0),
+        Some(s) => {
+            put_varint(buf, s.len() as u32 + 1);
+            buf.put_slice(s.as_bytes());
+        }
+    }
+}
+
+/// The whole response frame: length prefix, header, body. `node_endpoints`
+/// (the leaders named by the partitions' `current_leader`) are written from
+/// v16 on, when there are any.
+pub fn encode(
+    version: i16,
+    correlation_id: i32,
+    topics: Vec<TopicData>,
+    node_endpoints: &[NodeEndpoint],
+) -> Frame {
     debug_assert!((4..=18).contains(&version));
     let mut w = Writer {
         chunks: Vec::new(),
@@ -122,11 +211,17 @@ pub fn encode(version: i16, correlation_id: i32, topics: Vec<TopicData>) -> Fram
                 w.buf.put_i32(-1); // preferred_read_replica
             }
             w.records(p.records);
-            w.no_tagged_fields();
+            let leader = p
+                .current_leader
+                .filter(|l| *l != CurrentLeader::UNKNOWN)
+                .map(|l| (1, current_leader_field(&l)));
+            w.tagged_fields(leader.as_slice());
         }
         w.no_tagged_fields();
     }
-    w.no_tagged_fields();
+    let endpoints = (version >= 16 && !node_endpoints.is_empty())
+        .then(|| (0, node_endpoints_field(node_endpoints)));
+    w.tagged_fields(endpoints.as_slice());
     let Writer {
         mut chunks, buf, ..
     } = w;
@@ -150,98 +245,5 @@ fn put_varint(buf: &mut BytesMut, mut v: u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use kafka_protocol::messages::fetch_response as kp;
-    use kafka_protocol::messages::{ApiKey, FetchResponse};
-
-    fn sample(version: i16) -> (Vec<TopicData>, FetchResponse) {
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
-        for t in 0..3u8 {
-            let name = TopicName(format!("topic-{t}").into());
-            let id = Uuid::from_bytes([t + 1; 16]);
-            let mut parts = Vec::new();
-            let mut kparts = Vec::new();
-            for p in 0..(t as i32 + 1) {
-                let batches: Vec<Bytes> = (0..p)
-                    .map(|b| Bytes::from(vec![b as u8 + t; 100 + 37 * b as usize]))
-                    .collect();
-                let all: Vec<u8> = batches.iter().flat_map(|b| b.to_vec()).collect();
-                parts.push(PartitionData {
-                    index: p,
-                    error_code: if p == 2 { 1 } else { 0 },
-                    high_watermark: 1000 + p as i64,
-                    last_stable_offset: 1000 + p as i64,
-                    log_start_offset: if version >= 5 { 7 } else { -1 },
-                    records: ReadData::Memory(batches),
-                });
-                kparts.push(
-                    kp::PartitionData::default()
-                        .with_partition_index(p)
-                        .with_error_code(if p == 2 { 1 } else { 0 })
-                        .with_high_watermark(1000 + p as i64)
-                        .with_last_stable_offset(1000 + p as i64)
-                        .with_log_start_offset(if version >= 5 { 7 } else { -1 })
-                        .with_records(Some(Bytes::from(all))),
-                );
-            }
-            ours.push(TopicData {
-                name: name.clone(),
-                id,
-                partitions: parts,
-            });
-            theirs.push(
-                kp::FetchableTopicResponse::default()
-                    .with_topic(if version <= 12 {
-                        name
-                    } else {
-                        TopicName::default()
-                    })
-                    .with_topic_id(if version >= 13 { id } else { Uuid::nil() })
-                    .with_partitions(kparts),
-            );
-        }
-        (ours, FetchResponse::default().with_responses(theirs))
-    }
-
-    fn flatten(frame: Frame) -> Vec<u8> {
-        match frame {
-            Frame::Whole(b) => b.to_vec(),
-            Frame::Chunks(chunks) => chunks
-                .into_iter()
-                .flat_map(|c| match c {
-                    Chunk::Memory(b) => b.to_vec(),
-                    Chunk::File(_) => panic!("memory only in this test"),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn identical_to_kafka_protocol_for_every_version() {
-        for version in 4..=18 {
-            let (ours, theirs) = sample(version);
-            let want = super::super::codec::encode_response(ApiKey::Fetch, version, 42, &theirs)
-                .expect("encode");
-            let got = flatten(encode(version, 42, ours));
-            assert_eq!(got, want.to_vec(), "Fetch v{version}");
-        }
-    }
-
-    #[test]
-    fn varints() {
-        for v in [0u32, 1, 127, 128, 300, 16_383, 16_384, u32::MAX] {
-            let mut b = BytesMut::new();
-            put_varint(&mut b, v);
-            // Unsigned LEB128, as Kafka's flexible versions write lengths.
-            let (mut back, mut shift) = (0u64, 0);
-            for (i, byte) in b.iter().enumerate() {
-                back |= u64::from(byte & 0x7f) << shift;
-                shift += 7;
-                assert_eq!(byte & 0x80 == 0, i == b.len() - 1);
-            }
-            assert_eq!(back, u64::from(v));
-        }
-    }
-}
+#[path = "fetch_frame_tests.rs"]
+mod tests;

@@ -72,6 +72,18 @@ impl Shard {
         Some(broker)
     }
 
+    /// KIP-951: the endpoints of the leaders named in NOT_LEADER errors
+    /// (ids below 0, "no leader", skipped), each once, by id.
+    pub fn leader_endpoints(
+        &self,
+        leaders: impl IntoIterator<Item = i32>,
+    ) -> Vec<BrokerRegistration> {
+        let mut ids: Vec<i32> = leaders.into_iter().filter(|id| *id >= 0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().filter_map(|id| self.broker(id)).collect()
+    }
+
     /// Brokers clients may use: registered and unfenced, plus this one
     /// (which is answering, so reachable) while it is still joining.
     pub fn live_brokers(&self) -> Vec<(i32, String, i32, Option<String>)> {
