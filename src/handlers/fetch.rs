@@ -71,15 +71,19 @@ pub async fn handle(
                 }
                 Ok(m) => match shard.check_leader(&m.name, p.partition) {
                     Err(not_here) => Slot::NotHere(not_here),
-                    Ok(()) => {
-                        parts.push(FetchPart {
-                            topic: m.name.clone(),
-                            partition: p.partition,
-                            offset: p.fetch_offset,
-                            max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
-                        });
-                        Slot::Read(parts.len() - 1)
-                    }
+                    Ok(()) => match shard.check_epoch(&m.name, p.partition, p.current_leader_epoch)
+                    {
+                        Err(code) => Slot::Failed(code),
+                        Ok(_) => {
+                            parts.push(FetchPart {
+                                topic: m.name.clone(),
+                                partition: p.partition,
+                                offset: p.fetch_offset,
+                                max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                            });
+                            Slot::Read(parts.len() - 1)
+                        }
+                    },
                 },
             };
             out.partitions.push((p.partition, slot));

@@ -31,10 +31,15 @@ pub async fn handle(
                 Ok(m) if p.partition_index < 0 || p.partition_index >= m.partitions => {
                     Err(ResponseError::UnknownTopicOrPartition.code())
                 }
-                Ok(m) => match shard.check_leader(&m.name, p.partition_index) {
-                    // Led elsewhere: ListOffsets has no field to say where.
-                    Err(not_here) => Err(not_here.error_code),
-                    Ok(()) => {
+                // Led elsewhere: ListOffsets has no field to say where.
+                Ok(m) => match shard
+                    .check_leader(&m.name, p.partition_index)
+                    .map_err(|not_here| not_here.error_code)
+                    .and_then(|()| {
+                        shard.check_epoch(&m.name, p.partition_index, p.current_leader_epoch)
+                    }) {
+                    Err(code) => Err(code),
+                    Ok(_) => {
                         queries.push(OffsetQuery {
                             topic: m.name.clone(),
                             partition: p.partition_index,
@@ -73,7 +78,7 @@ pub async fn handle(
                         .with_offset(answer.offset)
                         .with_timestamp(answer.timestamp)
                         .with_leader_epoch(if answer.error_code == 0 && version >= 4 {
-                            0
+                            epoch_of(shard, name.0.as_str(), index)
                         } else {
                             -1
                         })
@@ -85,4 +90,8 @@ pub async fn handle(
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics_out)
+}
+
+fn epoch_of(shard: &Shard, topic: &str, partition: i32) -> i32 {
+    shard.check_epoch(topic, partition, -1).unwrap_or(-1)
 }

@@ -1,7 +1,10 @@
 //! OffsetForLeaderEpoch: clients ask where an epoch ended to detect log
-//! truncation after a leader change. A single broker has only ever had epoch
-//! 0, so epoch 0 (or any earlier one) ends at the log end; a later epoch is
-//! unknown; a fenced current_leader_epoch above ours is FENCED/UNKNOWN.
+//! truncation after a leader change. Until replication a partition's log is
+//! written only by its one replica and never truncated, so every epoch up
+//! to the current one ends at the log end; a later epoch is unknown. The
+//! client's current_leader_epoch is checked as Kafka does (UNKNOWN /
+//! FENCED_LEADER_EPOCH), and a partition led elsewhere gets
+//! NOT_LEADER_OR_FOLLOWER.
 
 use std::rc::Rc;
 
@@ -15,7 +18,6 @@ use super::topics;
 use crate::shard::messages::OffsetQuery;
 use crate::shard::{router, Shard};
 
-const EPOCH: i32 = 0;
 const LATEST: i64 = -1;
 
 pub async fn handle(
@@ -30,29 +32,35 @@ pub async fn handle(
         for p in t.partitions {
             let answer = EpochEndOffset::default().with_partition(p.partition);
             let known = matches!(&meta, Ok(m) if (0..m.partitions).contains(&p.partition));
-            let answer = if !known {
-                answer
-                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                    .with_leader_epoch(-1)
-                    .with_end_offset(-1)
-            } else if p.current_leader_epoch > EPOCH {
-                answer
-                    .with_error_code(ResponseError::UnknownLeaderEpoch.code())
-                    .with_leader_epoch(-1)
-                    .with_end_offset(-1)
-            } else if p.leader_epoch > EPOCH {
-                answer.with_leader_epoch(-1).with_end_offset(-1)
+            let name = t.topic.0.as_str();
+            let checked = if known {
+                shard
+                    .check_leader(name, p.partition)
+                    .map_err(|not_here| not_here.error_code)
+                    .and_then(|()| shard.check_epoch(name, p.partition, p.current_leader_epoch))
             } else {
-                let query = OffsetQuery {
-                    topic: t.topic.0.to_string(),
-                    partition: p.partition,
-                    timestamp: LATEST,
-                };
-                let end = router::list_offsets(shard, vec![query]).await.remove(0);
-                answer
-                    .with_error_code(end.error_code)
-                    .with_leader_epoch(EPOCH)
-                    .with_end_offset(end.offset)
+                Err(ResponseError::UnknownTopicOrPartition.code())
+            };
+            let answer = match checked {
+                Err(code) => answer
+                    .with_error_code(code)
+                    .with_leader_epoch(-1)
+                    .with_end_offset(-1),
+                Ok(current) if p.leader_epoch > current => {
+                    answer.with_leader_epoch(-1).with_end_offset(-1)
+                }
+                Ok(_) => {
+                    let query = OffsetQuery {
+                        topic: name.to_string(),
+                        partition: p.partition,
+                        timestamp: LATEST,
+                    };
+                    let end = router::list_offsets(shard, vec![query]).await.remove(0);
+                    answer
+                        .with_error_code(end.error_code)
+                        .with_leader_epoch(p.leader_epoch)
+                        .with_end_offset(end.offset)
+                }
             };
             partitions.push(answer);
         }

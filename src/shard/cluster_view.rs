@@ -62,6 +62,26 @@ impl Shard {
         })
     }
 
+    /// The partition's leader epoch, checked against the one a client
+    /// names (-1: none named). Kafka's answers: a newer epoch than ours is
+    /// UNKNOWN_LEADER_EPOCH (we are behind), an older one
+    /// FENCED_LEADER_EPOCH (the client is). Call after `check_leader`.
+    pub fn check_epoch(&self, topic: &str, partition: i32, client_epoch: i32) -> Result<i32, i16> {
+        let image = self.image.borrow();
+        let epoch = image
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map(|p| p.leader_epoch)
+            .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+        match client_epoch {
+            -1 => Ok(epoch),
+            e if e > epoch => Err(ResponseError::UnknownLeaderEpoch.code()),
+            e if e < epoch => Err(ResponseError::FencedLeaderEpoch.code()),
+            _ => Ok(epoch),
+        }
+    }
+
     /// A registered broker's endpoint (this broker's as it listens now).
     pub fn broker(&self, node_id: i32) -> Option<BrokerRegistration> {
         let mut broker = self.image.borrow().brokers.get(&node_id).cloned()?;
