@@ -17,9 +17,8 @@ use super::quorum::{FilePersister, Quorum, QuorumConfig};
 use super::raft_loop::{self, TICK};
 use super::transport::Outbox;
 
-/// How long a node that is the only voter waits at start for its log to be
-/// bootstrapped and its broker registered before serving.
-const SOLE_VOTER_START: Duration = Duration::from_secs(10);
+/// How long a broker waits at start to be registered before serving.
+const START_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts the cluster side of this node. `listener` is the controller
 /// listener, bound by the caller (a voter has one).
@@ -82,10 +81,8 @@ pub async fn start(
         "metadata replayed"
     );
     spawn_loops(&node, listener);
-    if node.voters.len() == 1 && is_voter {
-        wait_sole_voter_ready(&node).await;
-    } else if !is_voter {
-        wait_first_image(&node).await;
+    if node.options.broker.is_some() {
+        wait_registered(&node).await;
     }
     Ok(node)
 }
@@ -172,35 +169,21 @@ fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {
     }
 }
 
-/// A node that is not a voter has nothing to serve before the controllers
-/// send it the image; it waits for that (bounded: the controllers may be
-/// down, and the node then serves what it learns later).
-async fn wait_first_image(node: &Rc<ClusterNode>) {
-    let until = Instant::now() + SOLE_VOTER_START;
-    while Instant::now() < until {
-        let offset = node.image().offset;
-        if offset > 0 {
-            node.wait_published(offset).await.ok();
-            return;
-        }
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
-    tracing::warn!("no metadata from the controllers after {SOLE_VOTER_START:?}; serving anyway");
-}
-
-/// A one-node cluster serves only once its log is bootstrapped (an
-/// upgraded data dir's topics are in the image) and its broker is in.
-async fn wait_sole_voter_ready(node: &Rc<ClusterNode>) {
-    let until = Instant::now() + SOLE_VOTER_START;
+/// A broker serves clients only once it is in the cluster, as Kafka's do:
+/// the log is bootstrapped (an upgraded data dir's topics are in the image),
+/// this incarnation is registered and unfenced, and its shards have the
+/// image that says so. Bounded: with no quorum to answer (a majority of
+/// the voters down), the node serves what it has and catches up later.
+async fn wait_registered(node: &Rc<ClusterNode>) {
+    let until = Instant::now() + START_WAIT;
     while Instant::now() < until {
         let image = node.image();
         let registered = image.brokers.get(&node.node_id).is_some_and(|b| !b.fenced);
-        let bootstrapped = image.cluster_id.is_some();
-        if bootstrapped && (registered || node.options.broker.is_none()) {
+        if image.cluster_id.is_some() && registered {
             node.wait_published(image.offset).await.ok();
             return;
         }
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
-    tracing::warn!("metadata not ready after {SOLE_VOTER_START:?}; serving anyway");
+    tracing::warn!("not registered with the controllers after {START_WAIT:?}; serving anyway");
 }

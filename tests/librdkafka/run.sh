@@ -62,6 +62,7 @@ for t in $TESTS; do
     echo "librdkafka $t (nodes: $nodes): PASS"
   else
     echo "librdkafka $t (nodes: $nodes): FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
+    [ -z "${KEEP_LOGS:-}" ] || cp -r "$work" "$KEEP_LOGS"
   fi
 done
 [ -z "$failed" ] || { echo "failed:$failed"; exit 1; }
