@@ -27,3 +27,17 @@ pub async fn race_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()>>>>) {
     })
     .await
 }
+
+/// Tests: runs `f` on a fresh glommio executor (its own thread) and waits.
+#[cfg(test)]
+pub fn run_local<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(f)
+        .expect("executor")
+        .join()
+        .expect("test panicked");
+}

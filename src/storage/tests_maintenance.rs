@@ -14,17 +14,7 @@ use super::batch::testing::{batch, Spec};
 use super::batch::{self, BatchHeader};
 use super::{LogConfig, PartitionLog, ReadError, StorageError};
 
-pub(super) fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("test panicked");
-}
+pub(super) use crate::util::run_local as run;
 
 pub(super) fn cfg(segment_bytes: u64) -> LogConfig {
     LogConfig {

@@ -61,8 +61,11 @@ class Node:
     def __init__(self, cluster, node_id):
         self.cluster = cluster
         self.id = node_id
-        self.port = free_port()
-        self.cport = free_port()
+        # Within a network namespace of its own (cluster.netns), a node has
+        # its own address and the ports are its own too.
+        self.host = cluster.netns.address(node_id) if cluster.netns else "127.0.0.1"
+        self.port = 9092 if cluster.netns else free_port()
+        self.cport = 9093 if cluster.netns else free_port()
         self.dir = os.path.join(cluster.dir, f"node{node_id}")
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.dir, exist_ok=True)
@@ -83,7 +86,7 @@ class Node:
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def metadata_dir(self):
@@ -94,7 +97,9 @@ class Node:
                     "process.roles": self.roles, **FAST, **self.cluster.settings}
         cmd = [FJORD, "serve", "--listen", self.bootstrap, "--data-dir", self.data_dir, "--cores", "1"]
         if self.is_voter:
-            cmd += ["--controller-listen", f"127.0.0.1:{self.cport}"]
+            cmd += ["--controller-listen", f"{self.host}:{self.cport}"]
+        if self.cluster.netns:
+            cmd = self.cluster.netns.exec_prefix(self.id) + cmd
         for name, value in settings.items():
             cmd += ["--set", f"{name}={value}"]
         return cmd
@@ -173,7 +178,10 @@ class Node:
 class Cluster:
     """Nodes 1..n; `node(i)` is node id i."""
 
-    def __init__(self, base_dir=None):
+    def __init__(self, base_dir=None, netns=None):
+        """`netns`: a `netns.Network` giving each node a namespace of its own
+        (for partition tests); default: every node on loopback."""
+        self.netns = netns
         self._tmp = None
         if base_dir is None:
             self._tmp = tempfile.mkdtemp(prefix="fjord-cluster-")
@@ -190,7 +198,7 @@ class Cluster:
         self.nodes = {i: Node(self, i) for i in range(1, n + 1)}
         for i, role in (roles or {}).items():
             self.nodes[i].roles = role
-        self.voters = ",".join(f"{i}@127.0.0.1:{node.cport}" for i, node in self.nodes.items() if node.is_voter)
+        self.voters = ",".join(f"{i}@{node.host}:{node.cport}" for i, node in self.nodes.items() if node.is_voter)
         for node in self.nodes.values():
             node.spawn()
         for node in self.nodes.values():

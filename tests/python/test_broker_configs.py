@@ -8,6 +8,8 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
                                    NewTopic, ResourceType)
 
 from conftest import Broker
+import kafka_codec
+from kafka_codec import compact_str, uvarint
 from test_wire import connect, read_frame
 
 DYNAMIC_BROKER = ConfigSource.DYNAMIC_BROKER_CONFIG.value
@@ -71,20 +73,6 @@ def test_broker_lists_every_setting_with_its_source():
 
 # --- a raw DescribeConfigs v4 (flexible) request and its answer -----------
 
-def uvarint(n):
-    out = b""
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def compact_str(s):
-    return uvarint(0) if s is None else uvarint(len(s.encode()) + 1) + s.encode()
-
-
 def describe_v4(sock, resources, documentation, synonyms=False, correlation_id=7):
     """resources: [(resource_type, name, keys or None)]."""
     body = uvarint(len(resources) + 1)
@@ -105,42 +93,14 @@ def describe_v4(sock, resources, documentation, synonyms=False, correlation_id=7
     return reader.describe_configs_response()
 
 
-class Reader:
-    def __init__(self, data):
-        self.data, self.at = data, 0
-
-    def take(self, fmt):
-        (value,) = struct.unpack_from(fmt, self.data, self.at)
-        self.at += struct.calcsize(fmt)
-        return value
-
-    def int32(self):
-        return self.take(">i")
-
-    def uvarint(self):
-        shift = value = 0
-        while True:
-            byte = self.take(">B")
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value
+class Reader(kafka_codec.Reader):
+    """DescribeConfigs v4 (flexible): strings and arrays are compact."""
 
     def string(self):
-        n = self.uvarint()
-        if n == 0:
-            return None
-        text = self.data[self.at:self.at + n - 1].decode()
-        self.at += n - 1
-        return text
+        return self.compact_str()
 
     def array(self, item):
-        return [item() for _ in range(self.uvarint() - 1)]
-
-    def tags(self):
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self.at += self.uvarint()
+        return self.compact_array(item)
 
     def describe_configs_response(self):
         self.int32()  # throttle

@@ -11,17 +11,7 @@ use super::durable::{MemDisk, Persist, Recovered};
 use super::persist::FilePersister;
 use super::sim_world::World;
 
-fn run<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("test panicked");
-}
+use crate::util::run_local as run;
 
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
