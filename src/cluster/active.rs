@@ -163,30 +163,25 @@ async fn with_lock(
     Ok(offset)
 }
 
-/// Proposes one batch and waits until it is committed and applied.
-async fn propose_and_wait(
-    node: &ClusterNode,
-    records: Vec<MetadataRecord>,
-) -> Result<u64, Refusal> {
+/// Proposes one batch and waits until it is committed (at whatever index:
+/// raft-rs may queue a proposal made while a ready is being persisted).
+async fn propose_and_wait(node: &ClusterNode, records: Vec<MetadataRecord>) -> Result<u64, Refusal> {
     let Some(q) = &node.quorum else {
         return Err(not_controller("not a controller"));
     };
-    let data = records::encode(&records);
-    let (index, term) = {
-        let mut q = q.borrow_mut();
-        q.propose(data)
-            .map_err(|_| not_controller("not the active controller"))?;
-        (q.last_index(), q.term())
-    };
+    let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
     let (tx, rx) = futures_channel::oneshot::channel();
-    node.proposals.borrow_mut().insert(index, (term, tx));
+    node.proposals.borrow_mut().insert(nonce, tx);
+    if q.borrow_mut().propose(records::encode_entry(nonce, &records)).is_err() {
+        node.proposals.borrow_mut().remove(&nonce);
+        return Err(not_controller("not the active controller"));
+    }
     node.wake.notify();
-    match within(SUBMIT_TIMEOUT, rx).await {
-        Some(Ok(true)) => Ok(index),
-        Some(_) => Err(not_controller(
-            "leadership changed before the change committed",
-        )),
-        None => Err(Refusal {
+    let committed = within(SUBMIT_TIMEOUT, rx).await;
+    node.proposals.borrow_mut().remove(&nonce);
+    match committed {
+        Some(Ok(index)) => Ok(index),
+        _ => Err(Refusal {
             code: ResponseError::RequestTimedOut.code(),
             message: "the controller quorum did not commit the change in time".into(),
         }),

@@ -4,7 +4,7 @@
 //! (raft, publisher, controller listener, expiry, broker lifecycle).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub async fn start(
         published: Default::default(),
         publisher,
         publish_wake: Default::default(),
-        proposals: RefCell::new(BTreeMap::new()),
+        proposals: RefCell::new(HashMap::new()),
         command_lock: glommio::sync::Semaphore::new(1),
         registry: Default::default(),
         broker_sessions: RefCell::new(HashMap::new()),

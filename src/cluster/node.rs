@@ -94,8 +94,9 @@ pub struct ClusterNode {
     pub(super) published: OffsetWaiters,
     pub(super) publisher: Rc<dyn Publisher>,
     pub(super) publish_wake: Notify,
-    /// Our proposals awaiting commit: index → (term proposed in, waiter).
-    pub(super) proposals: RefCell<BTreeMap<u64, (u64, futures_channel::oneshot::Sender<bool>)>>,
+    /// Our proposals awaiting commit, by nonce; told the index they
+    /// committed at.
+    pub(super) proposals: RefCell<HashMap<u64, futures_channel::oneshot::Sender<u64>>>,
     /// Active controller only: one change at a time is planned and
     /// committed, so each plan sees every change before it.
     pub(super) command_lock: glommio::sync::Semaphore,

@@ -112,7 +112,6 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
             }
         }
         image.offset = snapshot.index;
-        resolve_proposals(node, snapshot.index, None);
     }
     for entry in advanced.committed {
         if entry.index <= image.offset {
@@ -121,8 +120,13 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
         if entry.data.is_empty() {
             image.offset = entry.index;
         } else {
-            match records::decode(&entry.data) {
-                Ok(batch) => image.apply_batch(entry.index, &batch),
+            match records::decode_entry(&entry.data) {
+                Ok((nonce, batch)) => {
+                    image.apply_batch(entry.index, &batch);
+                    if let Some(waiter) = node.proposals.borrow_mut().remove(&nonce) {
+                        let _ = waiter.send(entry.index);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(index = entry.index, "skipping metadata entry: {e}");
                     image.offset = entry.index;
@@ -131,21 +135,8 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
             let bytes = node.bytes_since_snapshot.get() + entry.data.len() as u64;
             node.bytes_since_snapshot.set(bytes);
         }
-        resolve_proposals(node, entry.index, Some(entry.term));
     }
     node.set_image(image);
-}
-
-/// Our proposals up to `index` are decided: the one at `index` succeeded
-/// if it committed in the term it was proposed in.
-fn resolve_proposals(node: &ClusterNode, index: u64, term: Option<u64>) {
-    let mut proposals = node.proposals.borrow_mut();
-    let rest = proposals.split_off(&(index + 1));
-    let decided = std::mem::replace(&mut *proposals, rest);
-    drop(proposals);
-    for (at, (proposed_term, waiter)) in decided {
-        let _ = waiter.send(at == index && term == Some(proposed_term));
-    }
 }
 
 async fn maybe_snapshot(node: &ClusterNode) {

@@ -106,3 +106,20 @@ pub fn encode(batch: &[MetadataRecord]) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<RecordBatch, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("metadata record batch: {e}"))
 }
+
+/// A raft entry: the proposer's nonce (8 bytes, big-endian), then the
+/// batch. The nonce is how a proposer recognises its entry when it commits
+/// — at whatever index and in whatever term that turns out to be.
+pub fn encode_entry(nonce: u64, batch: &[MetadataRecord]) -> Vec<u8> {
+    let mut out = nonce.to_be_bytes().to_vec();
+    out.extend_from_slice(&encode(batch));
+    out
+}
+
+/// (nonce, batch) of a raft entry written by `encode_entry`.
+pub fn decode_entry(bytes: &[u8]) -> Result<(u64, RecordBatch), String> {
+    let Some((nonce, batch)) = bytes.split_first_chunk::<8>() else {
+        return Err(format!("metadata entry of {} bytes", bytes.len()));
+    };
+    Ok((u64::from_be_bytes(*nonce), decode(batch)?))
+}

@@ -258,3 +258,14 @@ fn record_batches_round_trip() {
     ];
     assert_eq!(records::decode(&records::encode(&batch)), Ok(batch));
 }
+
+#[test]
+fn entries_carry_the_proposers_nonce() {
+    let batch = vec![MetadataRecord::ClusterId {
+        cluster_id: "c".into(),
+    }];
+    let entry = records::encode_entry(u64::MAX - 7, &batch);
+    assert_eq!(records::decode_entry(&entry), Ok((u64::MAX - 7, batch)));
+    assert!(records::decode_entry(&entry[..7]).is_err());
+    assert!(records::decode_entry(&entry[..9]).is_err());
+}
