@@ -33,3 +33,21 @@ def test_describe_cluster(broker):
     assert cluster.controller.id == 0
     assert cluster.cluster_id  # the id Metadata reports too
     assert cluster.cluster_id == admin.list_topics(timeout=10).cluster_id
+
+
+def test_concurrent_creates_all_commit(broker):
+    """Admin requests arriving together are planned one at a time and each
+    answered once its own change commits (a proposal made while the quorum
+    is persisting must still be recognised when it commits)."""
+    import concurrent.futures
+    admins = [AdminClient({"bootstrap.servers": broker.bootstrap}) for _ in range(4)]
+
+    def create(i):
+        names = [f"burst-{i}-{j}" for j in range(15)]
+        futures = admins[i].create_topics([NewTopic(n, num_partitions=1, replication_factor=1) for n in names])
+        return [f.result(30) for f in futures.values()]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, range(4)))
+    topics = admins[0].list_topics(timeout=10).topics
+    assert all(f"burst-{i}-{j}" in topics for i in range(4) for j in range(15))
