@@ -165,14 +165,20 @@ async fn with_lock(
 
 /// Proposes one batch and waits until it is committed (at whatever index:
 /// raft-rs may queue a proposal made while a ready is being persisted).
-async fn propose_and_wait(node: &ClusterNode, records: Vec<MetadataRecord>) -> Result<u64, Refusal> {
+async fn propose_and_wait(
+    node: &ClusterNode,
+    records: Vec<MetadataRecord>,
+) -> Result<u64, Refusal> {
     let Some(q) = &node.quorum else {
         return Err(not_controller("not a controller"));
     };
     let nonce = uuid::Uuid::new_v4().as_u64_pair().0;
     let (tx, rx) = futures_channel::oneshot::channel();
     node.proposals.borrow_mut().insert(nonce, tx);
-    if q.borrow_mut().propose(records::encode_entry(nonce, &records)).is_err() {
+    if q.borrow_mut()
+        .propose(records::encode_entry(nonce, &records))
+        .is_err()
+    {
         node.proposals.borrow_mut().remove(&nonce);
         return Err(not_controller("not the active controller"));
     }
