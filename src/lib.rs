@@ -2,8 +2,11 @@
 //!
 //! Layers, top to bottom: `protocol` (framing, versions, dispatch) → `handlers`
 //! (one file per Kafka API) → `shard` (executors, partition ownership, cross-core
-//! messages) → `storage` (segments, indexes, recovery). `storage` knows nothing
-//! of the wire protocol. See docs/DESIGN.md for the why.
+//! messages) → `storage` (segments, indexes, recovery), with `cluster` (the
+//! controller quorum, the metadata log and its image) beside `shard`: shards
+//! import the cluster's image, the cluster never imports `shard`. `storage`
+//! knows nothing of the wire protocol or the cluster. See docs/DESIGN.md for
+//! the why.
 
 pub mod admin_cli;
 pub mod alloc_guard;
