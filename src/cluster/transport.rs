@@ -122,7 +122,7 @@ async fn serve_connection(
     inbound: Rc<dyn Inbound>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let writer = dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
+    let writer = crate::net::dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
     let mut reader = FrameReader::new(stream);
     let hello = match within(HELLO_TIMEOUT, reader.next()).await {
         Some(Ok(Some(Frame::Hello(hello)))) => hello,
@@ -169,17 +169,6 @@ async fn write_all_queued(mut stream: TcpStream, queue: local_channel::LocalRece
             return;
         }
     }
-}
-
-fn dup_stream(stream: &TcpStream) -> std::io::Result<TcpStream> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: dup of a valid open fd; the new fd is owned by the new stream.
-    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor for a connected TCP socket.
-    Ok(unsafe { TcpStream::from_raw_fd(fd) })
 }
 
 /// `f`'s output, or `None` once `limit` has passed.
@@ -310,7 +299,7 @@ impl Connection {
             .write_all(&wire::encode(&Frame::Hello(hello)))
             .await
             .map_err(|e| format!("hello to {addr}: {e}"))?;
-        let reader = dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
+        let reader = crate::net::dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
         let pending: Rc<RefCell<HashMap<u64, oneshot::Sender<ControllerResponse>>>> =
             Default::default();
         let closed = Rc::new(Cell::new(false));

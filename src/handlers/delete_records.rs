@@ -32,7 +32,7 @@ pub async fn handle(
                     match shard.check_leader(&m.name, p.partition_index) {
                         // Led elsewhere: DeleteRecords has no field to say where.
                         Err(not_here) => Err(not_here.error_code),
-                        Ok(()) => {
+                        Ok(_) => {
                             parts.push(DeleteRecordsPart {
                                 topic: m.name.clone(),
                                 partition: p.partition_index,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::topics;
 use crate::net::Frame;
 use crate::protocol::fetch_frame::{self, CurrentLeader, NodeEndpoint, PartitionData, TopicData};
-use crate::shard::cluster_view::NotHere;
+use crate::shard::cluster_view::{leader_epoch_matches, NotHere};
 use crate::shard::messages::{FetchPart, FetchResult, ReadData};
 use crate::shard::{router, Shard};
 
@@ -71,10 +71,9 @@ pub async fn handle(
                 }
                 Ok(m) => match shard.check_leader(&m.name, p.partition) {
                     Err(not_here) => Slot::NotHere(not_here),
-                    Ok(()) => match shard.check_epoch(&m.name, p.partition, p.current_leader_epoch)
-                    {
+                    Ok(epoch) => match leader_epoch_matches(epoch, p.current_leader_epoch) {
                         Err(code) => Slot::Failed(code),
-                        Ok(_) => {
+                        Ok(()) => {
                             parts.push(FetchPart {
                                 topic: m.name.clone(),
                                 partition: p.partition,

@@ -32,20 +32,19 @@ pub async fn handle(
                     Err(ResponseError::UnknownTopicOrPartition.code())
                 }
                 // Led elsewhere: ListOffsets has no field to say where.
-                Ok(m) => match shard
-                    .check_leader(&m.name, p.partition_index)
-                    .map_err(|not_here| not_here.error_code)
-                    .and_then(|()| {
-                        shard.check_epoch(&m.name, p.partition_index, p.current_leader_epoch)
-                    }) {
+                Ok(m) => match shard.check_leader_epoch(
+                    &m.name,
+                    p.partition_index,
+                    p.current_leader_epoch,
+                ) {
                     Err(code) => Err(code),
-                    Ok(_) => {
+                    Ok(epoch) => {
                         queries.push(OffsetQuery {
                             topic: m.name.clone(),
                             partition: p.partition_index,
                             timestamp: p.timestamp,
                         });
-                        Ok(queries.len() - 1)
+                        Ok((queries.len() - 1, epoch))
                     }
                 },
             };
@@ -60,17 +59,23 @@ pub async fn handle(
             let partitions = partitions
                 .into_iter()
                 .map(|(index, slot)| {
-                    let answer = match slot {
-                        Err(code) => OffsetAnswer {
-                            error_code: code,
-                            offset: -1,
-                            timestamp: -1,
-                        },
-                        Ok(i) => answers.get(i).cloned().unwrap_or(OffsetAnswer {
-                            error_code: ResponseError::UnknownServerError.code(),
-                            offset: -1,
-                            timestamp: -1,
-                        }),
+                    let (answer, epoch) = match slot {
+                        Err(code) => (
+                            OffsetAnswer {
+                                error_code: code,
+                                offset: -1,
+                                timestamp: -1,
+                            },
+                            -1,
+                        ),
+                        Ok((i, epoch)) => (
+                            answers.get(i).cloned().unwrap_or(OffsetAnswer {
+                                error_code: ResponseError::UnknownServerError.code(),
+                                offset: -1,
+                                timestamp: -1,
+                            }),
+                            epoch,
+                        ),
                     };
                     ListOffsetsPartitionResponse::default()
                         .with_partition_index(index)
@@ -78,7 +83,7 @@ pub async fn handle(
                         .with_offset(answer.offset)
                         .with_timestamp(answer.timestamp)
                         .with_leader_epoch(if answer.error_code == 0 && version >= 4 {
-                            epoch_of(shard, name.0.as_str(), index)
+                            epoch
                         } else {
                             -1
                         })
@@ -90,8 +95,4 @@ pub async fn handle(
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics_out)
-}
-
-fn epoch_of(shard: &Shard, topic: &str, partition: i32) -> i32 {
-    shard.check_epoch(topic, partition, -1).unwrap_or(-1)
 }

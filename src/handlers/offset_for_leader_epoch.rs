@@ -34,10 +34,7 @@ pub async fn handle(
             let known = matches!(&meta, Ok(m) if (0..m.partitions).contains(&p.partition));
             let name = t.topic.0.as_str();
             let checked = if known {
-                shard
-                    .check_leader(name, p.partition)
-                    .map_err(|not_here| not_here.error_code)
-                    .and_then(|()| shard.check_epoch(name, p.partition, p.current_leader_epoch))
+                shard.check_leader_epoch(name, p.partition, p.current_leader_epoch)
             } else {
                 Err(ResponseError::UnknownTopicOrPartition.code())
             };

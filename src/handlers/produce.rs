@@ -65,20 +65,17 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
                     Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
                 }
                 (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
-                (Ok(meta), Some(_)) if shard.check_leader(&meta.name, data.index).is_err() => {
-                    match shard.check_leader(&meta.name, data.index) {
-                        Err(not_here) => Slot::NotHere(not_here),
-                        Ok(()) => Slot::Failed(ResponseError::UnknownServerError.code()),
+                (Ok(meta), Some(records)) => match shard.check_leader(&meta.name, data.index) {
+                    Err(not_here) => Slot::NotHere(not_here),
+                    Ok(_) => {
+                        parts.push(ProducePart {
+                            topic: meta.name.clone(),
+                            partition: data.index,
+                            records,
+                        });
+                        Slot::Routed(parts.len() - 1)
                     }
-                }
-                (Ok(meta), Some(records)) => {
-                    parts.push(ProducePart {
-                        topic: meta.name.clone(),
-                        partition: data.index,
-                        records,
-                    });
-                    Slot::Routed(parts.len() - 1)
-                }
+                },
             };
             slots.partitions.push((data.index, slot));
         }

@@ -16,3 +16,16 @@ pub use self::send::{set_nonblocking, Chunk, Frame, Sender};
 
 #[cfg(test)]
 mod tests;
+
+/// A second descriptor of `stream`, so one task can read while another
+/// writes (the connection's reader and writer, or a request/response pair).
+pub fn dup_stream(stream: &glommio::net::TcpStream) -> std::io::Result<glommio::net::TcpStream> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: dup of a valid open fd; the new fd is owned by the new stream.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor for a connected TCP socket.
+    Ok(unsafe { glommio::net::TcpStream::from_raw_fd(fd) })
+}

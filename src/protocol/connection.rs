@@ -6,7 +6,7 @@
 //! socket, so a slow response (a long-polling Fetch) never stops the next
 //! request from being read and started.
 
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -34,7 +34,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tracing::warn!(%peer, "socket: {e}");
         return;
     }
-    let writer_stream = match dup_stream(&stream) {
+    let writer_stream = match crate::net::dup_stream(&stream) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%peer, "dup socket: {e}");
@@ -183,14 +183,4 @@ async fn write_responses(
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both).await;
-}
-
-fn dup_stream(stream: &TcpStream) -> std::io::Result<TcpStream> {
-    // SAFETY: dup of a valid open fd; the new fd is owned by the new stream.
-    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor for a connected TCP socket.
-    Ok(unsafe { TcpStream::from_raw_fd(fd) })
 }

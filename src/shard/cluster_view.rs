@@ -30,11 +30,11 @@ impl Shard {
             .cloned()
     }
 
-    /// `Ok` when this node leads the partition; else the error Kafka gives
-    /// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, or
-    /// UNKNOWN_TOPIC_OR_PARTITION) and the leader to try.
-    pub fn check_leader(&self, topic: &str, partition: i32) -> Result<(), NotHere> {
-        // On the produce path: look, don't clone.
+    /// `Ok(leader epoch)` when this node leads the partition; else the
+    /// error Kafka gives (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, or
+    /// UNKNOWN_TOPIC_OR_PARTITION) and the leader to try. On the produce and
+    /// fetch paths: one lookup, nothing cloned.
+    pub fn check_leader(&self, topic: &str, partition: i32) -> Result<i32, NotHere> {
         let image = self.image.borrow();
         let state = image
             .topics
@@ -48,7 +48,7 @@ impl Shard {
             });
         };
         if state.leader == self.node_id() {
-            return Ok(());
+            return Ok(state.leader_epoch);
         }
         let error = if state.leader < 0 {
             ResponseError::LeaderNotAvailable
@@ -62,24 +62,20 @@ impl Shard {
         })
     }
 
-    /// The partition's leader epoch, checked against the one a client
-    /// names (-1: none named). Kafka's answers: a newer epoch than ours is
+    /// `check_leader`, then the client's idea of the leader epoch (-1:
+    /// none) against ours, as Kafka answers: a newer epoch than ours is
     /// UNKNOWN_LEADER_EPOCH (we are behind), an older one
-    /// FENCED_LEADER_EPOCH (the client is). Call after `check_leader`.
-    pub fn check_epoch(&self, topic: &str, partition: i32, client_epoch: i32) -> Result<i32, i16> {
-        let image = self.image.borrow();
-        let epoch = image
-            .topics
-            .get(topic)
-            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
-            .map(|p| p.leader_epoch)
-            .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
-        match client_epoch {
-            -1 => Ok(epoch),
-            e if e > epoch => Err(ResponseError::UnknownLeaderEpoch.code()),
-            e if e < epoch => Err(ResponseError::FencedLeaderEpoch.code()),
-            _ => Ok(epoch),
-        }
+    /// FENCED_LEADER_EPOCH (the client is). `Ok(our epoch)` or the code.
+    pub fn check_leader_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        client_epoch: i32,
+    ) -> Result<i32, i16> {
+        let epoch = self
+            .check_leader(topic, partition)
+            .map_err(|not_here| not_here.error_code)?;
+        leader_epoch_matches(epoch, client_epoch).map(|()| epoch)
     }
 
     /// A registered broker's endpoint (this broker's as it listens now).
@@ -142,5 +138,17 @@ impl Shard {
             return active;
         }
         live.first().map_or(-1, |b| b.0)
+    }
+}
+
+/// The client's leader epoch (-1: not given) against the partition's:
+/// UNKNOWN_LEADER_EPOCH when the client's is newer, FENCED_LEADER_EPOCH
+/// when it is older, as Kafka answers.
+pub fn leader_epoch_matches(ours: i32, client: i32) -> Result<(), i16> {
+    match client {
+        -1 => Ok(()),
+        e if e > ours => Err(ResponseError::UnknownLeaderEpoch.code()),
+        e if e < ours => Err(ResponseError::FencedLeaderEpoch.code()),
+        _ => Ok(()),
     }
 }
