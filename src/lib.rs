@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
+pub mod replication;
 pub mod security;
 pub mod shard;
 pub mod storage;

@@ -1,0 +1,148 @@
+use super::*;
+
+const LAG: i64 = 30_000;
+
+fn committed(isr: &[i32], partition_epoch: i32) -> Committed {
+    Committed {
+        replicas: vec![1, 2, 3],
+        isr: isr.to_vec(),
+        leader_epoch: 4,
+        partition_epoch,
+    }
+}
+
+/// Leader 1 of replicas [1, 2, 3] at log end 100, nothing replicated yet.
+fn leader(isr: &[i32]) -> LeaderState {
+    let mut l = LeaderState::new(1, committed(isr, 7), 90, 100, 0, LAG);
+    assert_eq!(
+        l.on_local_durable(100),
+        if isr == [1] { Some(100) } else { None }
+    );
+    l
+}
+
+#[test]
+fn the_high_watermark_is_the_lowest_durable_end_of_the_isr() {
+    let mut l = leader(&[1, 2, 3]);
+    assert_eq!(l.on_fetch(2, 11, 100, 10), (None, None));
+    assert_eq!(l.high_watermark(), 90, "replica 3 has not fetched yet");
+    assert_eq!(l.on_fetch(3, 12, 95, 10), (Some(95), None));
+    assert_eq!(l.on_fetch(3, 12, 100, 20), (Some(100), None));
+    assert_eq!(l.on_local_durable(120), None, "followers hold only 100");
+    assert_eq!(l.on_fetch(2, 11, 120, 30), (None, None));
+    assert_eq!(l.on_fetch(3, 12, 120, 30), (Some(120), None));
+}
+
+#[test]
+fn the_high_watermark_never_goes_back() {
+    let mut l = leader(&[1, 2]);
+    assert_eq!(l.on_fetch(2, 11, 100, 10).0, Some(100));
+    // A restarted follower (new broker epoch) that lost nothing synced
+    // still cannot pull the high watermark down.
+    assert_eq!(l.on_fetch(2, 99, 80, 20).0, None);
+    assert_eq!(l.high_watermark(), 100);
+}
+
+#[test]
+fn a_leader_alone_in_the_isr_follows_its_own_durable_end() {
+    let mut l = leader(&[1]);
+    assert_eq!(l.on_local_durable(150), Some(150));
+    assert_eq!(
+        l.on_fetch(2, 11, 10, 5).0,
+        None,
+        "replica 2 is not in the ISR"
+    );
+}
+
+#[test]
+fn a_follower_that_stops_catching_up_is_proposed_out() {
+    let mut l = leader(&[1, 2, 3]);
+    l.on_fetch(2, 11, 100, 1_000);
+    l.on_fetch(3, 12, 100, 1_000);
+    assert_eq!(l.tick(LAG), None);
+    l.on_local_durable(200);
+    l.on_fetch(2, 11, 200, LAG + 500);
+    l.on_fetch(3, 12, 150, LAG + 500); // behind, and behind the last fetch's end too
+    let alter = l.tick(LAG + 1_001).expect("3 lagged past the limit");
+    assert_eq!(
+        alter,
+        AlterIsr {
+            leader_epoch: 4,
+            partition_epoch: 7,
+            new_isr: vec![(1, -1), (2, 11)],
+        }
+    );
+    assert_eq!(l.tick(LAG + 5_000), None, "one proposal at a time");
+    // Until committed, 3 still bounds the high watermark.
+    assert_eq!(l.high_watermark(), 150);
+    assert_eq!(l.update(committed(&[1, 2], 8), LAG + 5_000), Some(200));
+    assert!(l.pending().is_none());
+}
+
+#[test]
+fn reaching_the_previous_fetchs_end_counts_as_caught_up_then() {
+    let mut l = leader(&[1, 2]);
+    l.on_fetch(2, 11, 100, 0);
+    // Under steady load the follower is always one round behind.
+    for round in 1..100 {
+        let end = 100 + round * 10;
+        l.on_local_durable(end);
+        l.on_fetch(2, 11, end - 10, round * 1_000);
+    }
+    assert_eq!(l.tick(100_000), None);
+    assert_eq!(l.follower(2).unwrap().last_caught_up_ms, 98_000);
+}
+
+#[test]
+fn a_follower_is_proposed_in_once_it_holds_the_high_watermark() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    assert_eq!(l.high_watermark(), 100);
+    assert_eq!(l.on_fetch(2, 11, 50, 10), (None, None));
+    let (hw, alter) = l.on_fetch(2, 11, 100, 20);
+    assert_eq!(hw, None);
+    assert_eq!(
+        alter.expect("2 caught up").new_isr,
+        vec![(1, -1), (2, 11), (3, 12)]
+    );
+    // The member being added bounds the high watermark already.
+    l.on_local_durable(130);
+    assert_eq!(l.on_fetch(3, 12, 130, 30).0, None);
+    assert_eq!(l.on_fetch(2, 11, 130, 30).0, Some(130));
+}
+
+#[test]
+fn a_follower_must_also_hold_everything_before_this_epoch() {
+    // HW 90 but this epoch began at 100: reaching 90 is not enough.
+    let mut l = LeaderState::new(1, committed(&[1], 7), 90, 100, 0, LAG);
+    let (_, alter) = l.on_fetch(2, 11, 95, 5);
+    assert_eq!(alter, None);
+    let (_, alter) = l.on_fetch(2, 11, 100, 6);
+    assert!(alter.is_some());
+}
+
+#[test]
+fn a_refused_proposal_can_be_made_again() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
+    assert!(l.on_fetch(2, 11, 100, 11).1.is_none());
+    l.alter_failed();
+    assert!(l.on_fetch(2, 11, 100, 12).1.is_some());
+}
+
+#[test]
+fn a_stale_image_is_ignored_and_removed_replicas_forgotten() {
+    let mut l = leader(&[1, 2, 3]);
+    assert_eq!(l.update(committed(&[1], 6), 10), None);
+    assert_eq!(l.committed().isr, vec![1, 2, 3]);
+    let shrunk = Committed {
+        replicas: vec![1, 2],
+        isr: vec![1, 2],
+        leader_epoch: 4,
+        partition_epoch: 9,
+    };
+    l.update(shrunk, 10);
+    assert!(l.follower(3).is_none());
+    assert_eq!(l.on_fetch(3, 12, 100, 20), (None, None));
+}
