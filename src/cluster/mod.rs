@@ -25,7 +25,7 @@ pub mod commands;
 pub mod image;
 mod lifecycle;
 pub mod node;
-mod notify;
+pub mod notify;
 pub mod partition_change;
 pub mod placement;
 pub mod quorum;

@@ -28,9 +28,11 @@ pub enum ConfigError {
 
 pub mod describe;
 pub mod dynamic;
+pub mod replication;
 mod settings;
 pub mod topic;
 mod types;
+pub use replication::ReplicationConfig;
 use settings::SETTINGS;
 pub use types::ConfigType;
 
@@ -60,6 +62,7 @@ pub struct BrokerConfig {
     pub fetch_splice: bool,
     pub group: GroupConfig,
     pub cluster: ClusterConfig,
+    pub replication: ReplicationConfig,
 }
 
 /// Membership and quorum settings (Kafka's names).
@@ -186,6 +189,7 @@ impl BrokerConfig {
             fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
+            replication: replication::replication_config(&get)?,
             values,
             explicit,
             listen: None,

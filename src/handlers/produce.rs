@@ -67,11 +67,12 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
                 (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
                 (Ok(meta), Some(records)) => match shard.check_leader(&meta.name, data.index) {
                     Err(not_here) => Slot::NotHere(not_here),
-                    Ok(_) => {
+                    Ok(leader_epoch) => {
                         parts.push(ProducePart {
                             topic: meta.name.clone(),
                             partition: data.index,
                             records,
+                            leader_epoch,
                         });
                         Slot::Routed(parts.len() - 1)
                     }

@@ -160,6 +160,14 @@ impl FetchSession {
             .collect()
     }
 
+    /// Holds a partition back for the backoff (its answer could not be
+    /// applied locally, e.g. a storage error).
+    pub fn back_off(&mut self, topic: &str, partition: i32, now_ms: i64) {
+        if let Some(f) = self.partitions.get_mut(&(topic.to_string(), partition)) {
+            f.retry_at_ms = now_ms + self.backoff_ms;
+        }
+    }
+
     /// The earliest time a backing-off partition may be fetched again.
     pub fn next_retry_ms(&self) -> Option<i64> {
         self.partitions.values().map(|f| f.retry_at_ms).min()

@@ -29,6 +29,7 @@ pub(super) async fn apply(shard: &Rc<Shard>, image: Arc<MetadataImage>, controll
     }
     *shard.image.borrow_mut() = image;
     shard.controller_id.set(controller_id);
+    super::replication::reconcile(shard);
     shard.image_received.set(true);
 }
 

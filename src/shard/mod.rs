@@ -10,10 +10,12 @@
 mod apply_image;
 pub mod cluster_view;
 pub mod controller;
+pub mod follower_fetch;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
 pub mod publish;
+pub mod replication;
 pub mod router;
 pub mod runtime;
 pub mod service;
@@ -83,6 +85,9 @@ pub struct Shard {
     pub groups: RefCell<crate::group::Coordinator>,
     /// Writes response frames: vectored sends for memory, splice for files.
     pub sender: crate::net::Sender,
+    /// The partitions this shard leads and the fetch sessions of those it
+    /// follows.
+    pub replication: RefCell<replication::ShardReplication>,
 }
 
 impl Shard {

@@ -107,12 +107,7 @@ fn produce_unavailable() -> ProduceResult {
 
 /// Reads every part from its owner, concurrently.
 pub async fn fetch(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
-    let fallback = || FetchResult {
-        error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
-        high_watermark: -1,
-        log_start_offset: -1,
-        records: ReadData::empty(),
-    };
+    let fallback = || FetchResult::failed(kafka_protocol::error::ResponseError::NotLeaderOrFollower.code());
     scatter(
         shard,
         parts,

@@ -195,6 +195,7 @@ async fn run_shard_inner(
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
         sender: Default::default(),
+        replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
         metrics,
         storage,
@@ -215,6 +216,7 @@ async fn run_shard_inner(
         }
     }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
+    glommio::spawn_local(super::replication::run_ticks(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
     glommio::spawn_local(flush_metrics(shard.clone(), start.metrics.clone())).detach();
     if let (Some(addr), CONTROLLER_SHARD) = (start.metrics_addr, start.index) {

@@ -109,7 +109,9 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
 }
 
 /// Appends every part now (in order) and returns a future that resolves when
-/// they are durable. With acks=0 the future resolves without waiting.
+/// they are acknowledged: at once with acks=0, once durable here with
+/// acks=1, once below the high watermark (durable on every in-sync replica)
+/// with acks=all.
 pub fn produce_local(
     shard: &Rc<Shard>,
     acks: i16,
@@ -118,55 +120,119 @@ pub fn produce_local(
     let now = now_ms();
     let mut waits = Vec::with_capacity(parts.len());
     for part in parts {
-        let Some(log) = shard.log(&part.topic, part.partition) else {
-            waits.push(Err(failed(ResponseError::NotLeaderOrFollower, None)));
-            continue;
-        };
-        let cfg = shard.topic_config(&part.topic);
-        let records = match topic_policy::check(&part.records, &cfg, now) {
-            Ok(records) => records,
-            Err(refusal) => {
-                let mut result = failed(refusal.error, Some(refusal.message));
-                result.record_errors = refusal.records;
-                waits.push(Err(result));
-                continue;
-            }
-        };
-        let append_time = if cfg.log_append_time { now } else { -1 };
-        match log.append_with(&records, 0, now, cfg.log_append_time) {
-            Ok(appended) => waits.push(Ok((appended, log, append_time))),
-            Err(e) => waits.push(Err(append_failure(&e))),
-        }
+        waits.push(append_part(shard, acks, part, now));
     }
+    let shard = shard.clone();
     async move {
         let mut results = Vec::with_capacity(waits.len());
         for wait in waits {
             results.push(match wait {
                 Err(result) => result,
-                Ok((appended, log, append_time)) => {
-                    let durable = if acks == 0 {
-                        Ok(())
-                    } else {
-                        appended.durable.await
-                    };
-                    match durable {
-                        Ok(()) => ProduceResult {
-                            error_code: 0,
-                            error_message: None,
-                            base_offset: appended.base_offset,
-                            log_start_offset: log.log_start_offset(),
-                            log_append_time_ms: append_time,
-                            record_errors: Vec::new(),
-                        },
-                        Err(e) => {
-                            tracing::error!("append not made durable: {e}");
-                            failed(ResponseError::KafkaStorageError, Some(e.to_string()))
-                        }
-                    }
-                }
+                Ok(appended) => acknowledge(&shard, acks, appended).await,
             });
         }
         results
+    }
+}
+
+/// A part appended, waiting to be acknowledged.
+struct AppendedPart {
+    topic: String,
+    partition: i32,
+    leader_epoch: i32,
+    appended: crate::storage::Appended,
+    log: PartitionLog,
+    append_time: i64,
+    min_insync: usize,
+    /// acks=all: resolves (with an error) if the leadership ends first.
+    ended: Option<futures_channel::oneshot::Receiver<()>>,
+}
+
+fn append_part(
+    shard: &Rc<Shard>,
+    acks: i16,
+    part: ProducePart,
+    now: i64,
+) -> Result<AppendedPart, ProduceResult> {
+    let Some(log) = shard.log(&part.topic, part.partition) else {
+        return Err(failed(ResponseError::NotLeaderOrFollower, None));
+    };
+    let cfg = shard.topic_config(&part.topic);
+    let min_insync = cfg.min_insync_replicas.max(1) as usize;
+    let isr = shard
+        .replication
+        .borrow()
+        .isr_len(&part.topic, part.partition, part.leader_epoch);
+    match isr {
+        None => return Err(failed(ResponseError::NotLeaderOrFollower, None)),
+        Some(n) if acks == -1 && n < min_insync => {
+            let why = format!("{n} in-sync replicas, min.insync.replicas is {min_insync}");
+            return Err(failed(ResponseError::NotEnoughReplicas, Some(why)));
+        }
+        Some(_) => {}
+    }
+    let records = topic_policy::check(&part.records, &cfg, now).map_err(|refusal| {
+        let mut result = failed(refusal.error, Some(refusal.message));
+        result.record_errors = refusal.records;
+        result
+    })?;
+    let appended = log
+        .append_with(&records, part.leader_epoch, now, cfg.log_append_time)
+        .map_err(|e| append_failure(&e))?;
+    let ended = (acks == -1).then(|| {
+        shard
+            .replication
+            .borrow_mut()
+            .leadership_ended(&part.topic, part.partition, part.leader_epoch)
+    });
+    Ok(AppendedPart {
+        topic: part.topic,
+        partition: part.partition,
+        leader_epoch: part.leader_epoch,
+        appended,
+        log,
+        append_time: if cfg.log_append_time { now } else { -1 },
+        min_insync,
+        ended,
+    })
+}
+
+async fn acknowledge(shard: &Rc<Shard>, acks: i16, part: AppendedPart) -> ProduceResult {
+    let last = part.appended.last_offset;
+    if acks != 0 {
+        if let Err(e) = part.appended.durable.await {
+            tracing::error!("append not made durable: {e}");
+            return failed(ResponseError::KafkaStorageError, Some(e.to_string()));
+        }
+    }
+    if let Some(ended) = part.ended {
+        let replicated = futures_lite::future::or(
+            async { part.log.wait_for_hw(last).await.map_err(|e| e.to_string()) },
+            async {
+                let _ = ended.await;
+                Err("leadership moved".to_string())
+            },
+        )
+        .await;
+        if let Err(why) = replicated {
+            return failed(ResponseError::NotLeaderOrFollower, Some(why));
+        }
+        let isr = shard
+            .replication
+            .borrow()
+            .isr_len(&part.topic, part.partition, part.leader_epoch);
+        if isr.is_none_or(|n| n < part.min_insync) {
+            let why = "the ISR shrank below min.insync.replicas".to_string();
+            return failed(ResponseError::NotEnoughReplicasAfterAppend, Some(why));
+        }
+    }
+    ProduceResult {
+        error_code: 0,
+        error_message: None,
+        base_offset: part.appended.base_offset,
+        log_start_offset: part.log.log_start_offset(),
+        log_append_time_ms: part.append_time,
+        record_errors: Vec::new(),
     }
 }
 
@@ -197,38 +263,51 @@ async fn fetch_local(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResul
     let mut results = Vec::with_capacity(parts.len());
     for part in parts {
         let Some(log) = shard.log(&part.topic, part.partition) else {
-            results.push(FetchResult {
-                error_code: ResponseError::NotLeaderOrFollower.code(),
-                high_watermark: -1,
-                log_start_offset: -1,
-                records: ReadData::empty(),
-            });
+            results.push(FetchResult::failed(
+                ResponseError::NotLeaderOrFollower.code(),
+            ));
             continue;
         };
-        let read = if shard.config.fetch_splice {
-            log.read_data(part.offset, part.max_bytes, true).await
-        } else {
-            let read = log.read(part.offset, part.max_bytes, true).await;
-            read.map(|bytes| ReadData::Memory(vec![bytes]))
-        };
-        let (error_code, records) = match read {
-            Ok(records) => (0, records),
-            Err(ReadError::OffsetOutOfRange { .. }) => {
-                (ResponseError::OffsetOutOfRange.code(), ReadData::empty())
-            }
-            Err(e) => {
-                tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
-                (ResponseError::KafkaStorageError.code(), ReadData::empty())
-            }
-        };
-        results.push(FetchResult {
-            error_code,
-            high_watermark: log.high_watermark(),
-            log_start_offset: log.log_start_offset(),
-            records,
+        results.push(match part.replica {
+            Some(replica) => super::replication::serve_follower(shard, &log, &part, replica).await,
+            None => read_for_consumer(shard, &log, &part).await,
         });
     }
     results
+}
+
+/// A consumer's read: below the high watermark, and only from a leader
+/// whose high watermark covers everything earlier leaders wrote, so the
+/// high watermark a consumer sees never goes back.
+async fn read_for_consumer(shard: &Rc<Shard>, log: &PartitionLog, part: &FetchPart) -> FetchResult {
+    if !shard.serves_consumers(&part.topic, part.partition, log) {
+        return FetchResult::failed(ResponseError::NotLeaderOrFollower.code());
+    }
+    let read = if shard.config.fetch_splice {
+        log.read_data(part.offset, part.max_bytes, true).await
+    } else {
+        let read = log.read(part.offset, part.max_bytes, true).await;
+        read.map(|bytes| ReadData::Memory(vec![bytes]))
+    };
+    let (error_code, records) = match read {
+        Ok(records) => (0, records),
+        Err(ReadError::OffsetOutOfRange { .. }) => {
+            (ResponseError::OffsetOutOfRange.code(), ReadData::empty())
+        }
+        Err(e) => {
+            tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
+            (ResponseError::KafkaStorageError.code(), ReadData::empty())
+        }
+    };
+    let hw = log.high_watermark();
+    FetchResult {
+        error_code,
+        high_watermark: hw,
+        log_start_offset: log.log_start_offset(),
+        records,
+        readable_end: hw,
+        diverging_epoch: None,
+    }
 }
 
 /// Resolves when any part owned here has data past its offset, or after the
@@ -237,7 +316,11 @@ async fn wait_local(shard: &Rc<Shard>, parts: &[FetchPart], timeout_ms: u64) {
     let mut waits: Vec<std::pin::Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
     for part in parts {
         if let Some(log) = shard.log(&part.topic, part.partition) {
-            waits.push(Box::pin(log.wait_for_data(part.offset)));
+            if part.replica.is_some() {
+                waits.push(Box::pin(log.wait_for_durable(part.offset)));
+            } else {
+                waits.push(Box::pin(log.wait_for_data(part.offset)));
+            }
         }
     }
     waits.push(Box::pin(glommio::timer::sleep(Duration::from_millis(
