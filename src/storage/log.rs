@@ -56,12 +56,14 @@ use futures_channel::oneshot;
 
 use super::batch::{self, BatchError, BatchHeader, Batches};
 use super::cache::PartitionCache;
+use super::epochs::{EpochCache, EpochFile};
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
-use super::reader::{DataWait, Window};
+use super::reader::{DataWait, WaitKind, Window};
 use super::records;
 use super::recovery;
 use super::segment::Segment;
+use super::truncate::Truncation;
 use super::{AppendError, LogConfig, ShardStorage, StorageError};
 
 /// A batch queued for the flusher.
@@ -74,7 +76,7 @@ pub(super) struct Pending {
     pub data: Bytes,
 }
 
-type DurableTx = oneshot::Sender<Result<(), StorageError>>;
+pub(super) type DurableTx = oneshot::Sender<Result<(), StorageError>>;
 
 pub(super) struct State {
     pub segments: Vec<Segment>,
@@ -82,17 +84,25 @@ pub(super) struct State {
     /// inside the first segment after DeleteRecords).
     pub start: i64,
     pub log_end: i64,
-    pub hw: i64,
-    /// (segment base, size) at the last high-watermark move: bytes below
-    /// it in that segment hold only batches below `hw`.
+    /// The durable end: offsets below it are written and (fsync mode)
+    /// synced locally. The flusher moves it.
+    pub durable_end: i64,
+    /// The replication layer's high watermark (None: follow `durable_end`);
+    /// see [`State::high_watermark`].
+    pub replicated: Option<i64>,
+    /// (segment base, size) at the last durable-end move: bytes below it in
+    /// that segment hold only batches below `durable_end`.
     pub hw_mark: (i64, u64),
     pub max_ts: Option<(i64, i64)>,
     pub pending: VecDeque<Pending>,
     pub producers: ProducerState,
     /// Durable waiters by the last offset they need.
     pub durable: BTreeMap<i64, Vec<DurableTx>>,
-    /// wait_for_data registrations: id → (offset, waker).
-    pub data_waiters: BTreeMap<u64, (i64, Waker)>,
+    /// wait_for_hw waiters by the offset the high watermark must pass.
+    pub hw_waiters: BTreeMap<i64, Vec<DurableTx>>,
+    /// wait_for_data / wait_for_durable registrations: id → (what, offset,
+    /// waker).
+    pub data_waiters: BTreeMap<u64, (WaitKind, i64, Waker)>,
     pub next_waiter_id: u64,
     pub failed: Option<StorageError>,
     /// No more appends; the flusher drains and exits.
@@ -104,6 +114,12 @@ pub(super) struct State {
     pub roll_waiters: Vec<DurableTx>,
     /// A compaction is running (one at a time).
     pub cleaning: bool,
+    /// Leader epochs and their start offsets (persisted by `Inner::epoch_file`).
+    pub epochs: EpochCache,
+    /// Truncations asked of the flusher, in order. While any is queued or
+    /// running, appends are refused and retention/compaction stand aside.
+    pub truncations: VecDeque<(Truncation, DurableTx)>,
+    pub truncating: bool,
 }
 
 pub(super) struct Inner {
@@ -113,6 +129,7 @@ pub(super) struct Inner {
     pub st: RefCell<State>,
     pub wake: Notify,
     pub stats: super::stats::LogStats,
+    pub epoch_file: EpochFile,
     /// Outside `st` so the shard's budget can evict from it at any time.
     pub cache: Rc<PartitionCache>,
 }
@@ -160,7 +177,7 @@ impl std::fmt::Debug for Appended {
     }
 }
 
-fn append_error(e: BatchError) -> AppendError {
+pub(super) fn append_error(e: BatchError) -> AppendError {
     match e {
         BatchError::UnsupportedMagic(_) => AppendError::UnsupportedMagic,
         BatchError::InvalidRecord(m) => AppendError::InvalidRecord(m),
@@ -202,12 +219,17 @@ impl State {
         self.start
     }
 
-    fn accepting(&self) -> Result<(), AppendError> {
+    pub(super) fn accepting(&self) -> Result<(), AppendError> {
         if let Some(e) = &self.failed {
             return Err(AppendError::Stopped(e.to_string()));
         }
         if self.closing {
             return Err(AppendError::Stopped("log closed".into()));
+        }
+        if self.truncating {
+            // Refused rather than queued: only a follower truncates, and it
+            // appends after its truncation returned.
+            return Err(AppendError::Stopped("log is being truncated".into()));
         }
         Ok(())
     }
@@ -241,12 +263,22 @@ impl State {
         Ok(Plan::Append(planned, staged, next))
     }
 
-    /// A future resolving once `last_offset` is below the high watermark.
-    fn durable_after(
+    /// What consumers may read below: the replication layer's high
+    /// watermark bounded by the durable end (and not below the log start,
+    /// unless nothing is durable there yet), or the durable end itself.
+    pub fn high_watermark(&self) -> i64 {
+        match self.replicated {
+            None => self.durable_end,
+            Some(x) => x.max(self.start).min(self.durable_end),
+        }
+    }
+
+    /// A future resolving once `last_offset` is below the durable end.
+    pub(super) fn durable_after(
         &mut self,
         last_offset: i64,
     ) -> Pin<Box<dyn Future<Output = Result<(), StorageError>>>> {
-        if last_offset < self.hw {
+        if last_offset < self.durable_end {
             return Box::pin(std::future::ready(Ok(())));
         }
         if let Some(e) = &self.failed {
@@ -286,16 +318,22 @@ impl PartitionLog {
             .last()
             .map_or((0, 0), |s| (s.base_offset, s.size()));
         let start = rec.log_start.max(first_base).min(rec.log_end);
+        let mut epochs = rec.epochs;
+        if epochs.truncate_from_start(start) {
+            EpochFile::new(&dir).store(&epochs);
+        }
         let st = State {
             segments: rec.segments,
             start,
             log_end: rec.log_end,
-            hw: rec.log_end,
+            durable_end: rec.log_end,
+            replicated: None,
             hw_mark,
             max_ts,
             pending: VecDeque::new(),
             producers: rec.producers,
             durable: BTreeMap::new(),
+            hw_waiters: BTreeMap::new(),
             data_waiters: BTreeMap::new(),
             next_waiter_id: 0,
             failed: None,
@@ -305,14 +343,18 @@ impl PartitionLog {
             close_waiters: Vec::new(),
             roll_waiters: Vec::new(),
             cleaning: false,
+            epochs,
+            truncations: VecDeque::new(),
+            truncating: false,
         };
         let inner = Rc::new(Inner {
-            dir,
+            dir: dir.clone(),
             cache: PartitionCache::new(&shard.cache, config.cache_bytes),
             cfg: RefCell::new(config),
             st: RefCell::new(st),
             wake: Notify::default(),
             stats: super::stats::LogStats::new(shard.io.clone()),
+            epoch_file: EpochFile::new(&dir),
         });
         glommio::spawn_local(flusher::run(inner.clone())).detach();
         Ok(PartitionLog {
@@ -405,6 +447,11 @@ impl PartitionLog {
         }
         st.producers.commit(staged);
         let base_offset = st.log_end;
+        // A lower epoch than the latest would be an upstream bug; the cache
+        // ignores it rather than refusing the append.
+        if st.epochs.assign(leader_epoch, base_offset) {
+            inner.epoch_file.store(&st.epochs);
+        }
         st.log_end = next;
         let durable = st.durable_after(next - 1);
         drop(st);
@@ -426,13 +473,19 @@ impl PartitionLog {
         self.inner().st.borrow().log_end
     }
 
-    /// Offsets below it are readable: durable (fsync mode) or written
-    /// (periodic mode).
+    /// Offsets below it are readable by consumers: see
+    /// [`PartitionLog::set_high_watermark`]; by default the durable end.
     pub fn high_watermark(&self) -> i64 {
-        self.inner().st.borrow().hw
+        self.inner().st.borrow().high_watermark()
     }
 
-    /// The largest batch max timestamp below the high watermark, with the
+    /// Offsets below it are durable (fsync mode) or written (periodic mode)
+    /// locally.
+    pub fn durable_end(&self) -> i64 {
+        self.inner().st.borrow().durable_end
+    }
+
+    /// The largest batch max timestamp below the durable end, with the
     /// base offset of its batch.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         self.inner().st.borrow().max_ts
@@ -455,7 +508,7 @@ impl PartitionLog {
                 let Some(seg) = seg else { return Ok(None) };
                 after = seg.base_offset;
                 let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
-                (seg.file(), from, seg.size(), st.hw, start)
+                (seg.file(), from, seg.size(), st.high_watermark(), start)
             };
             let mut w = Window::new(file, limit);
             let mut pos = from;
@@ -483,11 +536,7 @@ impl PartitionLog {
 
     /// Resolves once the high watermark is above `offset`.
     pub fn wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static {
-        DataWait {
-            inner: self.inner().clone(),
-            offset,
-            id: None,
-        }
+        DataWait::new(self.inner().clone(), WaitKind::HighWatermark, offset)
     }
 
     /// Writes and syncs everything pending, stops the flusher, truncates the

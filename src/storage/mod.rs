@@ -26,6 +26,7 @@ mod budget;
 mod cache;
 mod checkpoint;
 mod cleaner;
+mod epochs;
 mod filter;
 mod flusher;
 pub mod index;
@@ -35,9 +36,11 @@ mod read;
 mod reader;
 pub mod records;
 mod recovery;
+mod replica;
 mod retention;
 pub mod segment;
 mod stats;
+mod truncate;
 
 use std::io;
 use std::rc::Rc;
@@ -142,6 +145,11 @@ pub enum StorageError {
     /// negative one other than -1): Kafka's OFFSET_OUT_OF_RANGE.
     #[error("offset {offset} out of range (high watermark {high_watermark})")]
     OffsetOutOfRange { offset: i64, high_watermark: i64 },
+    /// The log was truncated below the offset a waiter needed (a follower
+    /// truncating, or a leader that lost leadership): the data it waited
+    /// for is gone and will not become durable.
+    #[error("log truncated to {0}")]
+    Truncated(i64),
 }
 
 impl StorageError {
