@@ -7,7 +7,8 @@
 //! `ReplicationControlManager`, `ClusterControlManager` and
 //! `ProducerIdControlManager` checks, with their error codes and messages)
 //! and the records each accepted request becomes. ACL, SCRAM and
-//! dynamic-config commands are planned by `security_commands`. Any input
+//! dynamic-config commands are planned by `security_commands`; ISR
+//! changes, elections and reassignments by `partition_commands`. Any input
 //! gives a plan or a refusal, never a panic.
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use super::image::{MetadataImage, TopicImage};
 use super::partition_change;
+use super::partition_commands;
 use super::placement::{self, Candidate};
 use super::records::MetadataRecord;
 use super::security_commands::{self, DynamicConfigsCommand, SecurityCommand};
@@ -84,6 +86,17 @@ pub enum Command {
     Security(SecurityCommand),
     /// Broker, cluster-default and group dynamic configs.
     DynamicConfigs(DynamicConfigsCommand),
+    /// A partition leader's ISR change (`partition_commands`).
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: i64,
+        topic_id: Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        /// (replica, its broker epoch or -1 when unknown).
+        new_isr: Vec<(i32, i64)>,
+    },
 }
 
 /// What a committed command answers.
@@ -112,6 +125,13 @@ pub enum Reply {
     AclsDeleted(Vec<AclMatches>),
     /// One (user, outcome) per distinct user altered.
     ScramAltered(Vec<(String, Outcome)>),
+    /// The partition's state after an AlterPartition.
+    PartitionAltered {
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// A refusal: Kafka error code and message.
@@ -185,6 +205,7 @@ pub fn plan(
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
         Command::Security(command) => Ok(security_commands::plan_security(image, command)),
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
+        Command::AlterPartition { .. } => partition_commands::plan(image, command),
     }
 }
 

@@ -62,6 +62,15 @@ pub fn build(
     isr: Vec<i32>,
     is_live: impl Fn(i32) -> bool,
 ) -> Option<MetadataRecord> {
+    next(current, isr, is_live).map(|state| record(topic_id, partition, &state))
+}
+
+/// The state `build` records, or `None` when nothing changes.
+pub fn next(
+    current: &PartitionImage,
+    isr: Vec<i32>,
+    is_live: impl Fn(i32) -> bool,
+) -> Option<PartitionImage> {
     let keep_leader =
         current.leader != NO_LEADER && isr.contains(&current.leader) && is_live(current.leader);
     let leader = if keep_leader {
@@ -73,17 +82,29 @@ pub fn build(
     if !leader_changed && isr == current.isr {
         return None;
     }
-    Some(MetadataRecord::Partition {
-        topic_id,
-        partition,
-        replicas: current.replicas.clone(),
+    Some(PartitionImage {
         isr,
         leader,
         leader_epoch: current
             .leader_epoch
             .saturating_add(i32::from(leader_changed)),
         partition_epoch: current.partition_epoch.saturating_add(1),
+        ..current.clone()
     })
+}
+
+/// The `Partition` record that sets partition `partition` of `topic_id` to
+/// `state`.
+pub fn record(topic_id: Uuid, partition: i32, state: &PartitionImage) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas: state.replicas.clone(),
+        isr: state.isr.clone(),
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+    }
 }
 
 /// `broker` is fenced: it leaves the ISR (unless it is the last member, kept

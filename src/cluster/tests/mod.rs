@@ -3,6 +3,7 @@
 
 mod commands;
 mod image;
+mod partitions;
 mod registry;
 mod security;
 
