@@ -25,9 +25,8 @@ pub(super) fn replication_config(
     get: &dyn Fn(&str) -> String,
 ) -> Result<ReplicationConfig, ConfigError> {
     let value = |name: &str| -> Result<u64, ConfigError> { parse(name, &get(name)) };
-    let int = |name: &str| -> Result<i32, ConfigError> {
-        Ok(value(name)?.min(i32::MAX as u64) as i32)
-    };
+    let int =
+        |name: &str| -> Result<i32, ConfigError> { Ok(value(name)?.min(i32::MAX as u64) as i32) };
     Ok(ReplicationConfig {
         lag_time_max_ms: value("replica.lag.time.max.ms")?.max(1) as i64,
         fetch_wait_max_ms: int("replica.fetch.wait.max.ms")?,

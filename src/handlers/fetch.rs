@@ -122,7 +122,10 @@ pub async fn handle(
 /// consumer: ReplicaState from v15 on (KIP-903), the replica id before.
 fn replica_id(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
     let (id, epoch) = if version >= 15 {
-        (request.replica_state.replica_id.0, request.replica_state.replica_epoch)
+        (
+            request.replica_state.replica_id.0,
+            request.replica_state.replica_epoch,
+        )
     } else {
         (request.replica_id.0, -1)
     };

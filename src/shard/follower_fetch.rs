@@ -78,7 +78,10 @@ pub fn retarget(shard: &Rc<Shard>, follows: HashMap<(String, i32), (i32, uuid::U
             glommio::spawn_local(run(shard.clone(), session.clone())).detach();
             session
         });
-        session.fetch.borrow_mut().follow(&topic, topic_id, partition, epoch);
+        session
+            .fetch
+            .borrow_mut()
+            .follow(&topic, topic_id, partition, epoch);
         session.wake.notify();
     }
     rep.sessions.retain(|_, s| {
@@ -116,7 +119,9 @@ async fn run(shard: Rc<Shard>, session: Rc<Session>) {
         if let Err(e) = fetch_once(&shard, &session, &mut conn, plans).await {
             tracing::debug!(leader = session.leader, "replica fetch: {e}");
             conn = None;
-            let pause = Duration::from_millis(shard.config.replication.fetch_backoff_ms.clamp(10, 1000) as u64);
+            let pause = Duration::from_millis(
+                shard.config.replication.fetch_backoff_ms.clamp(10, 1000) as u64,
+            );
             within(pause, session.wake.wait()).await;
         }
     }
@@ -137,7 +142,8 @@ async fn fetch_once(
     }
     let request = fetch_request(shard, &plans);
     let cfg = &shard.config.replication;
-    let deadline = Duration::from_millis(cfg.socket_timeout_ms + cfg.fetch_wait_max_ms.max(0) as u64);
+    let deadline =
+        Duration::from_millis(cfg.socket_timeout_ms + cfg.fetch_wait_max_ms.max(0) as u64);
     let response: FetchResponse = conn
         .as_mut()
         .expect("connected above")
@@ -157,13 +163,19 @@ async fn fetch_once(
         let Some(answer) = answers.remove(&(plan.topic_id, plan.partition)) else {
             continue;
         };
-        let Some(log) = shard.log(&plan.topic, plan.partition) else { continue };
+        let Some(log) = shard.log(&plan.topic, plan.partition) else {
+            continue;
+        };
         let reply = Reply {
             error_code: answer.error_code,
             high_watermark: answer.high_watermark,
             log_start_offset: answer.log_start_offset,
-            diverging: (answer.diverging_epoch.epoch >= 0 || answer.diverging_epoch.end_offset >= 0)
-                .then_some((answer.diverging_epoch.epoch, answer.diverging_epoch.end_offset)),
+            diverging: (answer.diverging_epoch.epoch >= 0
+                || answer.diverging_epoch.end_offset >= 0)
+                .then_some((
+                    answer.diverging_epoch.epoch,
+                    answer.diverging_epoch.end_offset,
+                )),
         };
         let step = session
             .fetch
@@ -198,8 +210,15 @@ async fn apply(
     records: Option<Bytes>,
 ) -> Option<DurableWait> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::warn!(topic = plan.topic, partition = plan.partition, "{what}: {e}");
-        session.fetch.borrow_mut().back_off(&plan.topic, plan.partition, now_ms());
+        tracing::warn!(
+            topic = plan.topic,
+            partition = plan.partition,
+            "{what}: {e}"
+        );
+        session
+            .fetch
+            .borrow_mut()
+            .back_off(&plan.topic, plan.partition, now_ms());
     };
     match step {
         Step::Append { high_watermark } => {
@@ -214,13 +233,23 @@ async fn apply(
             }
         }
         Step::Truncate { offset } => {
-            tracing::info!(topic = plan.topic, partition = plan.partition, offset, "truncating to the leader's log");
+            tracing::info!(
+                topic = plan.topic,
+                partition = plan.partition,
+                offset,
+                "truncating to the leader's log"
+            );
             if let Err(e) = log.truncate_to(offset).await {
                 failed("truncate", &e);
             }
         }
         Step::Restart { start } => {
-            tracing::info!(topic = plan.topic, partition = plan.partition, start, "restarting below the leader's log start");
+            tracing::info!(
+                topic = plan.topic,
+                partition = plan.partition,
+                start,
+                "restarting below the leader's log start"
+            );
             if let Err(e) = log.truncate_fully(start).await {
                 failed("restart log", &e);
             }
@@ -248,7 +277,12 @@ fn whole_batches(records: Bytes) -> Bytes {
 
 fn fetch_request(shard: &Shard, plans: &[FetchPlan]) -> FetchRequest {
     let me = shard.node_id();
-    let broker_epoch = shard.image.borrow().brokers.get(&me).map_or(-1, |b| b.epoch);
+    let broker_epoch = shard
+        .image
+        .borrow()
+        .brokers
+        .get(&me)
+        .map_or(-1, |b| b.epoch);
     let cfg = &shard.config.replication;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for plan in plans {
@@ -307,7 +341,13 @@ impl LeaderConnection {
         })
     }
 
-    async fn call<Q, R>(&mut self, api: ApiKey, version: i16, request: &Q, deadline: Duration) -> Result<R, String>
+    async fn call<Q, R>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Q,
+        deadline: Duration,
+    ) -> Result<R, String>
     where
         Q: kafka_protocol::protocol::Encodable,
         R: kafka_protocol::protocol::Decodable,
@@ -317,15 +357,24 @@ impl LeaderConnection {
         let frame = client_codec::encode_request(api, version, cid, "fjord-replica", request)
             .map_err(|e| format!("{e:?}"))?;
         let body = within(deadline, async {
-            self.stream.write_all(&frame).await.map_err(|e| format!("send: {e}"))?;
+            self.stream
+                .write_all(&frame)
+                .await
+                .map_err(|e| format!("send: {e}"))?;
             let mut prefix = [0u8; 4];
-            self.stream.read_exact(&mut prefix).await.map_err(|e| format!("receive: {e}"))?;
+            self.stream
+                .read_exact(&mut prefix)
+                .await
+                .map_err(|e| format!("receive: {e}"))?;
             let len = i32::from_be_bytes(prefix);
             if len < 0 || len as usize > MAX_FRAME {
                 return Err(format!("response length {len}"));
             }
             let mut body = vec![0u8; len as usize];
-            self.stream.read_exact(&mut body).await.map_err(|e| format!("receive: {e}"))?;
+            self.stream
+                .read_exact(&mut body)
+                .await
+                .map_err(|e| format!("receive: {e}"))?;
             Ok(Bytes::from(body))
         })
         .await

@@ -49,7 +49,12 @@ pub struct ShardReplication {
 impl ShardReplication {
     /// A future resolving when this shard stops leading the partition in
     /// `epoch` (at once if it does not lead it now).
-    pub fn leadership_ended(&mut self, topic: &str, partition: i32, epoch: i32) -> oneshot::Receiver<()> {
+    pub fn leadership_ended(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        epoch: i32,
+    ) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         if let Some(l) = self.leaders.get_mut(&(topic.to_string(), partition)) {
             if l.state.leader_epoch() == epoch {
@@ -119,7 +124,9 @@ pub fn reconcile(shard: &Rc<Shard>) {
     let mut follows: HashMap<Key, (i32, uuid::Uuid, i32)> = HashMap::new();
     let mut led = Vec::new();
     for ((topic, p), log) in held {
-        let Some(t) = image.topics.get(&topic) else { continue };
+        let Some(t) = image.topics.get(&topic) else {
+            continue;
+        };
         let Some(state) = usize::try_from(p).ok().and_then(|i| t.partitions.get(i)) else {
             continue;
         };
@@ -160,7 +167,8 @@ fn lead(
             // Kafka's makeLeader: the new epoch starts at the log end.
             log.assign_epoch_start(state.leader_epoch, log.log_end_offset());
             let hw = log.high_watermark().min(log.log_end_offset());
-            let mut s = LeaderState::new(me, committed(state), hw, log.log_end_offset(), now, lag_ms);
+            let mut s =
+                LeaderState::new(me, committed(state), hw, log.log_end_offset(), now, lag_ms);
             s.on_local_durable(log.durable_end());
             apply_hw(log, &s);
             // Replacing the entry drops the old epoch's waiters.
@@ -204,17 +212,32 @@ pub async fn serve_follower(
             };
         }
         if part.offset < log.log_start_offset() || part.offset > log.log_end_offset() {
-            return result(ResponseError::OffsetOutOfRange.code(), log, l.state.high_watermark());
+            return result(
+                ResponseError::OffsetOutOfRange.code(),
+                log,
+                l.state.high_watermark(),
+            );
         }
         l.state.on_local_durable(log.durable_end());
-        let (_, alter) = l.state.on_fetch(replica.replica_id, replica.broker_epoch, part.offset, now_ms());
+        let (_, alter) = l.state.on_fetch(
+            replica.replica_id,
+            replica.broker_epoch,
+            part.offset,
+            now_ms(),
+        );
         apply_hw(log, &l.state);
-        (l.state.high_watermark(), alter.map(|a| (a, l.state.leader_epoch())))
+        (
+            l.state.high_watermark(),
+            alter.map(|a| (a, l.state.leader_epoch())),
+        )
     };
     if let Some((alter, epoch)) = alter {
         propose(shard, &part.topic, part.partition, epoch, alter);
     }
-    match log.read_data_replica(part.offset, part.max_bytes, true).await {
+    match log
+        .read_data_replica(part.offset, part.max_bytes, true)
+        .await
+    {
         Ok(records) => FetchResult {
             records,
             ..result(0, log, hw)
@@ -223,7 +246,11 @@ pub async fn serve_follower(
             result(ResponseError::OffsetOutOfRange.code(), log, hw)
         }
         Err(e) => {
-            tracing::error!(topic = part.topic, partition = part.partition, "replica read: {e}");
+            tracing::error!(
+                topic = part.topic,
+                partition = part.partition,
+                "replica read: {e}"
+            );
             result(ResponseError::KafkaStorageError.code(), log, hw)
         }
     }
@@ -247,7 +274,12 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
         None => return,
     };
     let me = shard.node_id();
-    let broker_epoch = shard.image.borrow().brokers.get(&me).map_or(-1, |b| b.epoch);
+    let broker_epoch = shard
+        .image
+        .borrow()
+        .brokers
+        .get(&me)
+        .map_or(-1, |b| b.epoch);
     let command = Command::AlterPartition {
         broker_id: me,
         broker_epoch,
@@ -266,7 +298,12 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
             Some(ShardResponse::Submitted(Ok(Reply::PartitionAltered { .. })))
         );
         if !accepted {
-            tracing::info!(topic, partition, "ISR change not accepted: {}", describe(&answer));
+            tracing::info!(
+                topic,
+                partition,
+                "ISR change not accepted: {}",
+                describe(&answer)
+            );
             let mut rep = shard.replication.borrow_mut();
             if let Some(l) = rep.leaders.get_mut(&(topic, partition)) {
                 if l.state.leader_epoch() == epoch {
@@ -290,7 +327,9 @@ fn describe(answer: &Option<ShardResponse>) -> String {
 /// out of the ISR (replica.lag.time.max.ms), and a leader's own durable end
 /// moves its high watermark when it is alone.
 pub async fn run_ticks(shard: Rc<Shard>) {
-    let period = Duration::from_millis((shard.config.replication.lag_time_max_ms / 4).clamp(50, 1000) as u64);
+    let period = Duration::from_millis(
+        (shard.config.replication.lag_time_max_ms / 4).clamp(50, 1000) as u64,
+    );
     while !shard.stopping.get() {
         glommio::timer::sleep(period).await;
         let now = now_ms();
@@ -298,7 +337,9 @@ pub async fn run_ticks(shard: Rc<Shard>) {
         {
             let mut rep = shard.replication.borrow_mut();
             for ((topic, p), l) in rep.leaders.iter_mut() {
-                let Some(log) = shard.log(topic, *p) else { continue };
+                let Some(log) = shard.log(topic, *p) else {
+                    continue;
+                };
                 l.state.on_local_durable(log.durable_end());
                 if let Some(alter) = l.state.tick(now) {
                     proposals.push((topic.clone(), *p, l.state.leader_epoch(), alter));

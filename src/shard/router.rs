@@ -107,7 +107,8 @@ fn produce_unavailable() -> ProduceResult {
 
 /// Reads every part from its owner, concurrently.
 pub async fn fetch(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
-    let fallback = || FetchResult::failed(kafka_protocol::error::ResponseError::NotLeaderOrFollower.code());
+    let fallback =
+        || FetchResult::failed(kafka_protocol::error::ResponseError::NotLeaderOrFollower.code());
     scatter(
         shard,
         parts,

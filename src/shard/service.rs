@@ -180,10 +180,11 @@ fn append_part(
         .append_with(&records, part.leader_epoch, now, cfg.log_append_time)
         .map_err(|e| append_failure(&e))?;
     let ended = (acks == -1).then(|| {
-        shard
-            .replication
-            .borrow_mut()
-            .leadership_ended(&part.topic, part.partition, part.leader_epoch)
+        shard.replication.borrow_mut().leadership_ended(
+            &part.topic,
+            part.partition,
+            part.leader_epoch,
+        )
     });
     Ok(AppendedPart {
         topic: part.topic,
@@ -217,10 +218,11 @@ async fn acknowledge(shard: &Rc<Shard>, acks: i16, part: AppendedPart) -> Produc
         if let Err(why) = replicated {
             return failed(ResponseError::NotLeaderOrFollower, Some(why));
         }
-        let isr = shard
-            .replication
-            .borrow()
-            .isr_len(&part.topic, part.partition, part.leader_epoch);
+        let isr =
+            shard
+                .replication
+                .borrow()
+                .isr_len(&part.topic, part.partition, part.leader_epoch);
         if isr.is_none_or(|n| n < part.min_insync) {
             let why = "the ISR shrank below min.insync.replicas".to_string();
             return failed(ResponseError::NotEnoughReplicasAfterAppend, Some(why));
