@@ -285,11 +285,15 @@ pub(super) async fn run_expiry(node: Rc<ClusterNode>) {
         if !node.is_active() {
             continue;
         }
+        let grace = node.options.cluster.heartbeat_interval_ms.saturating_mul(2);
         let _ = with_lock(&node, |image| {
-            Ok(node
-                .registry
-                .borrow_mut()
-                .expire(image, now_ms() as u64, session))
+            let now = now_ms() as u64;
+            let mut registry = node.registry.borrow_mut();
+            let mut records = registry.expire(image, now, session);
+            if records.is_empty() {
+                records = registry.expire_refused(image, now, grace, |id| node.refuses_connections(id));
+            }
+            Ok(records)
         })
         .await;
     }

@@ -119,6 +119,32 @@ impl Registry {
         self.fence_all(image, &silent)
     }
 
+    /// Fence records for brokers whose process refuses connections (its
+    /// controller port: `refused`) and that have been silent for longer than
+    /// `grace_ms`. A new active controller gives every broker a fresh
+    /// session; without this, a combined node that died with the old
+    /// controller would keep its leaderships for a whole session timeout.
+    /// A live broker reconnects and heartbeats within one interval.
+    pub fn expire_refused(
+        &mut self,
+        image: &MetadataImage,
+        now_ms: u64,
+        grace_ms: u64,
+        refused: impl Fn(i32) -> bool,
+    ) -> Vec<MetadataRecord> {
+        self.tick(image, now_ms);
+        let mut dead = Vec::new();
+        for broker in image.brokers.values().filter(|b| !b.fenced) {
+            let last = self.last_heartbeat_ms.get(&broker.node_id).copied().unwrap_or(now_ms);
+            let silent = now_ms.saturating_sub(last) > grace_ms;
+            if silent && refused(broker.node_id) && !self.is_pending(broker.node_id, broker.epoch, true) {
+                tracing::info!(node_id = broker.node_id, "broker's node refuses connections: fencing");
+                dead.push((broker.node_id, broker.epoch));
+            }
+        }
+        self.fence_all(image, &dead)
+    }
+
     /// The controller saw `node_id`'s connection close: fence it now.
     pub fn connection_closed(
         &mut self,
