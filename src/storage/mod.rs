@@ -204,3 +204,5 @@ mod tests_compaction;
 mod tests_maintenance;
 #[cfg(test)]
 mod tests_read;
+#[cfg(test)]
+mod tests_replica;

@@ -254,8 +254,8 @@ struct SegmentView {
     /// Bytes of the segment holding only batches below the durable end.
     readable: u64,
     /// The read's end offset when it falls inside `readable` (a high
-    /// watermark below the durable end): `readable` is then cut at the
-    /// first batch at or after it, found by a walk from `cut_from`.
+    /// watermark below the durable end), with the index position below it:
+    /// `readable` is then cut at the first batch reaching it.
     cut: Option<(i64, u64)>,
     /// The last indexed batch start within `max_bytes` of `from`: a batch
     /// boundary near where the read will end, so only a few headers after
@@ -292,19 +292,19 @@ impl SegmentView {
         }
     }
 
-    /// Cuts `readable` at the first batch at or after the cut offset (a
-    /// short walk from the index entry below it).
-    async fn apply_cut(&mut self, w: &mut Window) -> Result<(), StorageError> {
+    /// Cuts `readable` at the first batch reaching the cut offset (a short
+    /// walk from the index entry below it). Returns whether it applied.
+    async fn apply_cut(&mut self, w: &mut Window) -> Result<bool, StorageError> {
         let Some((end, from)) = self.cut.take() else {
-            return Ok(());
+            return Ok(false);
         };
-        if let Some((pos, _)) = w.find(from, |h| h.base_offset >= end).await? {
+        if let Some((pos, _)) = w.find(from, |h| h.last_offset() >= end).await? {
             self.readable = pos;
             self.from = self.from.min(pos);
             self.hint = self.hint.filter(|&p| p < pos);
             *w = Window::with_read_size(self.file.clone(), pos, HEADER_WINDOW);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The batches holding `offset` onwards within the limits, or None when
@@ -316,9 +316,10 @@ impl SegmentView {
         min_one: bool,
     ) -> Result<Option<Located>, StorageError> {
         let mut w = Window::with_read_size(self.file.clone(), self.readable, HEADER_WINDOW);
-        self.apply_cut(&mut w).await?;
+        let cut = self.apply_cut(&mut w).await?;
         let Some((start, first)) = w.find(self.from, |h| h.last_offset() >= offset).await? else {
-            return Ok(None);
+            // Below the read's end but inside the batch that reaches it.
+            return Ok(cut.then(|| Located::Memory(Vec::new())));
         };
         let first_end = start + first.total_len() as u64;
         let limit = start + max_bytes as u64;
