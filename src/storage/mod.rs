@@ -206,3 +206,5 @@ mod tests_maintenance;
 mod tests_read;
 #[cfg(test)]
 mod tests_replica;
+#[cfg(test)]
+mod tests_truncate;
