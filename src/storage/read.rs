@@ -32,6 +32,7 @@ use glommio::io::DmaFile;
 use super::batch::HEADER_LEN;
 use super::log::{segment_for, State};
 use super::reader::Window;
+use super::records;
 use super::segment::Segment;
 use super::{PartitionLog, ReadError, StorageError};
 
@@ -220,6 +221,49 @@ impl PartitionLog {
                         "offset {offset} not found in its segment"
                     ))
                     .into())
+                }
+            }
+        }
+    }
+
+    /// First record at or above the log start offset whose timestamp is at
+    /// least `ts`: (its offset, its timestamp); None if no record below the
+    /// high watermark qualifies.
+    pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let mut after = i64::MIN; // base of the last segment searched
+        loop {
+            let (file, from, limit, hw, start) = {
+                let st = self.inner().st.borrow();
+                let start = st.log_start();
+                let seg = st.segments.iter().find(|s| {
+                    s.base_offset > after
+                        && s.next_offset() > start
+                        && s.max_timestamp().is_some_and(|(m, _)| m >= ts)
+                });
+                let Some(seg) = seg else { return Ok(None) };
+                after = seg.base_offset;
+                let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
+                (seg.file(), from, seg.size(), st.high_watermark(), start)
+            };
+            let mut w = Window::new(file, limit);
+            let mut pos = from;
+            loop {
+                let found = w
+                    .find(pos, |h| {
+                        (h.max_timestamp >= ts && h.last_offset() >= start) || h.base_offset >= hw
+                    })
+                    .await?;
+                let Some((at, h)) = found else { break };
+                if h.base_offset >= hw {
+                    return Ok(None);
+                }
+                // The time index finds the batch; the exact record is inside
+                // it. A batch that cannot be decoded answers with its base.
+                let bytes = w.bytes(at, h.total_len()).await?;
+                match records::first_record_at_or_after(&h, bytes, ts, start) {
+                    Some(Some(found)) => return Ok(Some(found)),
+                    Some(None) => pos = at + h.total_len() as u64,
+                    None => return Ok(Some((h.base_offset.max(start), h.max_timestamp))),
                 }
             }
         }
