@@ -277,3 +277,33 @@ fn epoch_cache_follows_appends_and_persists() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_crash_mid_truncation_recovers_a_prefix() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let seg = 3 * leader_batch(0, 1, 2).len() as u64;
+        let log = open(&path, cfg(0, seg)).await;
+        let all = twenty();
+        for b in &all {
+            replicate(&log, std::slice::from_ref(b)).await;
+        }
+        log.close().await.unwrap();
+        // truncate_to(4) stopped after deleting the newest later segment.
+        let name = |base: i64, ext: &str| path.join(format!("{base:020}.{ext}"));
+        for ext in ["log", "index", "timeindex"] {
+            std::fs::remove_file(name(18, ext)).unwrap();
+        }
+        let log = open(&path, cfg(0, seg)).await;
+        assert_eq!(&read_all(&log, 0).await[..], &all[..9].concat()[..]);
+        log.close().await.unwrap();
+        // truncate_fully(100) stopped after creating its empty segment.
+        std::fs::write(name(100, "log"), b"").unwrap();
+        let log = open(&path, cfg(0, seg)).await;
+        assert_eq!(log.log_end_offset(), 100);
+        assert_eq!(&read_all(&log, 0).await[..], &all[..9].concat()[..]);
+        replicate(&log, &[leader_batch(100, 3, 1)]).await;
+        log.close().await.unwrap();
+    });
+}
