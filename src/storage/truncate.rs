@@ -161,23 +161,28 @@ struct Cut {
     active: bool,
 }
 
+/// The last segment starting below `offset`; None when the log must be
+/// emptied instead (`offset` at or below the log start).
+fn find_cut(st: &State, offset: i64) -> Option<Cut> {
+    let i = st.segments.partition_point(|s| s.base_offset < offset);
+    if offset <= st.start || i == 0 {
+        return None;
+    }
+    let s = &st.segments[i - 1];
+    Some(Cut {
+        base: s.base_offset,
+        file: s.file(),
+        size: s.size(),
+        from: s.position_for(offset),
+        next: s.next_offset(),
+        active: i == st.segments.len() && !s.is_sealed(),
+    })
+}
+
 async fn truncate_to(inner: &Inner, offset: i64) -> Result<(), StorageError> {
-    let cut = {
-        let st = inner.st.borrow();
-        let i = st.segments.partition_point(|s| s.base_offset < offset);
-        if offset <= st.start || i == 0 {
-            drop(st);
-            return truncate_fully(inner, offset).await;
-        }
-        let s = &st.segments[i - 1];
-        Cut {
-            base: s.base_offset,
-            file: s.file(),
-            size: s.size(),
-            from: s.position_for(offset),
-            next: s.next_offset(),
-            active: i == st.segments.len() && !s.is_sealed(),
-        }
+    let cut = find_cut(&inner.st.borrow(), offset);
+    let Some(cut) = cut else {
+        return truncate_fully(inner, offset).await;
     };
     // The first batch holding an offset >= `offset`: the byte and offset
     // bound of what is kept.
