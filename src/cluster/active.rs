@@ -291,7 +291,8 @@ pub(super) async fn run_expiry(node: Rc<ClusterNode>) {
             let mut registry = node.registry.borrow_mut();
             let mut records = registry.expire(image, now, session);
             if records.is_empty() {
-                records = registry.expire_refused(image, now, grace, |id| node.refuses_connections(id));
+                records =
+                    registry.expire_refused(image, now, grace, |id| node.refuses_connections(id));
             }
             Ok(records)
         })

@@ -122,7 +122,9 @@ impl ClusterNode {
     /// Whether `node_id` is a voter whose controller port could not be
     /// reached at the last try (a broker-only node: never known).
     pub(super) fn refuses_connections(&self, node_id: i32) -> bool {
-        self.outboxes.get(&node_id).is_some_and(|o| o.unreachable.get())
+        self.outboxes
+            .get(&node_id)
+            .is_some_and(|o| o.unreachable.get())
     }
 
     pub fn node_id(&self) -> i32 {

@@ -135,10 +135,20 @@ impl Registry {
         self.tick(image, now_ms);
         let mut dead = Vec::new();
         for broker in image.brokers.values().filter(|b| !b.fenced) {
-            let last = self.last_heartbeat_ms.get(&broker.node_id).copied().unwrap_or(now_ms);
+            let last = self
+                .last_heartbeat_ms
+                .get(&broker.node_id)
+                .copied()
+                .unwrap_or(now_ms);
             let silent = now_ms.saturating_sub(last) > grace_ms;
-            if silent && refused(broker.node_id) && !self.is_pending(broker.node_id, broker.epoch, true) {
-                tracing::info!(node_id = broker.node_id, "broker's node refuses connections: fencing");
+            if silent
+                && refused(broker.node_id)
+                && !self.is_pending(broker.node_id, broker.epoch, true)
+            {
+                tracing::info!(
+                    node_id = broker.node_id,
+                    "broker's node refuses connections: fencing"
+                );
                 dead.push((broker.node_id, broker.epoch));
             }
         }

@@ -307,3 +307,20 @@ fn a_crash_mid_truncation_recovers_a_prefix() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn truncating_at_the_log_end_drops_an_epoch_with_no_data() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let log = open(&path, cfg(0, 1 << 20)).await;
+        replicate(&log, &twenty()).await;
+        // Leader for epoch 3 briefly, nothing written in it.
+        log.assign_epoch_start(3, 20);
+        assert_eq!(log.latest_epoch(), Some(3));
+        log.truncate_to(20).await.unwrap();
+        assert_eq!(log.log_end_offset(), 20);
+        assert_eq!(log.latest_epoch(), Some(2));
+        log.close().await.unwrap();
+    });
+}

@@ -89,6 +89,14 @@ impl PartitionLog {
             }
             let cut = match t {
                 Truncation::To(o) if o >= st.log_end && st.truncations.is_empty() => {
+                    // No data goes, but an epoch assigned at the log end
+                    // with nothing written in it does: a follower that was
+                    // leader for an empty epoch must stop naming it as its
+                    // last fetched epoch, or its leader sends it back here
+                    // forever.
+                    if st.epochs.truncate_from_end(o) {
+                        inner.epoch_file.store(&st.epochs);
+                    }
                     return Ok(());
                 }
                 Truncation::To(o) => o,
