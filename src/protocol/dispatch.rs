@@ -226,6 +226,7 @@ async fn start_inner(
             m::AlterUserScramCredentialsRequest,
             handlers::alter_user_scram_credentials::handle
         ),
+        ApiKey::ElectLeaders => respond!(m::ElectLeadersRequest, handlers::elect_leaders::handle),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

@@ -39,6 +39,7 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         }
         ApiKey::CreatePartitions => decode_request::<m::CreatePartitionsRequest>(frame).map(|_| ()),
         ApiKey::FindCoordinator => decode_request::<m::FindCoordinatorRequest>(frame).map(|_| ()),
+        ApiKey::ElectLeaders => decode_request::<m::ElectLeadersRequest>(frame).map(|_| ()),
         _ => Ok(()),
     };
 }

@@ -39,6 +39,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::DeleteAcls,
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
+    ApiKey::ElectLeaders,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

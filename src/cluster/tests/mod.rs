@@ -2,6 +2,7 @@
 //! drives it: plans and lifecycle records applied to an image, entry by entry.
 
 mod commands;
+mod elections;
 mod image;
 mod partitions;
 mod registry;
@@ -19,6 +20,7 @@ fn defaults() -> Defaults {
     Defaults {
         num_partitions: 2,
         default_replication_factor: 1,
+        unclean_leader_election: false,
     }
 }
 
