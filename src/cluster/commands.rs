@@ -8,8 +8,8 @@
 //! `ProducerIdControlManager` checks, with their error codes and messages)
 //! and the records each accepted request becomes. ACL, SCRAM and
 //! dynamic-config commands are planned by `security_commands`; ISR
-//! changes and reassignments by `partition_commands`, elections by
-//! `elections`. Any input
+//! changes by `partition_commands`, elections by `elections`,
+//! reassignments by `reassignment`. Any input
 //! gives a plan or a refusal, never a panic.
 
 use std::collections::BTreeMap;
@@ -23,6 +23,7 @@ use super::image::{MetadataImage, TopicImage};
 use super::partition_change;
 use super::partition_commands;
 use super::placement::{self, Candidate};
+use super::reassignment;
 use super::records::MetadataRecord;
 use super::security_commands::{self, DynamicConfigsCommand, SecurityCommand};
 use crate::config::topic as topic_config;
@@ -108,6 +109,10 @@ pub enum Command {
         election_type: i8,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// (topic, partition, target replicas or `None` to cancel).
+    AlterPartitionReassignments {
+        reassignments: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
 }
 
 /// What a committed command answers.
@@ -145,6 +150,8 @@ pub enum Reply {
     },
     /// One result per partition, in request order.
     LeadersElected(Vec<ElectionResult>),
+    /// One result per reassignment, in request order.
+    ReassignmentsAltered(Vec<ElectionResult>),
 }
 
 /// A refusal: Kafka error code and message.
@@ -228,6 +235,7 @@ pub fn plan(
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
         Command::AlterPartition { .. } => partition_commands::plan(image, command),
         Command::ElectLeaders { .. } => elections::plan(image, command),
+        Command::AlterPartitionReassignments { .. } => reassignment::plan(image, command),
     }
 }
 
@@ -573,6 +581,8 @@ fn new_partitions(
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         });
     }
     Ok(records)

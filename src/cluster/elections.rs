@@ -190,18 +190,13 @@ pub fn rebalance_plan(image: &MetadataImage, imbalance_percentage: u32) -> Vec<M
             continue;
         }
         for (topic, p, current) in elsewhere {
-            if current.isr.contains(&broker) && !under_reassignment(current) {
+            if current.isr.contains(&broker) && !current.is_reassigning() {
                 let state = with_leader(current, broker, current.isr.clone());
                 records.push(partition_change::record(topic.id, *p, &state));
             }
         }
     }
     records
-}
-
-/// Whether a reassignment is moving the partition's replicas.
-fn under_reassignment(_current: &PartitionImage) -> bool {
-    false
 }
 
 /// How many of `records`, planned against `image`, elect a leader that was

@@ -14,6 +14,7 @@
 use uuid::Uuid;
 
 use super::image::{MetadataImage, PartitionImage, TopicImage, NO_LEADER};
+use super::reassignment;
 use super::records::MetadataRecord;
 
 /// The topic config (and broker setting) allowing unclean elections.
@@ -107,31 +108,58 @@ pub fn build(
     next(current, isr, is_live).map(|state| record(topic_id, partition, &state))
 }
 
-/// The state `build` records, or `None` when nothing changes.
+/// The state `build` records, or `None` when nothing changes. A
+/// reassignment whose joining replicas are all in the new ISR completes in
+/// the same change (`reassignment::complete_if_ready`).
 pub fn next(
     current: &PartitionImage,
     isr: Vec<i32>,
     is_live: impl Fn(i32) -> bool,
 ) -> Option<PartitionImage> {
-    let keep_leader =
-        current.leader != NO_LEADER && isr.contains(&current.leader) && is_live(current.leader);
+    let proposed = reassignment::complete_if_ready(PartitionImage {
+        isr,
+        ..current.clone()
+    });
+    settle(current, proposed, is_live)
+}
+
+/// `proposed` (replicas, ISR, reassignment) with a leader and epochs: the
+/// leader stays if it is live and in the proposed ISR, else one is elected
+/// from the proposed replicas. The leader epoch moves when the leader
+/// changes or a replica leaves (so it stops fetching as a follower), the
+/// partition epoch on any change. `None` when nothing changes.
+pub fn settle(
+    current: &PartitionImage,
+    proposed: PartitionImage,
+    is_live: impl Fn(i32) -> bool,
+) -> Option<PartitionImage> {
+    let keep_leader = current.leader != NO_LEADER
+        && proposed.isr.contains(&current.leader)
+        && is_live(current.leader);
     let leader = if keep_leader {
         current.leader
     } else {
-        elect(&current.replicas, &isr, &is_live)
+        elect(&proposed.replicas, &proposed.isr, &is_live)
     };
-    let leader_changed = leader != current.leader;
-    if !leader_changed && isr == current.isr {
+    let unchanged = PartitionImage {
+        leader,
+        leader_epoch: current.leader_epoch,
+        partition_epoch: current.partition_epoch,
+        ..proposed.clone()
+    };
+    if unchanged == *current {
         return None;
     }
+    let replica_left = current
+        .replicas
+        .iter()
+        .any(|r| !proposed.replicas.contains(r));
+    let bump = leader != current.leader || replica_left;
     Some(PartitionImage {
-        isr,
         leader,
-        leader_epoch: current
-            .leader_epoch
-            .saturating_add(i32::from(leader_changed)),
+        leader_epoch: current.leader_epoch.saturating_add(i32::from(bump)),
         partition_epoch: current.partition_epoch.saturating_add(1),
-        ..current.clone()
+        ..proposed
     })
 }
 
@@ -146,6 +174,8 @@ pub fn record(topic_id: Uuid, partition: i32, state: &PartitionImage) -> Metadat
         leader: state.leader,
         leader_epoch: state.leader_epoch,
         partition_epoch: state.partition_epoch,
+        adding_replicas: state.adding_replicas.clone(),
+        removing_replicas: state.removing_replicas.clone(),
     }
 }
 
@@ -222,6 +252,7 @@ mod tests {
             leader,
             leader_epoch: 5,
             partition_epoch: 9,
+            ..PartitionImage::default()
         }
     }
 
@@ -234,6 +265,8 @@ mod tests {
             leader,
             leader_epoch,
             partition_epoch,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

@@ -53,8 +53,6 @@ pub fn error_reply(api_key: ApiKey, version: i16, correlation_id: i32) -> Option
         RenewDelegationToken => m::RenewDelegationTokenResponse,
         ExpireDelegationToken => m::ExpireDelegationTokenResponse,
         DescribeDelegationToken => m::DescribeDelegationTokenResponse,
-        AlterPartitionReassignments => m::AlterPartitionReassignmentsResponse,
-        ListPartitionReassignments => m::ListPartitionReassignmentsResponse,
         UpdateFeatures => m::UpdateFeaturesResponse,
         GetTelemetrySubscriptions => m::GetTelemetrySubscriptionsResponse,
         PushTelemetry => m::PushTelemetryResponse,

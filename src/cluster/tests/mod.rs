@@ -5,6 +5,7 @@ mod commands;
 mod elections;
 mod image;
 mod partitions;
+mod reassignment;
 mod registry;
 mod security;
 
@@ -133,5 +134,7 @@ fn partition(
         leader,
         leader_epoch: epochs.0,
         partition_epoch: epochs.1,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
