@@ -200,13 +200,16 @@ pub fn rebalance_plan(image: &MetadataImage, imbalance_percentage: u32) -> Vec<M
 }
 
 /// How many of `records`, planned against `image`, elect a leader that was
-/// not in the partition's ISR: unclean elections.
+/// not in the partition's ISR over the same replicas: unclean elections. (A
+/// completed reassignment may hand the leadership to a replica that joined
+/// the ISR in the same change; it changes the replicas, so is not counted.)
 pub fn count_unclean(image: &MetadataImage, records: &[MetadataRecord]) -> usize {
     let unclean = |record: &MetadataRecord| {
         let MetadataRecord::Partition {
             topic_id,
             partition,
             leader,
+            replicas,
             ..
         } = record
         else {
@@ -215,8 +218,12 @@ pub fn count_unclean(image: &MetadataImage, records: &[MetadataRecord]) -> usize
         let before = image
             .topic_by_id(topic_id)
             .and_then(|t| t.partition(*partition));
-        before
-            .is_some_and(|b| *leader != NO_LEADER && *leader != b.leader && !b.isr.contains(leader))
+        before.is_some_and(|b| {
+            *leader != NO_LEADER
+                && *leader != b.leader
+                && !b.isr.contains(leader)
+                && *replicas == b.replicas
+        })
     };
     records.iter().filter(|r| unclean(r)).count()
 }

@@ -135,6 +135,32 @@ fn dropping_replicas_completes_at_once() {
 }
 
 #[test]
+fn moving_a_single_replica_is_not_an_unclean_election() {
+    let mut cluster = cluster_with(&[1]);
+    cluster.run(reassign(&[("t", 0, Some(&[2]))]));
+    let image = cluster.image.clone();
+    let p = state(&cluster);
+    let plan = cluster
+        .plan(Command::AlterPartition {
+            broker_id: 1,
+            broker_epoch: cluster.image.brokers[&1].epoch,
+            topic_id: cluster.topic("t").id,
+            partition: 0,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            new_isr: vec![(1, -1), (2, -1)],
+        })
+        .unwrap();
+    assert_eq!(
+        crate::cluster::elections::count_unclean(&image, &plan.records),
+        0
+    );
+    cluster.commit(&plan.records);
+    let p = state(&cluster);
+    assert_eq!((p.replicas, p.isr, p.leader), (vec![2], vec![2], 2));
+}
+
+#[test]
 fn completion_waits_while_no_target_replica_is_in_sync() {
     let mut cluster = cluster_with(&[1, 2]);
     alter_isr(&mut cluster, &[1]);
