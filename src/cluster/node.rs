@@ -113,6 +113,8 @@ pub struct ClusterNode {
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
     /// Changes sent to the active controller on another node.
     pub(super) forwarded: Cell<u64>,
+    /// Unclean leader elections this node committed as active controller.
+    pub(super) unclean_elections: Cell<u64>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
     pub(super) stopping: Cell<bool>,
@@ -211,6 +213,7 @@ impl ClusterNode {
             brokers_registered: image.brokers.len() as u64,
             brokers_fenced: image.brokers.values().filter(|b| b.fenced).count() as u64,
             forwarded_requests: self.forwarded.get(),
+            unclean_elections: self.unclean_elections.get(),
         }
     }
 

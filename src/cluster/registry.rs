@@ -41,6 +41,8 @@ struct Pending {
 
 #[derive(Default, Debug)]
 pub struct Registry {
+    /// unclean.leader.election.enable of topics without their own.
+    unclean_default: bool,
     last_heartbeat_ms: HashMap<i32, u64>,
     pending: HashMap<i32, Pending>,
     /// The latest time any call brought.
@@ -48,6 +50,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry whose fencing and unfencing elect uncleanly, for topics
+    /// without their own setting, when `unclean_default` is set.
+    pub fn new(unclean_default: bool) -> Registry {
+        Registry {
+            unclean_default,
+            ..Registry::default()
+        }
+    }
+
     /// A heartbeat from `node_id` at broker epoch `epoch` whose image has
     /// applied up to `metadata_offset`.
     pub fn heartbeat(
@@ -81,14 +92,20 @@ impl Registry {
                 return Ok((Vec::new(), reply(true, want_shutdown)));
             }
             self.mark(node_id, epoch, false);
-            return Ok((unfence_records(image, node_id, epoch), reply(false, false)));
+            return Ok((
+                unfence_records(image, node_id, epoch, self.unclean_default),
+                reply(false, false),
+            ));
         }
         // Unfenced; a shutdown already under way waits for its records.
         if !want_shutdown || self.is_pending(node_id, epoch, true) {
             return Ok((Vec::new(), reply(false, false)));
         }
         self.mark(node_id, epoch, true);
-        Ok((fence_records(image, node_id, epoch), reply(true, true)))
+        Ok((
+            fence_records(image, node_id, epoch, self.unclean_default),
+            reply(true, true),
+        ))
     }
 
     /// Fence records for brokers silent longer than `session_timeout_ms`.
@@ -215,7 +232,7 @@ impl Registry {
         let mut scratch;
         let mut current = image;
         for &(node_id, epoch) in brokers {
-            let fence = fence_records(current, node_id, epoch);
+            let fence = fence_records(current, node_id, epoch, self.unclean_default);
             self.mark(node_id, epoch, true);
             if brokers.len() > 1 {
                 scratch = current.clone();
@@ -230,16 +247,30 @@ impl Registry {
 
 /// `node_id` fenced: the record, then its leaderships moved and its ISR
 /// memberships dropped.
-pub fn fence_records(image: &MetadataImage, node_id: i32, epoch: i64) -> Vec<MetadataRecord> {
+pub fn fence_records(
+    image: &MetadataImage,
+    node_id: i32,
+    epoch: i64,
+    unclean_default: bool,
+) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::FenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_fence(image, node_id));
+    records.extend(partition_change::on_fence(image, node_id, unclean_default));
     records
 }
 
 /// `node_id` unfenced: the record, then leaders for the leaderless
-/// partitions whose ISR holds it.
-pub fn unfence_records(image: &MetadataImage, node_id: i32, epoch: i64) -> Vec<MetadataRecord> {
+/// partitions whose ISR holds it (or, unclean, whose replicas do).
+pub fn unfence_records(
+    image: &MetadataImage,
+    node_id: i32,
+    epoch: i64,
+    unclean_default: bool,
+) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::UnfenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_unfence(image, node_id));
+    records.extend(partition_change::on_unfence(
+        image,
+        node_id,
+        unclean_default,
+    ));
     records
 }
