@@ -133,3 +133,52 @@ fn leader_epoch(shard: &Shard, partition: i32) -> Option<i32> {
         .get(&(OFFSETS_TOPIC.to_string(), partition))
         .map(|l| l.state.leader_epoch())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::state::Group;
+
+    fn with_groups(parts: &[(&str, i32)]) -> Coordinator {
+        let mut c = Coordinator::default();
+        for (id, p) in parts {
+            c.groups.insert(id.to_string(), Group::new(id, *p, 0));
+        }
+        c
+    }
+
+    #[test]
+    fn status_follows_load_and_unload() {
+        let mut c = Coordinator::default();
+        assert_eq!(c.status(0), Err(E::NotCoordinator));
+        let token = c.begin_load(0);
+        assert_eq!(c.status(0), Err(E::CoordinatorLoadInProgress));
+        assert!(c.is_current(0, token));
+        c.loading.remove(&0);
+        c.loaded.insert(0);
+        assert_eq!(c.status(0), Ok(()));
+        c.unload(0);
+        assert_eq!(c.status(0), Err(E::NotCoordinator));
+    }
+
+    #[test]
+    fn unload_drops_only_that_partitions_groups() {
+        let mut c = with_groups(&[("a", 0), ("b", 1), ("c", 0)]);
+        c.loaded.extend([0, 1]);
+        assert_eq!(c.unload(0), 2);
+        assert_eq!(c.groups.keys().collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(c.status(1), Ok(()));
+    }
+
+    #[test]
+    fn a_newer_load_or_an_unload_overtakes_a_load() {
+        let mut c = with_groups(&[("a", 2)]);
+        let first = c.begin_load(2);
+        assert!(c.groups.is_empty(), "a load starts from nothing");
+        let second = c.begin_load(2);
+        assert!(!c.is_current(2, first));
+        assert!(c.is_current(2, second));
+        c.unload(2);
+        assert!(!c.is_current(2, second));
+    }
+}
