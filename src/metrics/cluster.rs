@@ -1,6 +1,7 @@
 //! The node's cluster gauges (controller shard only): quorum role, term,
 //! commit index, how far the applied metadata lags it, brokers registered
-//! and fenced, admin requests forwarded to the active controller. Set from a
+//! and fenced, admin requests forwarded to the active controller, unclean
+//! leader elections it committed. Set from a
 //! plain snapshot once a second; nothing here knows the cluster's types.
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
@@ -16,6 +17,7 @@ pub struct ClusterSnapshot {
     pub brokers_registered: u64,
     pub brokers_fenced: u64,
     pub forwarded_requests: u64,
+    pub unclean_elections: u64,
 }
 
 pub struct ClusterGauges {
@@ -27,6 +29,7 @@ pub struct ClusterGauges {
     registered: IntGauge,
     fenced: IntGauge,
     forwarded: IntCounter,
+    unclean: IntCounter,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -37,16 +40,26 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     g
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::with_opts(Opts::new(name, help)).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
 impl ClusterGauges {
     pub(super) fn new(registry: &Registry) -> ClusterGauges {
-        let forwarded = IntCounter::with_opts(Opts::new(
+        let forwarded = counter(
+            registry,
             "fjord_admin_forwarded_total",
             "Metadata changes this node sent to the active controller on another node",
-        ))
-        .expect("valid metric");
-        registry
-            .register(Box::new(forwarded.clone()))
-            .expect("unique metric");
+        );
+        let unclean = counter(
+            registry,
+            "fjord_unclean_leader_elections_total",
+            "Leaders elected from outside the ISR, committed by this node as active controller",
+        );
         ClusterGauges {
             role: gauge(
                 registry,
@@ -72,6 +85,7 @@ impl ClusterGauges {
             registered: gauge(registry, "fjord_brokers_registered", "Brokers in the metadata image"),
             fenced: gauge(registry, "fjord_brokers_fenced", "Registered brokers that are fenced"),
             forwarded,
+            unclean,
         }
     }
 
@@ -87,5 +101,8 @@ impl ClusterGauges {
         let seen = self.forwarded.get();
         self.forwarded
             .inc_by(s.forwarded_requests.saturating_sub(seen));
+        let seen = self.unclean.get();
+        self.unclean
+            .inc_by(s.unclean_elections.saturating_sub(seen));
     }
 }

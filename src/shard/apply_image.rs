@@ -52,7 +52,9 @@ fn held_here(shard: &Shard, topic: &TopicImage) -> Vec<i32> {
 async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
     let topic_config = Rc::new(TopicConfig::resolve(&shard.config, &topic.configs));
     let log_config = super::topic_log_config(&shard.config, &topic_config);
-    for p in held_here(shard, topic) {
+    let held = held_here(shard, topic);
+    drop_replicas_moved_away(shard, &topic.name, &held).await;
+    for p in held {
         if let Some(log) = shard.log(&topic.name, p) {
             log.update_config(log_config.clone());
             continue;
@@ -88,6 +90,35 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
         partitions: topic.partitions.len() as i32,
         configs: topic.configs.clone(),
     });
+}
+
+/// A reassignment took this node out of a partition's replicas: its copy
+/// is deleted, as Kafka deletes a replica it stops hosting.
+async fn drop_replicas_moved_away(shard: &Rc<Shard>, topic: &str, held: &[i32]) {
+    let gone: Vec<(i32, PartitionLog)> = {
+        let mut logs = shard.logs.borrow_mut();
+        let Some(partitions) = logs.get_mut(topic) else {
+            return;
+        };
+        let ids: Vec<i32> = partitions
+            .keys()
+            .copied()
+            .filter(|p| !held.contains(p))
+            .collect();
+        ids.into_iter()
+            .filter_map(|p| partitions.remove(&p).map(|log| (p, log)))
+            .collect()
+    };
+    for (p, log) in gone {
+        tracing::info!(
+            topic,
+            partition = p,
+            "no longer a replica here: deleting the local copy"
+        );
+        if let Err(e) = log.delete().await {
+            tracing::error!(topic, partition = p, "delete log: {e}");
+        }
+    }
 }
 
 async fn remove(shard: &Rc<Shard>, name: &str) {

@@ -91,13 +91,22 @@ impl FetchResult {
     }
 }
 
-/// One ListOffsets query: `timestamp` is Kafka's (-1 latest, -2 earliest,
-/// -3 max timestamp, else a time in ms).
+/// One offset lookup on a partition's log.
 #[derive(Clone, Debug)]
 pub struct OffsetQuery {
     pub topic: String,
     pub partition: i32,
-    pub timestamp: i64,
+    pub kind: OffsetKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum OffsetKind {
+    /// ListOffsets: Kafka's timestamp (-1 latest, -2 earliest, -3 max
+    /// timestamp, else a time in ms).
+    Timestamp(i64),
+    /// OffsetForLeaderEpoch: where this epoch (or the nearest lower one the
+    /// log has) ends; answered as (end offset, that epoch as `timestamp`).
+    EpochEnd(i32),
 }
 
 #[derive(Clone, Debug)]

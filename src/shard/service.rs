@@ -342,9 +342,37 @@ async fn list_offsets_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec
             });
             continue;
         };
-        answers.push(list_offset(&log, query.timestamp).await);
+        answers.push(match query.kind {
+            OffsetKind::Timestamp(t)
+                if !visible_offsets(t)
+                    && !shard.serves_consumers(&query.topic, query.partition, &log) =>
+            {
+                // A new leader whose high watermark has not yet reached its
+                // epoch start would answer with an offset below what its
+                // predecessor showed (Kafka: OFFSET_NOT_AVAILABLE, retriable).
+                OffsetAnswer {
+                    error_code: ResponseError::OffsetNotAvailable.code(),
+                    offset: -1,
+                    timestamp: -1,
+                }
+            }
+            OffsetKind::Timestamp(t) => list_offset(&log, t).await,
+            OffsetKind::EpochEnd(epoch) => {
+                let (epoch, end) = log.end_offset_for_epoch(epoch).unwrap_or((-1, -1));
+                OffsetAnswer {
+                    error_code: 0,
+                    offset: end,
+                    timestamp: i64::from(epoch),
+                }
+            }
+        });
     }
     answers
+}
+
+/// Lookups whose answer does not depend on the high watermark (earliest).
+fn visible_offsets(timestamp: i64) -> bool {
+    matches!(timestamp, -2 | -4 | -5)
 }
 
 async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {

@@ -26,17 +26,19 @@ PARTITIONS = 3
 
 
 def start(cluster, topic):
-    """A 3-node cluster with `__consumer_offsets` and `topic` at RF 3.
-
-    The offsets topic is created here, before any group use, so that it is
-    replicated: without offsets.topic.replication.factor (not on main yet)
-    FindCoordinator would create it with one replica."""
+    """A 3-node cluster with `topic` at RF 3. `__consumer_offsets` is made
+    by the first FindCoordinator, at offsets.topic.replication.factor (3)."""
     c = cluster(**SETTINGS)
-    offsets = new_topic("__consumer_offsets", SETTINGS["offsets_topic_num_partitions"], 3,
-                        cleanup_policy="compact")
-    c.create_topics(1, [offsets, new_topic(topic, PARTITIONS, 3)], retry_for=10)
+    c.create_topics(1, [new_topic(topic, PARTITIONS, 3)], retry_for=10)
     c.wait_agreement(ALL, timeout=10, check=has_topics(topic))
     return c
+
+
+def assert_offsets_replicated(c):
+    admin = c.admin(1)
+    offsets = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+    assert len(offsets.partitions) == SETTINGS["offsets_topic_num_partitions"]
+    assert all(len(p.replicas) == 3 for p in offsets.partitions.values()), offsets.partitions
 
 
 def consumer(bootstrap, group, **conf):
@@ -97,6 +99,7 @@ def test_committed_offsets_survive_coordinator_kill(cluster):
     seen = read(first, topic, at_least=10)
     positions = commit(first, topic, {p: offs[9] + 1 for p, offs in seen.items()})
     first.close()
+    assert_offsets_replicated(c)
     assert committed(c.bootstrap(2), group, topic) == positions
 
     dead = coordinator(c, 1, group)
@@ -148,6 +151,7 @@ def test_kcat_group_survives_coordinator_kill(cluster):
     first = kcat_group(c.bootstrap(1), group, topic)
     ends = {p: offs[-1] + 1 for p, offs in first.items()}
     assert sum(len(offs) for offs in first.values()) == 60
+    assert_offsets_replicated(c)
     assert committed(c.bootstrap(2), group, topic) == ends
 
     dead = coordinator(c, 1, group)
