@@ -3,7 +3,8 @@
 //! changed is (re)learned — the partitions this shard owns and this node
 //! holds a replica of are opened, their configs updated — and only then is
 //! the new image and topic table visible to requests, so no request finds
-//! a topic without its logs.
+//! a topic without its logs. Leadership (and with it the group coordinator)
+//! follows in `replication::reconcile`.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -51,7 +52,6 @@ fn held_here(shard: &Shard, topic: &TopicImage) -> Vec<i32> {
 async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
     let topic_config = Rc::new(TopicConfig::resolve(&shard.config, &topic.configs));
     let log_config = super::topic_log_config(&shard.config, &topic_config);
-    let mut opened = Vec::new();
     let held = held_here(shard, topic);
     drop_replicas_moved_away(shard, &topic.name, &held).await;
     for p in held {
@@ -76,7 +76,6 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
                     .entry(topic.name.clone())
                     .or_default()
                     .insert(p, log);
-                opened.push(p);
             }
             Err(e) => tracing::error!(topic = topic.name, partition = p, "open log: {e}"),
         }
@@ -91,11 +90,6 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
         partitions: topic.partitions.len() as i32,
         configs: topic.configs.clone(),
     });
-    if topic.name == crate::group::OFFSETS_TOPIC && !opened.is_empty() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move { crate::group::load_owned(&shard, opened).await })
-            .detach();
-    }
 }
 
 /// A reassignment took this node out of a partition's replicas: its copy

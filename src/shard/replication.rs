@@ -58,6 +58,12 @@ impl ShardReplication {
         let (tx, rx) = oneshot::channel();
         if let Some(l) = self.leaders.get_mut(&(topic.to_string(), partition)) {
             if l.state.leader_epoch() == epoch {
+                // Waiters that finished dropped their receivers: forget them,
+                // so a long leadership does not collect one per write. Only
+                // at powers of two, to stay amortised O(1) per write.
+                if l.ended.len() >= 64 && l.ended.len().is_power_of_two() {
+                    l.ended.retain(|tx| !tx.is_canceled());
+                }
                 l.ended.push(tx);
             }
         }
@@ -108,7 +114,8 @@ fn apply_hw(log: &PartitionLog, state: &LeaderState) {
 
 /// Brings leaderships and fetch sessions in line with the image this shard
 /// just applied: lead what it names this node leader of, follow the rest
-/// from their leaders, drop what it no longer holds.
+/// from their leaders, drop what it no longer holds. The group coordinator
+/// follows the leadership of `__consumer_offsets` partitions.
 pub fn reconcile(shard: &Rc<Shard>) {
     let image = shard.image.borrow().clone();
     let me = shard.node_id();
@@ -121,8 +128,10 @@ pub fn reconcile(shard: &Rc<Shard>) {
         .flat_map(|(t, ps)| ps.iter().map(|(p, l)| ((t.clone(), *p), l.clone())))
         .collect();
     let mut rep = shard.replication.borrow_mut();
+    let before: Vec<Key> = rep.leaders.keys().cloned().collect();
     let mut follows: HashMap<Key, (i32, uuid::Uuid, i32)> = HashMap::new();
     let mut led = Vec::new();
+    let mut gained = Vec::new();
     for ((topic, p), log) in held {
         let Some(t) = image.topics.get(&topic) else {
             continue;
@@ -132,7 +141,9 @@ pub fn reconcile(shard: &Rc<Shard>) {
         };
         let key = (topic.clone(), p);
         if state.leader == me {
-            lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
+            if lead(&mut rep, key.clone(), &log, state, me, now, lag_ms) {
+                gained.push(key.clone());
+            }
             led.push(key);
         } else {
             rep.leaders.remove(&key);
@@ -143,11 +154,25 @@ pub fn reconcile(shard: &Rc<Shard>) {
             }
         }
     }
+    let lost = before.into_iter().filter(|k| !led.contains(k)).collect();
     rep.leaders.retain(|k, _| led.contains(k));
     drop(rep);
     follower_fetch::retarget(shard, follows);
+    let (gained, lost) = (offsets_partitions(gained), offsets_partitions(lost));
+    if !gained.is_empty() || !lost.is_empty() {
+        crate::group::loading::on_leadership(shard, gained, lost);
+    }
 }
 
+fn offsets_partitions(keys: Vec<Key>) -> Vec<i32> {
+    keys.into_iter()
+        .filter(|(t, _)| t == crate::group::OFFSETS_TOPIC)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// Leads `key` per the image; true if that is a new leadership (or a new
+/// epoch of it).
 fn lead(
     rep: &mut ShardReplication,
     key: Key,
@@ -156,12 +181,13 @@ fn lead(
     me: i32,
     now: i64,
     lag_ms: i64,
-) {
+) -> bool {
     match rep.leaders.get_mut(&key) {
         Some(l) if l.state.leader_epoch() == state.leader_epoch => {
             l.state.on_local_durable(log.durable_end());
             l.state.update(committed(state), now);
             apply_hw(log, &l.state);
+            false
         }
         _ => {
             // Kafka's makeLeader: the new epoch starts at the log end.
@@ -179,6 +205,7 @@ fn lead(
                     ended: Vec::new(),
                 },
             );
+            true
         }
     }
 }
