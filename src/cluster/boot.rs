@@ -166,8 +166,8 @@ fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {
     } else {
         glommio::spawn_local(super::lifecycle::follow_image(node.clone())).detach();
     }
-    if node.options.broker.is_some() {
-        let incarnation = uuid::Uuid::new_v4();
+    if let Some(broker) = &node.options.broker {
+        let incarnation = broker.incarnation;
         glommio::spawn_local(super::lifecycle::run_broker(node.clone(), incarnation)).detach();
     }
 }

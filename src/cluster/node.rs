@@ -46,6 +46,8 @@ pub trait Publisher {
 /// Where clients reach this node's broker.
 #[derive(Clone, Debug)]
 pub struct BrokerEndpoint {
+    /// Registered with; new for every start of the process.
+    pub incarnation: uuid::Uuid,
     pub host: String,
     pub port: i32,
 }

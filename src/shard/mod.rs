@@ -47,6 +47,9 @@ pub const CONTROLLER_SHARD: usize = 0;
 #[derive(Clone, Debug)]
 pub struct BrokerIdentity {
     pub node_id: i32,
+    /// This process's registration id: an image naming another (an earlier
+    /// run's) is out of date about this broker.
+    pub incarnation: uuid::Uuid,
     pub host: String,
     pub port: i32,
     pub cluster_id: String,

@@ -127,10 +127,17 @@ pub fn reconcile(shard: &Rc<Shard>) {
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(|(p, l)| ((t.clone(), *p), l.clone())))
         .collect();
+    // Until this process's registration is in the image and unfenced, the
+    // image speaks of an earlier run (replayed at start): leading on its
+    // word could acknowledge writes the real leader never sees.
+    let current = image
+        .brokers
+        .get(&me)
+        .is_some_and(|b| b.incarnation == shard.identity.incarnation && !b.fenced);
     let mut rep = shard.replication.borrow_mut();
     let before: Vec<Key> = rep.leaders.keys().cloned().collect();
     let mut follows: HashMap<Key, (i32, uuid::Uuid, i32)> = HashMap::new();
-    let mut led = Vec::new();
+    let mut led = std::collections::HashSet::new();
     let mut gained = Vec::new();
     for ((topic, p), log) in held {
         let Some(t) = image.topics.get(&topic) else {
@@ -140,16 +147,16 @@ pub fn reconcile(shard: &Rc<Shard>) {
             continue;
         };
         let key = (topic.clone(), p);
-        if state.leader == me {
+        if state.leader == me && current {
             if lead(&mut rep, key.clone(), &log, state, me, now, lag_ms) {
                 gained.push(key.clone());
             }
-            led.push(key);
+            led.insert(key);
         } else {
             rep.leaders.remove(&key);
             // A follower's high watermark comes from its leader.
             log.set_high_watermark(Some(log.high_watermark()));
-            if state.leader >= 0 {
+            if state.leader >= 0 && state.leader != me {
                 follows.insert(key, (state.leader, t.id, state.leader_epoch));
             }
         }

@@ -82,6 +82,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .unwrap_or_else(|| (listen.ip().to_string(), listen.port()));
     let identity = BrokerIdentity {
         node_id: options.config.node_id,
+        incarnation: uuid::Uuid::new_v4(),
         host,
         port: i32::from(port),
         cluster_id: cluster_id(&options.data_dir),
@@ -292,6 +293,7 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
         },
         controller_listen: bound.map(|a| a.to_string()),
         broker: config.cluster.broker.then(|| BrokerEndpoint {
+            incarnation: shard.identity.incarnation,
             host: shard.identity.host.clone(),
             port: shard.identity.port,
         }),
