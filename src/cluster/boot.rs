@@ -63,6 +63,7 @@ pub async fn start(
         leader_hint: Cell::new(None),
         connections: RefCell::new(HashMap::new()),
         forwarded: Cell::new(0),
+        elections: Cell::new(Default::default()),
         broker_epoch: Cell::new(-1),
         stopping: Cell::new(false),
         options,

@@ -10,6 +10,7 @@
 //!   topics, ACLs, SCRAM credentials, dynamic configs, ISR changes —, which
 //!   brokers to fence, who leads a partition then, what a new log starts
 //!   with). Sans-IO: an image and a request in, records and a reply out.
+//! - `elections`: leader elections counted from the records applied.
 //! - `quorum`: raft-rs driven without I/O, plus the durable raft log.
 //! - `wire`, `transport`, `driver`, `lifecycle`: the thin I/O around them on
 //!   the controller shard (0): the controller listener, peer connections,
@@ -22,6 +23,7 @@ mod active;
 pub mod boot;
 mod client;
 pub mod commands;
+pub mod elections;
 pub mod image;
 mod lifecycle;
 pub mod node;

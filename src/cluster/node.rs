@@ -113,6 +113,8 @@ pub struct ClusterNode {
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
     /// Changes sent to the active controller on another node.
     pub(super) forwarded: Cell<u64>,
+    /// Leader elections applied while this node was the active controller.
+    pub(super) elections: Cell<super::elections::Elections>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
     pub(super) stopping: Cell<bool>,
@@ -203,7 +205,24 @@ impl ClusterNode {
             brokers_registered: image.brokers.len() as u64,
             brokers_fenced: image.brokers.values().filter(|b| b.fenced).count() as u64,
             forwarded_requests: self.forwarded.get(),
+            active: self.is_active(),
+            offline_partitions: super::elections::offline_partitions(&image),
+            leader_elections: self.elections.get().elections,
+            unclean_leader_elections: self.elections.get().unclean,
         }
+    }
+
+    /// Adds elections just applied, if this node is the active controller:
+    /// only it reports them (Kafka's controller metrics), so a sum over
+    /// nodes counts each election once.
+    pub(super) fn count_elections(&self, seen: super::elections::Elections) {
+        if seen.elections == 0 || !self.is_active() {
+            return;
+        }
+        let mut total = self.elections.get();
+        total.elections += seen.elections;
+        total.unclean += seen.unclean;
+        self.elections.set(total);
     }
 
     pub fn published_offset(&self) -> u64 {

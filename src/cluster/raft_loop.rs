@@ -6,6 +6,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::elections;
 use super::image::MetadataImage;
 use super::node::{raft_to_node, ClusterNode};
 use super::quorum::{self, Advanced};
@@ -122,7 +123,8 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
         } else {
             match records::decode_entry(&entry.data) {
                 Ok((nonce, batch)) => {
-                    image.apply_batch(entry.index, &batch);
+                    let seen = elections::apply_counting(&mut image, entry.index, &batch);
+                    node.count_elections(seen);
                     if let Some(waiter) = node.proposals.borrow_mut().remove(&nonce) {
                         let _ = waiter.send(entry.index);
                     }

@@ -106,13 +106,21 @@ async fn drop_replicas_moved_away(shard: &Rc<Shard>, topic: &str, held: &[i32]) 
         let Some(partitions) = logs.get_mut(topic) else {
             return;
         };
-        let ids: Vec<i32> = partitions.keys().copied().filter(|p| !held.contains(p)).collect();
+        let ids: Vec<i32> = partitions
+            .keys()
+            .copied()
+            .filter(|p| !held.contains(p))
+            .collect();
         ids.into_iter()
             .filter_map(|p| partitions.remove(&p).map(|log| (p, log)))
             .collect()
     };
     for (p, log) in gone {
-        tracing::info!(topic, partition = p, "no longer a replica here: deleting the local copy");
+        tracing::info!(
+            topic,
+            partition = p,
+            "no longer a replica here: deleting the local copy"
+        );
         if let Err(e) = log.delete().await {
             tracing::error!(topic, partition = p, "delete log: {e}");
         }

@@ -16,6 +16,7 @@ pub mod mesh;
 pub mod messages;
 pub mod publish;
 pub mod replication;
+pub mod replication_stats;
 pub mod router;
 pub mod runtime;
 pub mod service;

@@ -20,7 +20,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::follower_fetch::{self, Session};
 use super::messages::{FetchPart, FetchResult, ReplicaFetch, ShardRequest, ShardResponse};
-use super::{router, Shard};
+use super::{replication_stats, router, Shard};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::image::PartitionImage;
 use crate::replication::divergence;
@@ -132,7 +132,8 @@ pub fn reconcile(shard: &Rc<Shard>) {
         };
         let key = (topic.clone(), p);
         if state.leader == me {
-            lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
+            let (shrank, expanded) = lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
+            shard.metrics.replication.isr_changed(shrank, expanded);
             led.push(key);
         } else {
             rep.leaders.remove(&key);
@@ -148,6 +149,9 @@ pub fn reconcile(shard: &Rc<Shard>) {
     follower_fetch::retarget(shard, follows);
 }
 
+/// Leads the partition as the image has it. Returns whether the ISR it led
+/// with shrank and whether it expanded (committed changes, for the metrics;
+/// a leadership new to this shard changed nothing yet).
 fn lead(
     rep: &mut ShardReplication,
     key: Key,
@@ -156,7 +160,17 @@ fn lead(
     me: i32,
     now: i64,
     lag_ms: i64,
-) {
+) -> (bool, bool) {
+    let change = match rep.leaders.get(&key).map(|l| l.state.committed()) {
+        // Only a newer state is a change (`update` ignores older ones).
+        Some(c)
+            if (state.leader_epoch, state.partition_epoch)
+                > (c.leader_epoch, c.partition_epoch) =>
+        {
+            replication_stats::isr_change(&c.isr, &state.isr)
+        }
+        _ => (false, false),
+    };
     match rep.leaders.get_mut(&key) {
         Some(l) if l.state.leader_epoch() == state.leader_epoch => {
             l.state.on_local_durable(log.durable_end());
@@ -181,6 +195,7 @@ fn lead(
             );
         }
     }
+    change
 }
 
 /// The leader's side of a follower's fetch of one partition: epoch and
@@ -238,10 +253,13 @@ pub async fn serve_follower(
         .read_data_replica(part.offset, part.max_bytes, true)
         .await
     {
-        Ok(records) => FetchResult {
-            records,
-            ..result(0, log, hw)
-        },
+        Ok(records) => {
+            shard.metrics.replication.served(records.len());
+            FetchResult {
+                records,
+                ..result(0, log, hw)
+            }
+        }
         Err(ReadError::OffsetOutOfRange { .. }) => {
             result(ResponseError::OffsetOutOfRange.code(), log, hw)
         }
