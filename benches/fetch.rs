@@ -65,6 +65,7 @@ fn frame(results: Vec<(i64, i64, ReadData)>) -> Frame {
             log_start_offset: start,
             records,
             current_leader: None,
+            diverging_epoch: None,
         })
         .collect();
     let topic = TopicData {
