@@ -64,8 +64,8 @@ fn frame(results: Vec<(i64, i64, ReadData)>) -> Frame {
             last_stable_offset: hw,
             log_start_offset: start,
             records,
-            current_leader: None,
             diverging_epoch: None,
+            current_leader: None,
         })
         .collect();
     let topic = TopicData {

@@ -5,12 +5,12 @@
 //! - `records`, `image`: the metadata log's records and the state they build.
 //!   Pure data; no I/O, no glommio.
 //! - `placement`, `commands`, `security_commands`, `partition_commands`,
-//!   `registry`, `partition_change`, `seed`: the active controller's
-//!   decisions (where replicas go, which records a request becomes —
-//!   topics, ACLs, SCRAM credentials, dynamic configs, ISR changes —, which
-//!   brokers to fence, who leads a partition then, what a new log starts
-//!   with). Sans-IO: an image and a request in, records and a reply out.
-//! - `elections`: leader elections counted from the records applied.
+//!   `elections`, `reassignment`, `registry`, `partition_change`, `seed`:
+//!   the active controller's decisions (where replicas go, which records a
+//!   request becomes — topics, ACLs, SCRAM credentials, dynamic configs,
+//!   ISR changes, elections, reassignments —, which brokers to fence, who
+//!   leads a partition then, what a new log starts with). Sans-IO: an
+//!   image and a request in, records and a reply out.
 //! - `quorum`: raft-rs driven without I/O, plus the durable raft log.
 //! - `wire`, `transport`, `driver`, `lifecycle`: the thin I/O around them on
 //!   the controller shard (0): the controller listener, peer connections,
@@ -33,6 +33,7 @@ pub mod partition_commands;
 pub mod placement;
 pub mod quorum;
 mod raft_loop;
+pub mod reassignment;
 pub mod records;
 pub mod registry;
 pub mod security_commands;

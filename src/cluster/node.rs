@@ -113,14 +113,24 @@ pub struct ClusterNode {
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
     /// Changes sent to the active controller on another node.
     pub(super) forwarded: Cell<u64>,
-    /// Leader elections applied while this node was the active controller.
-    pub(super) elections: Cell<super::elections::Elections>,
+    /// Leader elections this node committed as active controller: all,
+    /// and those from outside the ISR.
+    pub(super) leader_elections: Cell<u64>,
+    pub(super) unclean_elections: Cell<u64>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
     pub(super) stopping: Cell<bool>,
 }
 
 impl ClusterNode {
+    /// Whether `node_id` is a voter whose controller port could not be
+    /// reached at the last try (a broker-only node: never known).
+    pub(super) fn refuses_connections(&self, node_id: i32) -> bool {
+        self.outboxes
+            .get(&node_id)
+            .is_some_and(|o| o.unreachable.get())
+    }
+
     pub fn node_id(&self) -> i32 {
         self.node_id
     }
@@ -207,22 +217,9 @@ impl ClusterNode {
             forwarded_requests: self.forwarded.get(),
             active: self.is_active(),
             offline_partitions: super::elections::offline_partitions(&image),
-            leader_elections: self.elections.get().elections,
-            unclean_leader_elections: self.elections.get().unclean,
+            leader_elections: self.leader_elections.get(),
+            unclean_elections: self.unclean_elections.get(),
         }
-    }
-
-    /// Adds elections just applied, if this node is the active controller:
-    /// only it reports them (Kafka's controller metrics), so a sum over
-    /// nodes counts each election once.
-    pub(super) fn count_elections(&self, seen: super::elections::Elections) {
-        if seen.elections == 0 || !self.is_active() {
-            return;
-        }
-        let mut total = self.elections.get();
-        total.elections += seen.elections;
-        total.unclean += seen.unclean;
-        self.elections.set(total);
     }
 
     pub fn published_offset(&self) -> u64 {

@@ -6,7 +6,6 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::elections;
 use super::image::MetadataImage;
 use super::node::{raft_to_node, ClusterNode};
 use super::quorum::{self, Advanced};
@@ -123,8 +122,7 @@ fn apply(node: &ClusterNode, advanced: Advanced) {
         } else {
             match records::decode_entry(&entry.data) {
                 Ok((nonce, batch)) => {
-                    let seen = elections::apply_counting(&mut image, entry.index, &batch);
-                    node.count_elections(seen);
+                    image.apply_batch(entry.index, &batch);
                     if let Some(waiter) = node.proposals.borrow_mut().remove(&nonce) {
                         let _ = waiter.send(entry.index);
                     }

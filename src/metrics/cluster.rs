@@ -1,9 +1,10 @@
 //! The node's cluster gauges (controller shard only): quorum role, term,
 //! commit index, how far the applied metadata lags it, brokers registered
-//! and fenced, admin requests forwarded to the active controller, and — on
-//! the active controller only, as Kafka's controller metrics — partitions
-//! without a leader and the leader elections it applied. Set from a plain
-//! snapshot once a second; nothing here knows the cluster's types.
+//! and fenced, admin requests forwarded to the active controller, and — as
+//! Kafka's controller metrics, from the active controller only — partitions
+//! without a leader and the leader elections (all, and unclean ones) it
+//! committed. Set from a plain snapshot once a second; nothing here knows
+//! the cluster's types.
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 
@@ -18,13 +19,13 @@ pub struct ClusterSnapshot {
     pub brokers_registered: u64,
     pub brokers_fenced: u64,
     pub forwarded_requests: u64,
-    /// Whether this node is the active controller: the controller metrics
-    /// below are reported (non-zero) only then.
+    /// Whether this node is the active controller: offline partitions are
+    /// reported (non-zero) only then.
     pub active: bool,
     pub offline_partitions: u64,
-    /// Running totals while this node was the active controller.
+    /// Running totals of what this node committed as active controller.
     pub leader_elections: u64,
-    pub unclean_leader_elections: u64,
+    pub unclean_elections: u64,
 }
 
 pub struct ClusterGauges {
@@ -41,14 +42,6 @@ pub struct ClusterGauges {
     unclean: IntCounter,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::with_opts(Opts::new(name, help)).expect("valid metric");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("unique metric");
-    c
-}
-
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::with_opts(Opts::new(name, help)).expect("valid metric");
     registry
@@ -57,13 +50,16 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     g
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::with_opts(Opts::new(name, help)).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
 impl ClusterGauges {
     pub(super) fn new(registry: &Registry) -> ClusterGauges {
-        let forwarded = counter(
-            registry,
-            "fjord_admin_forwarded_total",
-            "Metadata changes this node sent to the active controller on another node",
-        );
         ClusterGauges {
             role: gauge(
                 registry,
@@ -88,7 +84,11 @@ impl ClusterGauges {
             ),
             registered: gauge(registry, "fjord_brokers_registered", "Brokers in the metadata image"),
             fenced: gauge(registry, "fjord_brokers_fenced", "Registered brokers that are fenced"),
-            forwarded,
+            forwarded: counter(
+                registry,
+                "fjord_admin_forwarded_total",
+                "Metadata changes this node sent to the active controller on another node",
+            ),
             offline: gauge(
                 registry,
                 "fjord_offline_partitions",
@@ -97,12 +97,12 @@ impl ClusterGauges {
             elections: counter(
                 registry,
                 "fjord_leader_elections_total",
-                "Partition leader changes applied while this node was the active controller",
+                "Partition leader changes committed by this node as active controller",
             ),
             unclean: counter(
                 registry,
                 "fjord_unclean_leader_elections_total",
-                "Leader elections whose new leader was not in the ISR (active controller only)",
+                "Leaders elected from outside the ISR, committed by this node as active controller",
             ),
         }
     }
@@ -123,7 +123,7 @@ impl ClusterGauges {
             0
         });
         catch_up(&self.elections, s.leader_elections);
-        catch_up(&self.unclean, s.unclean_leader_elections);
+        catch_up(&self.unclean, s.unclean_elections);
     }
 }
 

@@ -288,6 +288,7 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
         defaults: Defaults {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
+            unclean_leader_election: config.cluster.unclean_leader_election,
         },
         controller_listen: bound.map(|a| a.to_string()),
         broker: config.cluster.broker.then(|| BrokerEndpoint {

@@ -3,11 +3,12 @@
 //! Each round takes everything pending (capped at WRITE_CAP bytes), writes
 //! it with one aligned `write_at` per segment touched (tail block + new
 //! batches + padding), updates the indexes, then in fsync mode issues one
-//! `fdatasync`, and only then advances the high watermark and wakes durable
-//! and data waiters. Appends arriving meanwhile form the next round. In
-//! periodic mode the high watermark moves after the write and fdatasync runs
-//! when flush_interval_messages or flush_interval_ms is reached. Rolls
-//! happen here, between writes.
+//! `fdatasync`, and only then advances the durable end (and with it, unless
+//! the replication layer holds it back, the high watermark) and wakes
+//! durable and data waiters. Appends arriving meanwhile form the next round.
+//! In periodic mode the durable end moves after the write and fdatasync runs
+//! when flush_interval_messages or flush_interval_ms is reached. Rolls and
+//! truncations (`truncate`) happen here, between writes.
 //!
 //! Owns: every write, sync, truncate and roll of the log files. Must not:
 //! run two writes to a file at once (it is the only writer and awaits each),

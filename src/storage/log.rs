@@ -4,10 +4,11 @@
 //! PartitionLog::open(dir, LogConfig) -> Result<PartitionLog, StorageError>   (async; spawns the flusher)
 //! open_shared(dir, LogConfig, &ShardStorage) -> same, in the shard's cache budget
 //! append(&self, records: &Bytes, leader_epoch: i32, now_ms: i64) -> Result<Appended, AppendError>  (sync)
-//! log_start_offset / log_end_offset / high_watermark (&self) -> i64
+//! log_start_offset / log_end_offset / durable_end / high_watermark (&self) -> i64
 //! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async; read.rs)
 //! read_data(&self, offset, max_bytes, min_one) -> Result<ReadData, ReadError>  (async; read.rs: cache Bytes or a file slice for splice)
-//! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async)
+//! read_data_replica(&self, offset, max_bytes, min_one) -> same, below the durable end (read.rs)
+//! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async; read.rs)
 //! max_timestamp(&self) -> Option<(max_ts, offset)>
 //! wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static
 //! close(&self) / delete(self) -> Result<(), StorageError>  (async)
@@ -16,6 +17,10 @@
 //! delete_records_before(&self, offset: i64) -> Result<i64, StorageError>  (async; retention.rs)
 //! enforce_retention(&self, retention_ms, retention_bytes, now_ms) -> Result<RetentionOutcome, StorageError>  (async; retention.rs)
 //! compact(&self, &CompactionConfig, now_ms) -> Result<CompactionStats, StorageError>  (async; cleaner.rs)
+//! append_replica(&self, records, now_ms) -> Result<Appended, AppendError>  (replica.rs)
+//! set_high_watermark(&self, Option<i64>); wait_for_durable(offset); wait_for_hw(offset)  (replica.rs)
+//! assign_epoch_start / latest_epoch / end_offset_for_epoch / leader_epochs  (replica.rs, epochs.rs)
+//! truncate_to(&self, offset) / truncate_fully(&self, new_start) -> Result<(), StorageError>  (async; truncate.rs)
 //! ```
 //!
 //! Semantics: `append` validates every batch first (all or nothing), runs
@@ -23,8 +28,10 @@
 //! baseOffset/leaderEpoch in a copy of the bytes, queues them for the
 //! flusher and puts them in the hot-tail cache. `Appended::durable`
 //! resolves once the flusher wrote them and (default mode) fdatasync'ed; the
-//! high watermark moves at the same moment, so readers never see data that a
-//! crash could take back. `read` serves [offset, hw): OffsetOutOfRange only
+//! durable end moves at the same moment. The high watermark is the durable
+//! end (a fresh log), or the replication layer's value bounded by it
+//! (`set_high_watermark`), so readers never see data that a crash could take
+//! back. `read` serves [offset, hw): OffsetOutOfRange only
 //! below the log start or above the log end offset (as Kafka); an offset in
 //! [hw, log end] reads empty; an offset in a gap compaction left is answered
 //! with the next batch. `max_timestamp` works at batch granularity (the
@@ -59,8 +66,7 @@ use super::cache::PartitionCache;
 use super::epochs::{EpochCache, EpochFile};
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
-use super::reader::{DataWait, WaitKind, Window};
-use super::records;
+use super::reader::{DataWait, WaitKind};
 use super::recovery;
 use super::segment::Segment;
 use super::truncate::Truncation;
@@ -489,49 +495,6 @@ impl PartitionLog {
     /// base offset of its batch.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         self.inner().st.borrow().max_ts
-    }
-
-    /// First record at or above the log start offset whose timestamp is at
-    /// least `ts`: (its offset, its timestamp); None if no record below the
-    /// high watermark qualifies.
-    pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        let mut after = i64::MIN; // base of the last segment searched
-        loop {
-            let (file, from, limit, hw, start) = {
-                let st = self.inner().st.borrow();
-                let start = st.log_start();
-                let seg = st.segments.iter().find(|s| {
-                    s.base_offset > after
-                        && s.next_offset() > start
-                        && s.max_timestamp().is_some_and(|(m, _)| m >= ts)
-                });
-                let Some(seg) = seg else { return Ok(None) };
-                after = seg.base_offset;
-                let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
-                (seg.file(), from, seg.size(), st.high_watermark(), start)
-            };
-            let mut w = Window::new(file, limit);
-            let mut pos = from;
-            loop {
-                let found = w
-                    .find(pos, |h| {
-                        (h.max_timestamp >= ts && h.last_offset() >= start) || h.base_offset >= hw
-                    })
-                    .await?;
-                let Some((at, h)) = found else { break };
-                if h.base_offset >= hw {
-                    return Ok(None);
-                }
-                // The time index finds the batch; the exact record is inside
-                // it. A batch that cannot be decoded answers with its base.
-                let bytes = w.bytes(at, h.total_len()).await?;
-                match records::first_record_at_or_after(&h, bytes, ts, start) {
-                    Some(Some(found)) => return Ok(Some(found)),
-                    Some(None) => pos = at + h.total_len() as u64,
-                    None => return Ok(Some((h.base_offset.max(start), h.max_timestamp))),
-                }
-            }
-        }
     }
 
     /// Resolves once the high watermark is above `offset`.

@@ -2,9 +2,10 @@
 //! glommio, one owner shard per partition.
 //!
 //! Owns: segments, indexes, crash recovery, group-committed durability,
-//! idempotent-producer checks, the hot-tail batch cache within the shard's
-//! budget. Must not: know the
-//! wire protocol, share state across threads (everything is `!Send`), or
+//! the durable end vs the high watermark the replication layer sets,
+//! truncation, the leader-epoch cache, idempotent-producer checks, the hot-tail batch cache within the shard's
+//! budget. Must not: know the wire protocol or the replication protocol
+//! (callers decide epochs, truncation offsets and the high watermark), share state across threads (everything is `!Send`), or
 //! decompress records on the produce/fetch path (`records` does, for
 //! ListOffsets by time, and `filter`, for compaction). Retention and
 //! compaction run only when called (`enforce_retention` / `compact`, with
@@ -19,7 +20,10 @@
 //! `cleaner` (compaction and its crash-safe segment swap), `filter`
 //! (record-level rewrite of one batch, with decompression; compaction only),
 //! `checkpoint` (small atomically replaced files: log start offset, cleaner
-//! state).
+//! state), `epochs` (the persisted leader-epoch cache), `replica` (what
+//! replication uses: the follower's append, the replication high watermark
+//! and its waits, epoch queries), `truncate` (`truncate_to` /
+//! `truncate_fully`, run by the flusher).
 
 pub mod batch;
 mod budget;
@@ -204,3 +208,7 @@ mod tests_compaction;
 mod tests_maintenance;
 #[cfg(test)]
 mod tests_read;
+#[cfg(test)]
+mod tests_replica;
+#[cfg(test)]
+mod tests_truncate;

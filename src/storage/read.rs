@@ -32,6 +32,7 @@ use glommio::io::DmaFile;
 use super::batch::HEADER_LEN;
 use super::log::{segment_for, State};
 use super::reader::Window;
+use super::records;
 use super::segment::Segment;
 use super::{PartitionLog, ReadError, StorageError};
 
@@ -225,6 +226,49 @@ impl PartitionLog {
         }
     }
 
+    /// First record at or above the log start offset whose timestamp is at
+    /// least `ts`: (its offset, its timestamp); None if no record below the
+    /// high watermark qualifies.
+    pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let mut after = i64::MIN; // base of the last segment searched
+        loop {
+            let (file, from, limit, hw, start) = {
+                let st = self.inner().st.borrow();
+                let start = st.log_start();
+                let seg = st.segments.iter().find(|s| {
+                    s.base_offset > after
+                        && s.next_offset() > start
+                        && s.max_timestamp().is_some_and(|(m, _)| m >= ts)
+                });
+                let Some(seg) = seg else { return Ok(None) };
+                after = seg.base_offset;
+                let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
+                (seg.file(), from, seg.size(), st.high_watermark(), start)
+            };
+            let mut w = Window::new(file, limit);
+            let mut pos = from;
+            loop {
+                let found = w
+                    .find(pos, |h| {
+                        (h.max_timestamp >= ts && h.last_offset() >= start) || h.base_offset >= hw
+                    })
+                    .await?;
+                let Some((at, h)) = found else { break };
+                if h.base_offset >= hw {
+                    return Ok(None);
+                }
+                // The time index finds the batch; the exact record is inside
+                // it. A batch that cannot be decoded answers with its base.
+                let bytes = w.bytes(at, h.total_len()).await?;
+                match records::first_record_at_or_after(&h, bytes, ts, start) {
+                    Some(Some(found)) => return Ok(Some(found)),
+                    Some(None) => pos = at + h.total_len() as u64,
+                    None => return Ok(Some((h.base_offset.max(start), h.max_timestamp))),
+                }
+            }
+        }
+    }
+
     /// A new page-cache descriptor of the segment file behind `file`.
     fn page_cache_fd(&self, file: &DmaFile, base: i64) -> Result<OwnedFd, StorageError> {
         let path = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -254,8 +298,8 @@ struct SegmentView {
     /// Bytes of the segment holding only batches below the durable end.
     readable: u64,
     /// The read's end offset when it falls inside `readable` (a high
-    /// watermark below the durable end): `readable` is then cut at the
-    /// first batch at or after it, found by a walk from `cut_from`.
+    /// watermark below the durable end), with the index position below it:
+    /// `readable` is then cut at the first batch reaching it.
     cut: Option<(i64, u64)>,
     /// The last indexed batch start within `max_bytes` of `from`: a batch
     /// boundary near where the read will end, so only a few headers after
@@ -292,19 +336,19 @@ impl SegmentView {
         }
     }
 
-    /// Cuts `readable` at the first batch at or after the cut offset (a
-    /// short walk from the index entry below it).
-    async fn apply_cut(&mut self, w: &mut Window) -> Result<(), StorageError> {
+    /// Cuts `readable` at the first batch reaching the cut offset (a short
+    /// walk from the index entry below it). Returns whether it applied.
+    async fn apply_cut(&mut self, w: &mut Window) -> Result<bool, StorageError> {
         let Some((end, from)) = self.cut.take() else {
-            return Ok(());
+            return Ok(false);
         };
-        if let Some((pos, _)) = w.find(from, |h| h.base_offset >= end).await? {
+        if let Some((pos, _)) = w.find(from, |h| h.last_offset() >= end).await? {
             self.readable = pos;
             self.from = self.from.min(pos);
             self.hint = self.hint.filter(|&p| p < pos);
             *w = Window::with_read_size(self.file.clone(), pos, HEADER_WINDOW);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The batches holding `offset` onwards within the limits, or None when
@@ -316,9 +360,10 @@ impl SegmentView {
         min_one: bool,
     ) -> Result<Option<Located>, StorageError> {
         let mut w = Window::with_read_size(self.file.clone(), self.readable, HEADER_WINDOW);
-        self.apply_cut(&mut w).await?;
+        let cut = self.apply_cut(&mut w).await?;
         let Some((start, first)) = w.find(self.from, |h| h.last_offset() >= offset).await? else {
-            return Ok(None);
+            // Below the read's end but inside the batch that reaches it.
+            return Ok(cut.then(|| Located::Memory(Vec::new())));
         };
         let first_end = start + first.total_len() as u64;
         let limit = start + max_bytes as u64;

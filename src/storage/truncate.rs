@@ -89,6 +89,14 @@ impl PartitionLog {
             }
             let cut = match t {
                 Truncation::To(o) if o >= st.log_end && st.truncations.is_empty() => {
+                    // No data goes, but an epoch assigned at the log end
+                    // with nothing written in it does: a follower that was
+                    // leader for an empty epoch must stop naming it as its
+                    // last fetched epoch, or its leader sends it back here
+                    // forever.
+                    if st.epochs.truncate_from_end(o) {
+                        inner.epoch_file.store(&st.epochs);
+                    }
                     return Ok(());
                 }
                 Truncation::To(o) => o,
@@ -161,23 +169,28 @@ struct Cut {
     active: bool,
 }
 
+/// The last segment starting below `offset`; None when the log must be
+/// emptied instead (`offset` at or below the log start).
+fn find_cut(st: &State, offset: i64) -> Option<Cut> {
+    let i = st.segments.partition_point(|s| s.base_offset < offset);
+    if offset <= st.start || i == 0 {
+        return None;
+    }
+    let s = &st.segments[i - 1];
+    Some(Cut {
+        base: s.base_offset,
+        file: s.file(),
+        size: s.size(),
+        from: s.position_for(offset),
+        next: s.next_offset(),
+        active: i == st.segments.len() && !s.is_sealed(),
+    })
+}
+
 async fn truncate_to(inner: &Inner, offset: i64) -> Result<(), StorageError> {
-    let cut = {
-        let st = inner.st.borrow();
-        let i = st.segments.partition_point(|s| s.base_offset < offset);
-        if offset <= st.start || i == 0 {
-            drop(st);
-            return truncate_fully(inner, offset).await;
-        }
-        let s = &st.segments[i - 1];
-        Cut {
-            base: s.base_offset,
-            file: s.file(),
-            size: s.size(),
-            from: s.position_for(offset),
-            next: s.next_offset(),
-            active: i == st.segments.len() && !s.is_sealed(),
-        }
+    let cut = find_cut(&inner.st.borrow(), offset);
+    let Some(cut) = cut else {
+        return truncate_fully(inner, offset).await;
     };
     // The first batch holding an offset >= `offset`: the byte and offset
     // bound of what is kept.
