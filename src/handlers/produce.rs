@@ -82,7 +82,7 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
         }
         topics_out.push(slots);
     }
-    let pending = router::produce(shard, acks, parts).await;
+    let pending = router::produce(shard, acks, request.timeout_ms, parts).await;
     let endpoints = leader_endpoints(shard, &topics_out, version);
     Box::pin(async move {
         let results = pending.await;

@@ -137,6 +137,8 @@ pub enum ShardRequest {
     /// with acks=0).
     Produce {
         acks: i16,
+        /// acks=all waits at most this long for the in-sync replicas.
+        timeout_ms: i32,
         parts: Vec<ProducePart>,
     },
     Fetch {

@@ -14,6 +14,7 @@ pub mod follower_fetch;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
+pub mod produce;
 pub mod publish;
 pub mod replication;
 pub mod replication_stats;

@@ -62,6 +62,7 @@ fn merge<R>(
 pub async fn produce(
     shard: &Rc<Shard>,
     acks: i16,
+    timeout_ms: i32,
     parts: Vec<ProducePart>,
 ) -> impl Future<Output = Vec<ProduceResult>> {
     let Split { by_shard, total } = split(shard, parts, |p| (p.topic.as_str(), p.partition));
@@ -69,11 +70,21 @@ pub async fn produce(
     let mut remote = Vec::new();
     for (owner, positions, group) in by_shard {
         if owner == shard.id {
-            local = Some((positions, service::produce_local(shard, acks, group)));
+            local = Some((
+                positions,
+                super::produce::produce_local(shard, acks, timeout_ms, group),
+            ));
         } else {
             let rx = shard
                 .mesh
-                .send(owner, ShardRequest::Produce { acks, parts: group })
+                .send(
+                    owner,
+                    ShardRequest::Produce {
+                        acks,
+                        timeout_ms,
+                        parts: group,
+                    },
+                )
                 .await;
             remote.push((positions, rx));
         }

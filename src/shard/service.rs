@@ -12,9 +12,10 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::messages::*;
-use super::{controller, topic_policy, Shard};
-use crate::storage::{AppendError, PartitionLog, ReadError, StorageError};
-use crate::util::{now_ms, race_all};
+use super::produce::produce_local;
+use super::{controller, Shard};
+use crate::storage::{PartitionLog, ReadError, StorageError};
+use crate::util::race_all;
 
 /// Entry point for requests arriving on the mesh. Runs in the mesh receive
 /// loop, so it must not await: produce appends happen here, everything else is
@@ -22,8 +23,12 @@ use crate::util::{now_ms, race_all};
 pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequest) {
     let shard = shard.clone();
     let answer: std::pin::Pin<Box<dyn Future<Output = ShardResponse>>> = match request {
-        ShardRequest::Produce { acks, parts } => {
-            let pending = produce_local(&shard, acks, parts);
+        ShardRequest::Produce {
+            acks,
+            timeout_ms,
+            parts,
+        } => {
+            let pending = produce_local(&shard, acks, timeout_ms, parts);
             Box::pin(async move { ShardResponse::Produce(pending.await) })
         }
         other => {
@@ -41,9 +46,11 @@ pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequ
 /// Runs any request except Produce on this shard.
 pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse {
     match request {
-        ShardRequest::Produce { acks, parts } => {
-            ShardResponse::Produce(produce_local(shard, acks, parts).await)
-        }
+        ShardRequest::Produce {
+            acks,
+            timeout_ms,
+            parts,
+        } => ShardResponse::Produce(produce_local(shard, acks, timeout_ms, parts).await),
         ShardRequest::Fetch { parts } => ShardResponse::Fetch(fetch_local(shard, parts).await),
         ShardRequest::WaitForData { parts, timeout_ms } => {
             wait_local(shard, &parts, timeout_ms).await;
@@ -112,159 +119,6 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
             ShardResponse::Submitted(controller::submit(shard, command).await)
         }
     }
-}
-
-/// Appends every part now (in order) and returns a future that resolves when
-/// they are acknowledged: at once with acks=0, once durable here with
-/// acks=1, once below the high watermark (durable on every in-sync replica)
-/// with acks=all.
-pub fn produce_local(
-    shard: &Rc<Shard>,
-    acks: i16,
-    parts: Vec<ProducePart>,
-) -> impl Future<Output = Vec<ProduceResult>> {
-    let now = now_ms();
-    let mut waits = Vec::with_capacity(parts.len());
-    for part in parts {
-        waits.push(append_part(shard, acks, part, now));
-    }
-    let shard = shard.clone();
-    async move {
-        let mut results = Vec::with_capacity(waits.len());
-        for wait in waits {
-            results.push(match wait {
-                Err(result) => result,
-                Ok(appended) => acknowledge(&shard, acks, appended).await,
-            });
-        }
-        results
-    }
-}
-
-/// A part appended, waiting to be acknowledged.
-struct AppendedPart {
-    topic: String,
-    partition: i32,
-    leader_epoch: i32,
-    appended: crate::storage::Appended,
-    log: PartitionLog,
-    append_time: i64,
-    min_insync: usize,
-    /// acks=all: resolves (with an error) if the leadership ends first.
-    ended: Option<futures_channel::oneshot::Receiver<()>>,
-}
-
-fn append_part(
-    shard: &Rc<Shard>,
-    acks: i16,
-    part: ProducePart,
-    now: i64,
-) -> Result<AppendedPart, ProduceResult> {
-    let Some(log) = shard.log(&part.topic, part.partition) else {
-        return Err(failed(ResponseError::NotLeaderOrFollower, None));
-    };
-    let cfg = shard.topic_config(&part.topic);
-    let min_insync = cfg.min_insync_replicas.max(1) as usize;
-    let isr = shard
-        .replication
-        .borrow()
-        .isr_len(&part.topic, part.partition, part.leader_epoch);
-    match isr {
-        None => return Err(failed(ResponseError::NotLeaderOrFollower, None)),
-        Some(n) if acks == -1 && n < min_insync => {
-            let why = format!("{n} in-sync replicas, min.insync.replicas is {min_insync}");
-            return Err(failed(ResponseError::NotEnoughReplicas, Some(why)));
-        }
-        Some(_) => {}
-    }
-    let records = topic_policy::check(&part.records, &cfg, now).map_err(|refusal| {
-        let mut result = failed(refusal.error, Some(refusal.message));
-        result.record_errors = refusal.records;
-        result
-    })?;
-    let appended = log
-        .append_with(&records, part.leader_epoch, now, cfg.log_append_time)
-        .map_err(|e| append_failure(&e))?;
-    let ended = (acks == -1).then(|| {
-        shard.replication.borrow_mut().leadership_ended(
-            &part.topic,
-            part.partition,
-            part.leader_epoch,
-        )
-    });
-    Ok(AppendedPart {
-        topic: part.topic,
-        partition: part.partition,
-        leader_epoch: part.leader_epoch,
-        appended,
-        log,
-        append_time: if cfg.log_append_time { now } else { -1 },
-        min_insync,
-        ended,
-    })
-}
-
-async fn acknowledge(shard: &Rc<Shard>, acks: i16, part: AppendedPart) -> ProduceResult {
-    let last = part.appended.last_offset;
-    if acks != 0 {
-        if let Err(e) = part.appended.durable.await {
-            tracing::error!("append not made durable: {e}");
-            return failed(ResponseError::KafkaStorageError, Some(e.to_string()));
-        }
-    }
-    if let Some(ended) = part.ended {
-        let replicated = futures_lite::future::or(
-            async { part.log.wait_for_hw(last).await.map_err(|e| e.to_string()) },
-            async {
-                let _ = ended.await;
-                Err("leadership moved".to_string())
-            },
-        )
-        .await;
-        if let Err(why) = replicated {
-            return failed(ResponseError::NotLeaderOrFollower, Some(why));
-        }
-        let isr =
-            shard
-                .replication
-                .borrow()
-                .isr_len(&part.topic, part.partition, part.leader_epoch);
-        if isr.is_none_or(|n| n < part.min_insync) {
-            let why = "the ISR shrank below min.insync.replicas".to_string();
-            return failed(ResponseError::NotEnoughReplicasAfterAppend, Some(why));
-        }
-    }
-    ProduceResult {
-        error_code: 0,
-        error_message: None,
-        base_offset: part.appended.base_offset,
-        log_start_offset: part.log.log_start_offset(),
-        log_append_time_ms: part.append_time,
-        record_errors: Vec::new(),
-    }
-}
-
-fn failed(error: ResponseError, message: Option<String>) -> ProduceResult {
-    ProduceResult {
-        error_code: error.code(),
-        error_message: message,
-        base_offset: -1,
-        log_start_offset: -1,
-        log_append_time_ms: -1,
-        record_errors: Vec::new(),
-    }
-}
-
-fn append_failure(error: &AppendError) -> ProduceResult {
-    let code = match error {
-        AppendError::Corrupt(_) => ResponseError::CorruptMessage,
-        AppendError::UnsupportedMagic => ResponseError::UnsupportedForMessageFormat,
-        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
-        AppendError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
-        AppendError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
-        AppendError::Stopped(_) => ResponseError::KafkaStorageError,
-    };
-    failed(code, Some(error.to_string()))
 }
 
 async fn fetch_local(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
