@@ -161,7 +161,10 @@ async fn with_lock(
         return Ok(image.offset);
     }
     let unclean = elections::count_unclean(&image, &records) as u64;
+    let elected = elections::count_elections(&image, &records) as u64;
     let offset = propose_and_wait(node, records).await?;
+    node.leader_elections
+        .set(node.leader_elections.get() + elected);
     if unclean > 0 {
         tracing::warn!(unclean, offset, "unclean leader elections committed");
         node.unclean_elections

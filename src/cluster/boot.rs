@@ -64,6 +64,7 @@ pub async fn start(
         leader_hint: Cell::new(None),
         connections: RefCell::new(HashMap::new()),
         forwarded: Cell::new(0),
+        leader_elections: Cell::new(0),
         unclean_elections: Cell::new(0),
         broker_epoch: Cell::new(-1),
         stopping: Cell::new(false),

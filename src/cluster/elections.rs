@@ -2,8 +2,8 @@
 //! ElectLeaders API (preferred or unclean, for named partitions or all) and
 //! the active controller's periodic leader rebalance
 //! (`auto.leader.rebalance.enable`, Kafka's per-broker imbalance rule).
-//! Also how many of a batch's records are unclean elections, for the
-//! metric.
+//! Also how many of a batch's records are elections and unclean ones, and
+//! how many partitions have no leader, for the controller metrics.
 //!
 //! Pure functions of the image. This module decides who should lead; the
 //! records and epochs are `partition_change`'s. It must not elect a replica
@@ -226,4 +226,36 @@ pub fn count_unclean(image: &MetadataImage, records: &[MetadataRecord]) -> usize
         })
     };
     records.iter().filter(|r| unclean(r)).count()
+}
+
+/// How many of `records`, planned against `image`, give an existing
+/// partition a different leader (not none): leader elections, clean or not
+/// (Kafka's election rate). A new partition's first leader is not one.
+pub fn count_elections(image: &MetadataImage, records: &[MetadataRecord]) -> usize {
+    let elects = |record: &MetadataRecord| {
+        let MetadataRecord::Partition {
+            topic_id,
+            partition,
+            leader,
+            ..
+        } = record
+        else {
+            return false;
+        };
+        let before = image
+            .topic_by_id(topic_id)
+            .and_then(|t| t.partition(*partition));
+        before.is_some_and(|b| *leader != NO_LEADER && *leader != b.leader)
+    };
+    records.iter().filter(|r| elects(r)).count()
+}
+
+/// Partitions of `image` without a leader (Kafka's OfflinePartitionsCount).
+pub fn offline_partitions(image: &MetadataImage) -> u64 {
+    image
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .filter(|p| p.leader == NO_LEADER)
+        .count() as u64
 }

@@ -115,7 +115,9 @@ pub struct ClusterNode {
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
     /// Changes sent to the active controller on another node.
     pub(super) forwarded: Cell<u64>,
-    /// Unclean leader elections this node committed as active controller.
+    /// Leader elections this node committed as active controller: all,
+    /// and those from outside the ISR.
+    pub(super) leader_elections: Cell<u64>,
     pub(super) unclean_elections: Cell<u64>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
@@ -215,6 +217,9 @@ impl ClusterNode {
             brokers_registered: image.brokers.len() as u64,
             brokers_fenced: image.brokers.values().filter(|b| b.fenced).count() as u64,
             forwarded_requests: self.forwarded.get(),
+            active: self.is_active(),
+            offline_partitions: super::elections::offline_partitions(&image),
+            leader_elections: self.leader_elections.get(),
             unclean_elections: self.unclean_elections.get(),
         }
     }

@@ -228,7 +228,10 @@ async fn apply(
                 return None;
             }
             match log.append_replica(&records, now_ms()) {
-                Ok(appended) => return Some((log.clone(), appended.durable, high_watermark)),
+                Ok(appended) => {
+                    shard.metrics.replication.fetched(records.len());
+                    return Some((log.clone(), appended.durable, high_watermark));
+                }
                 Err(e) => failed("replica append", &e),
             }
         }
@@ -256,7 +259,6 @@ async fn apply(
         }
         Step::Backoff => {}
     }
-    let _ = shard;
     None
 }
 

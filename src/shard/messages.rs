@@ -153,6 +153,10 @@ pub enum ShardRequest {
     ListOffsets {
         queries: Vec<OffsetQuery>,
     },
+    /// DescribeLogDirs: size and offset lag of each (topic, partition).
+    LogDirs {
+        parts: Vec<(String, i32)>,
+    },
     /// To the controller shard (0): create a topic through the active
     /// controller. `partitions` / `replication_factor` -1: the defaults;
     /// `assignments`: explicit replicas per partition, or empty.
@@ -214,6 +218,8 @@ pub enum ShardResponse {
     Fetch(Vec<FetchResult>),
     DataReady,
     ListOffsets(Vec<OffsetAnswer>),
+    /// None for a partition not held here.
+    LogDirs(Vec<Option<super::replication_stats::LogDirEntry>>),
     /// Kafka error code (0 = created) and message.
     TopicCreated(i16, Option<String>, Option<TopicMeta>),
     TopicDeleted(i16, Option<Uuid>),

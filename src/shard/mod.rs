@@ -17,6 +17,7 @@ pub mod messages;
 pub mod produce;
 pub mod publish;
 pub mod replication;
+pub mod replication_stats;
 pub mod router;
 pub mod runtime;
 pub mod service;

@@ -20,7 +20,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::follower_fetch::{self, Session};
 use super::messages::{FetchPart, FetchResult, ReplicaFetch, ShardRequest, ShardResponse};
-use super::{router, Shard};
+use super::{replication_stats, router, Shard};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::image::PartitionImage;
 use crate::replication::divergence;
@@ -148,7 +148,12 @@ pub fn reconcile(shard: &Rc<Shard>) {
         };
         let key = (topic.clone(), p);
         if state.leader == me && current {
-            if lead(&mut rep, key.clone(), &log, state, me, now, lag_ms) {
+            let led_now = lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
+            shard
+                .metrics
+                .replication
+                .isr_changed(led_now.shrank, led_now.expanded);
+            if led_now.new {
                 gained.push(key.clone());
             }
             led.insert(key);
@@ -178,9 +183,46 @@ fn offsets_partitions(keys: Vec<Key>) -> Vec<i32> {
         .collect()
 }
 
-/// Leads `key` per the image; true if that is a new leadership (or a new
-/// epoch of it).
+/// What leading a partition per the image changed.
+struct Led {
+    /// A leadership new to this shard (or a new epoch of it).
+    new: bool,
+    /// The committed ISR it leads with shrank / expanded (for the metrics;
+    /// a new leadership changed nothing yet).
+    shrank: bool,
+    expanded: bool,
+}
+
+/// Leads the partition as the image has it.
 fn lead(
+    rep: &mut ShardReplication,
+    key: Key,
+    log: &PartitionLog,
+    state: &PartitionImage,
+    me: i32,
+    now: i64,
+    lag_ms: i64,
+) -> Led {
+    let (shrank, expanded) = match rep.leaders.get(&key).map(|l| l.state.committed()) {
+        // Only a newer state is a change (`update` ignores older ones).
+        Some(c)
+            if (state.leader_epoch, state.partition_epoch)
+                > (c.leader_epoch, c.partition_epoch) =>
+        {
+            replication_stats::isr_change(&c.isr, &state.isr)
+        }
+        _ => (false, false),
+    };
+    let new = lead_epoch(rep, key, log, state, me, now, lag_ms);
+    Led {
+        new,
+        shrank,
+        expanded,
+    }
+}
+
+/// Updates or starts the leadership; true if it is new (or a new epoch).
+fn lead_epoch(
     rep: &mut ShardReplication,
     key: Key,
     log: &PartitionLog,
@@ -272,10 +314,13 @@ pub async fn serve_follower(
         .read_data_replica(part.offset, part.max_bytes, true)
         .await
     {
-        Ok(records) => FetchResult {
-            records,
-            ..result(0, log, hw)
-        },
+        Ok(records) => {
+            shard.metrics.replication.served(records.len());
+            FetchResult {
+                records,
+                ..result(0, log, hw)
+            }
+        }
         Err(ReadError::OffsetOutOfRange { .. }) => {
             result(ResponseError::OffsetOutOfRange.code(), log, hw)
         }

@@ -154,6 +154,26 @@ pub async fn list_offsets(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<O
     .await
 }
 
+/// DescribeLogDirs' facts of each partition from its owner (None: not
+/// held on this broker).
+pub async fn log_dirs(
+    shard: &Rc<Shard>,
+    parts: Vec<(String, i32)>,
+) -> Vec<Option<super::replication_stats::LogDirEntry>> {
+    scatter(
+        shard,
+        parts,
+        |p| (p.0.as_str(), p.1),
+        |parts| ShardRequest::LogDirs { parts },
+        |r| match r {
+            ShardResponse::LogDirs(entries) => Some(entries),
+            _ => None,
+        },
+        || None,
+    )
+    .await
+}
+
 pub async fn delete_records(
     shard: &Rc<Shard>,
     parts: Vec<DeleteRecordsPart>,

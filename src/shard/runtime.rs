@@ -467,6 +467,8 @@ async fn flush_metrics(shard: Rc<Shard>, metrics: Arc<crate::metrics::Metrics>) 
             .fold(Default::default(), |a, b| a + b);
         let cache = shard.storage.cache.snapshot();
         shard.metrics.flush(shard.mesh.sent(), storage, cache);
+        let replication = super::replication_stats::snapshot(&shard, crate::util::now_ms());
+        shard.metrics.replication.flush(&replication);
         let node = shard.cluster.borrow().clone();
         if let Some(node) = node {
             metrics.cluster.set(node.metrics_snapshot());

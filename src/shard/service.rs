@@ -59,6 +59,12 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::ListOffsets { queries } => {
             ShardResponse::ListOffsets(list_offsets_local(shard, queries).await)
         }
+        ShardRequest::LogDirs { parts } => ShardResponse::LogDirs(
+            parts
+                .iter()
+                .map(|(t, p)| super::replication_stats::log_dir_entry(shard, t, *p))
+                .collect(),
+        ),
         ShardRequest::CreateTopic {
             name,
             partitions,

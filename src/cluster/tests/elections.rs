@@ -5,7 +5,9 @@ use kafka_protocol::error::ResponseError;
 
 use super::partitions::create_on;
 use super::*;
-use crate::cluster::elections::{count_unclean, rebalance_plan, PREFERRED, UNCLEAN};
+use crate::cluster::elections::{
+    count_elections, count_unclean, offline_partitions, rebalance_plan, PREFERRED, UNCLEAN,
+};
 use crate::cluster::image::{PartitionImage, NO_LEADER};
 use crate::cluster::registry::{fence_records, unfence_records};
 
@@ -45,9 +47,22 @@ fn lagging() -> (Cluster, Uuid) {
 #[test]
 fn fencing_the_last_isr_member_stays_leaderless_when_clean() {
     let (mut cluster, _) = lagging();
-    fence(&mut cluster, 1, false);
+    assert_eq!(offline_partitions(&cluster.image), 0);
+    let image = cluster.image.clone();
+    let records = fence(&mut cluster, 1, false);
+    // Losing the leader is not an election; the partition is offline.
+    assert_eq!(count_elections(&image, &records), 0);
+    assert_eq!(offline_partitions(&cluster.image), 1);
     let p = state(&cluster, "t", 0);
     assert_eq!((p.leader, p.isr.clone()), (NO_LEADER, vec![1]));
+    // Its last ISR member back: a clean election.
+    let image = cluster.image.clone();
+    let epoch = cluster.image.brokers[&1].epoch;
+    let records = unfence_records(&cluster.image, 1, epoch, false);
+    cluster.commit(&records);
+    assert_eq!(count_elections(&image, &records), 1);
+    assert_eq!(count_unclean(&image, &records), 0);
+    assert_eq!(offline_partitions(&cluster.image), 0);
 }
 
 #[test]
@@ -58,6 +73,7 @@ fn fencing_elects_a_live_replica_when_the_topic_allows_unclean() {
     let image = cluster.image.clone();
     let records = fence(&mut cluster, 1, false);
     assert_eq!(count_unclean(&image, &records), 1);
+    assert_eq!(count_elections(&image, &records), 1);
     let p = state(&cluster, "t", 0);
     assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
     assert_eq!(p.leader_epoch, before.leader_epoch + 1);
