@@ -130,7 +130,7 @@ fn leader_epoch(shard: &Shard, partition: i32) -> Option<i32> {
         .replication
         .borrow()
         .leaders
-        .get(&(OFFSETS_TOPIC.to_string(), partition))
+        .get(OFFSETS_TOPIC, partition)
         .map(|l| l.state.leader_epoch())
 }
 

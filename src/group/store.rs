@@ -70,7 +70,7 @@ fn leadership(
     let mut rep = shard.replication.borrow_mut();
     let epoch = rep
         .leaders
-        .get(&(OFFSETS_TOPIC.to_string(), partition))
+        .get(OFFSETS_TOPIC, partition)
         .map(|l| l.state.leader_epoch())
         .ok_or(E::NotCoordinator)?;
     let ended = rep.leadership_ended(OFFSETS_TOPIC, partition, epoch);

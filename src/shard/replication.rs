@@ -38,10 +38,58 @@ pub struct Leading {
     ended: Vec<oneshot::Sender<()>>,
 }
 
+/// The partitions a shard leads, by topic then partition, so the produce
+/// and fetch paths look one up by `&str` without building a key.
+#[derive(Default)]
+pub struct Leaders(HashMap<String, HashMap<i32, Leading>>);
+
+impl Leaders {
+    pub fn get(&self, topic: &str, partition: i32) -> Option<&Leading> {
+        self.0.get(topic)?.get(&partition)
+    }
+
+    pub fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Leading> {
+        self.0.get_mut(topic)?.get_mut(&partition)
+    }
+
+    pub fn contains(&self, topic: &str, partition: i32) -> bool {
+        self.get(topic, partition).is_some()
+    }
+
+    fn insert(&mut self, (topic, partition): Key, leading: Leading) {
+        self.0.entry(topic).or_default().insert(partition, leading);
+    }
+
+    fn remove(&mut self, topic: &str, partition: i32) {
+        if let Some(partitions) = self.0.get_mut(topic) {
+            partitions.remove(&partition);
+            if partitions.is_empty() {
+                self.0.remove(topic);
+            }
+        }
+    }
+
+    fn keys(&self) -> Vec<Key> {
+        self.iter().map(|(t, p, _)| (t.to_string(), p)).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i32, &Leading)> {
+        self.0
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, l)| (t.as_str(), *p, l)))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&str, i32, &mut Leading)> {
+        self.0
+            .iter_mut()
+            .flat_map(|(t, ps)| ps.iter_mut().map(move |(p, l)| (t.as_str(), *p, l)))
+    }
+}
+
 /// Replication state of one shard. See the module doc.
 #[derive(Default)]
 pub struct ShardReplication {
-    pub leaders: HashMap<Key, Leading>,
+    pub leaders: Leaders,
     /// Fetch sessions by leader broker id.
     pub sessions: HashMap<i32, Rc<Session>>,
 }
@@ -56,7 +104,7 @@ impl ShardReplication {
         epoch: i32,
     ) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        if let Some(l) = self.leaders.get_mut(&(topic.to_string(), partition)) {
+        if let Some(l) = self.leaders.get_mut(topic, partition) {
             if l.state.leader_epoch() == epoch {
                 // Waiters that finished dropped their receivers: forget them,
                 // so a long leadership does not collect one per write. Only
@@ -72,7 +120,7 @@ impl ShardReplication {
 
     /// The committed ISR size of a partition led here in `epoch`.
     pub fn isr_len(&self, topic: &str, partition: i32, epoch: i32) -> Option<usize> {
-        let l = self.leaders.get(&(topic.to_string(), partition))?;
+        let l = self.leaders.get(topic, partition)?;
         (l.state.leader_epoch() == epoch).then(|| l.state.isr_len())
     }
 }
@@ -88,7 +136,7 @@ impl Shard {
         self.replication
             .borrow()
             .leaders
-            .get(&(topic.to_string(), partition))
+            .get(topic, partition)
             .is_none_or(|l| log.high_watermark() >= l.state.epoch_start())
     }
 }
@@ -135,7 +183,7 @@ pub fn reconcile(shard: &Rc<Shard>) {
         .get(&me)
         .is_some_and(|b| b.incarnation == shard.identity.incarnation && !b.fenced);
     let mut rep = shard.replication.borrow_mut();
-    let before: Vec<Key> = rep.leaders.keys().cloned().collect();
+    let before: Vec<Key> = rep.leaders.keys();
     let mut follows: HashMap<Key, (i32, uuid::Uuid, i32)> = HashMap::new();
     let mut led = std::collections::HashSet::new();
     let mut gained = Vec::new();
@@ -147,7 +195,12 @@ pub fn reconcile(shard: &Rc<Shard>) {
             continue;
         };
         let key = (topic.clone(), p);
-        if state.leader == me && current {
+        if state.leader == me && current && log.is_truncating() {
+            // Still cutting a divergent tail as a follower: lead from the
+            // log end it settles at, not the one it has now.
+            rep.leaders.remove(&key.0, key.1);
+            retry_when_truncated(shard, log);
+        } else if state.leader == me && current {
             let led_now = lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
             shard
                 .metrics
@@ -158,7 +211,7 @@ pub fn reconcile(shard: &Rc<Shard>) {
             }
             led.insert(key);
         } else {
-            rep.leaders.remove(&key);
+            rep.leaders.remove(&key.0, key.1);
             // A follower's high watermark comes from its leader.
             log.set_high_watermark(Some(log.high_watermark()));
             if state.leader >= 0 && state.leader != me {
@@ -166,14 +219,29 @@ pub fn reconcile(shard: &Rc<Shard>) {
             }
         }
     }
-    let lost = before.into_iter().filter(|k| !led.contains(k)).collect();
-    rep.leaders.retain(|k, _| led.contains(k));
+    let lost: Vec<Key> = before.into_iter().filter(|k| !led.contains(k)).collect();
+    for (topic, partition) in &lost {
+        rep.leaders.remove(topic, *partition);
+    }
     drop(rep);
     follower_fetch::retarget(shard, follows);
     let (gained, lost) = (offsets_partitions(gained), offsets_partitions(lost));
     if !gained.is_empty() || !lost.is_empty() {
         crate::group::loading::on_leadership(shard, gained, lost);
     }
+}
+
+/// Runs `reconcile` again once `log`'s truncation is over (rare: a
+/// leadership arriving while the follower truncates).
+fn retry_when_truncated(shard: &Rc<Shard>, log: PartitionLog) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        while log.is_truncating() {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        reconcile(&shard);
+    })
+    .detach();
 }
 
 fn offsets_partitions(keys: Vec<Key>) -> Vec<i32> {
@@ -203,7 +271,7 @@ fn lead(
     now: i64,
     lag_ms: i64,
 ) -> Led {
-    let (shrank, expanded) = match rep.leaders.get(&key).map(|l| l.state.committed()) {
+    let (shrank, expanded) = match rep.leaders.get(&key.0, key.1).map(|l| l.state.committed()) {
         // Only a newer state is a change (`update` ignores older ones).
         Some(c)
             if (state.leader_epoch, state.partition_epoch)
@@ -231,7 +299,7 @@ fn lead_epoch(
     now: i64,
     lag_ms: i64,
 ) -> bool {
-    match rep.leaders.get_mut(&key) {
+    match rep.leaders.get_mut(&key.0, key.1) {
         Some(l) if l.state.leader_epoch() == state.leader_epoch => {
             l.state.on_local_durable(log.durable_end());
             l.state.update(committed(state), now);
@@ -268,10 +336,9 @@ pub async fn serve_follower(
     part: &FetchPart,
     replica: ReplicaFetch,
 ) -> FetchResult {
-    let key = (part.topic.clone(), part.partition);
     let (hw, alter) = {
         let mut rep = shard.replication.borrow_mut();
-        let Some(l) = rep.leaders.get_mut(&key) else {
+        let Some(l) = rep.leaders.get_mut(&part.topic, part.partition) else {
             return FetchResult::failed(ResponseError::NotLeaderOrFollower.code());
         };
         let end_for_epoch = log.end_offset_for_epoch(replica.last_fetched_epoch);
@@ -384,7 +451,7 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
                 describe(&answer)
             );
             let mut rep = shard.replication.borrow_mut();
-            if let Some(l) = rep.leaders.get_mut(&(topic, partition)) {
+            if let Some(l) = rep.leaders.get_mut(&topic, partition) {
                 if l.state.leader_epoch() == epoch {
                     l.state.alter_failed();
                 }
@@ -415,13 +482,13 @@ pub async fn run_ticks(shard: Rc<Shard>) {
         let mut proposals = Vec::new();
         {
             let mut rep = shard.replication.borrow_mut();
-            for ((topic, p), l) in rep.leaders.iter_mut() {
-                let Some(log) = shard.log(topic, *p) else {
+            for (topic, p, l) in rep.leaders.iter_mut() {
+                let Some(log) = shard.log(topic, p) else {
                     continue;
                 };
                 l.state.on_local_durable(log.durable_end());
                 if let Some(alter) = l.state.tick(now) {
-                    proposals.push((topic.clone(), *p, l.state.leader_epoch(), alter));
+                    proposals.push((topic.to_string(), p, l.state.leader_epoch(), alter));
                 }
                 apply_hw(&log, &l.state);
             }

@@ -28,7 +28,7 @@ pub struct LogDirEntry {
 pub fn snapshot(shard: &Shard, now_ms: i64) -> ReplicationSnapshot {
     let rep = shard.replication.borrow();
     let mut out = ReplicationSnapshot::default();
-    for ((topic, partition), l) in &rep.leaders {
+    for (topic, partition, l) in rep.leaders.iter() {
         let committed = l.state.committed();
         if committed.isr.len() < committed.replicas.len() {
             out.under_replicated += 1;
@@ -37,15 +37,15 @@ pub fn snapshot(shard: &Shard, now_ms: i64) -> ReplicationSnapshot {
         if committed.isr.len() < min_isr {
             out.under_min_isr += 1;
         }
-        let Some(log) = shard.log(topic, *partition) else {
+        let Some(log) = shard.log(topic, partition) else {
             continue;
         };
         let end = log.log_end_offset();
         out.followers
             .extend(
                 lags(&l.state, end, now_ms).map(|(replica, messages, ms)| FollowerLag {
-                    topic: topic.clone(),
-                    partition: *partition,
+                    topic: topic.to_string(),
+                    partition,
                     replica,
                     messages,
                     ms,
@@ -91,7 +91,7 @@ pub fn log_dir_entry(shard: &Shard, topic: &str, partition: i32) -> Option<LogDi
 
 fn offset_lag(shard: &Shard, topic: &str, partition: i32, log: &PartitionLog) -> i64 {
     let rep = shard.replication.borrow();
-    if rep.leaders.contains_key(&(topic.to_string(), partition)) {
+    if rep.leaders.contains(topic, partition) {
         return 0;
     }
     let seen = rep

@@ -77,6 +77,12 @@ impl PartitionLog {
         self.request(Truncation::Fully(new_start)).await
     }
 
+    /// A truncation is queued or running: the log end is about to move
+    /// down (a follower becoming leader waits for it to settle).
+    pub fn is_truncating(&self) -> bool {
+        self.inner().st.borrow().truncating
+    }
+
     async fn request(&self, t: Truncation) -> Result<(), StorageError> {
         let inner = self.inner();
         let rx = {
