@@ -182,7 +182,13 @@ async fn wait_registered(node: &Rc<ClusterNode>) {
     let until = Instant::now() + START_WAIT;
     while Instant::now() < until {
         let image = node.image();
-        let registered = image.brokers.get(&node.node_id).is_some_and(|b| !b.fenced);
+        // This incarnation: a replayed image may hold the previous run's
+        // registration, unfenced if it died without being noticed.
+        let incarnation = node.options.broker.as_ref().map(|b| b.incarnation);
+        let registered = image
+            .brokers
+            .get(&node.node_id)
+            .is_some_and(|b| !b.fenced && Some(b.incarnation) == incarnation);
         if image.cluster_id.is_some() && registered {
             node.wait_published(image.offset).await.ok();
             return;
