@@ -118,7 +118,11 @@ async fn run(shard: Rc<Shard>, session: Rc<Session>) {
         }
         if let Err(e) = fetch_once(&shard, &session, &mut conn, plans).await {
             tracing::debug!(leader = session.leader, "replica fetch: {e}");
-            conn = None;
+            if conn.take().is_some() {
+                // A connection that worked failed: reconnect at once, so a
+                // leader that died is known (refused) without delay.
+                continue;
+            }
             let pause = Duration::from_millis(
                 shard.config.replication.fetch_backoff_ms.clamp(10, 1000) as u64,
             );
