@@ -26,6 +26,8 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::error::ResponseError;
+
 /// What the leader knows of one follower.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FollowerProgress {
@@ -173,10 +175,27 @@ impl LeaderState {
         self.advance()
     }
 
-    /// The controller refused the proposal (or it was lost): propose again
-    /// from the committed state on the next event.
-    pub fn alter_failed(&mut self) {
-        self.pending = None;
+    /// The controller answered the proposal with `error`. Only an answer
+    /// proving the change was not applied (INELIGIBLE_REPLICA,
+    /// OPERATION_NOT_ATTEMPTED) clears it, so the next event may propose
+    /// again from the committed state; returns whether it did. After any
+    /// other error the outcome is unknown (a retry of a request that was
+    /// applied is refused for its stale partition epoch; a deposed leader
+    /// is refused whatever happened), so the pending ISR keeps bounding the
+    /// high watermark until the image settles it (Kafka's
+    /// `handleAlterPartitionError`). A proposal that got no answer at all
+    /// must be sent again as it is (`pending()`), never reported here:
+    /// dropping an expansion the controller did commit would let the high
+    /// watermark pass a replica that may be the next leader.
+    pub fn alter_failed(&mut self, error: ResponseError) -> bool {
+        let not_applied = matches!(
+            error,
+            ResponseError::IneligibleReplica | ResponseError::OperationNotAttempted
+        );
+        if not_applied {
+            self.pending = None;
+        }
+        not_applied
     }
 
     /// The leader's own log became durable up to `durable_end`.

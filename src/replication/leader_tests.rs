@@ -1,4 +1,5 @@
 use super::*;
+use kafka_protocol::error::ResponseError;
 
 const LAG: i64 = 30_000;
 
@@ -127,8 +128,31 @@ fn a_refused_proposal_can_be_made_again() {
     l.on_fetch(3, 12, 100, 10);
     assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
     assert!(l.on_fetch(2, 11, 100, 11).1.is_none());
-    l.alter_failed();
+    assert!(l.alter_failed(ResponseError::IneligibleReplica));
     assert!(l.on_fetch(2, 11, 100, 12).1.is_some());
+}
+
+/// Found by the replication simulation (seed 1328): the reply to an
+/// expansion was lost, the leader dropped the proposal and took its high
+/// watermark past the new member, which the controller had put in the ISR
+/// and later elected with none of those records.
+#[test]
+fn an_expansion_of_unknown_outcome_keeps_bounding_the_high_watermark() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    let expand = l.on_fetch(2, 11, 100, 10).1.expect("2 caught up");
+    // The controller may have applied it: a retry is refused for its stale
+    // partition epoch, and that proves nothing.
+    assert!(!l.alter_failed(ResponseError::InvalidUpdateVersion));
+    assert!(!l.alter_failed(ResponseError::FencedLeaderEpoch));
+    assert_eq!(l.pending(), Some(&expand));
+    l.on_local_durable(150);
+    assert_eq!(l.on_fetch(3, 12, 150, 20).0, None, "2 still bounds it");
+    assert_eq!(l.high_watermark(), 100);
+    // The image settles it either way.
+    assert_eq!(l.update(committed(&[1, 2, 3], 8), 30), None);
+    assert!(l.pending().is_none());
+    assert_eq!(l.on_fetch(2, 11, 150, 40).0, Some(150));
 }
 
 #[test]
