@@ -40,10 +40,23 @@ fn explore(from: u64, count: u64) {
     std::panic::set_hook(Box::new(|_| {}));
     let started = Instant::now();
     let mut failures = Vec::new();
+    let mut totals = [0u64; 6];
     for seed in from..from + count {
-        let outcome = std::panic::catch_unwind(|| run_seed(seed, false).map(|_| ()));
+        let outcome = std::panic::catch_unwind(|| run_seed(seed, false));
         let failure = match outcome {
-            Ok(Ok(())) => None,
+            Ok(Ok(w)) => {
+                let s = &w.stats;
+                let seen = [
+                    s.events,
+                    w.checker.acks,
+                    w.checker.leader_epochs() as u64,
+                    s.truncations,
+                    s.crashes,
+                    s.splits,
+                ];
+                totals.iter_mut().zip(seen).for_each(|(t, n)| *t += n);
+                None
+            }
             Ok(Err(e)) => Some(e),
             Err(panic) => Some(match panic.downcast_ref::<String>() {
                 Some(s) => format!("panicked: {s}"),
@@ -65,6 +78,12 @@ fn explore(from: u64, count: u64) {
         "{count} seeds from {from} in {:.1}s ({rate:.0} seeds/s): {} failed {failures:?}",
         started.elapsed().as_secs_f64(),
         failures.len()
+    );
+    let per = |n: u64| n as f64 / count as f64;
+    let [events, acks, epochs, truncations, crashes, splits] = totals.map(per);
+    println!(
+        "per passing seed: {events:.0} events, {acks:.1} acks, {epochs:.1} leader epochs, \
+         {truncations:.2} truncations, {crashes:.1} crashes, {splits:.1} network splits"
     );
     if !failures.is_empty() {
         std::process::exit(1);

@@ -111,9 +111,6 @@ impl Checker {
             let msg = differs(p, broker, log, &truth.ids, shared, "below its hw");
             return self.fail(msg);
         }
-        if hw > known && std::env::var_os("SIMDBG").is_some() {
-            eprintln!("truth p{p} {known}->{hw} by b{broker}");
-        }
         for o in known..hw {
             let id = log.id_at(o).expect("below the log end");
             let last = *truth.chains.last().expect("chains start with 0");
@@ -193,6 +190,11 @@ impl Checker {
                 return;
             }
         }
+    }
+
+    /// (partition, leader epoch) pairs that had a leader.
+    pub fn leader_epochs(&self) -> usize {
+        self.leaders.len()
     }
 
     pub fn summary(&self) -> String {

@@ -49,21 +49,24 @@ impl Metadata {
 pub struct Producer {
     p: i32,
     meta: Metadata,
-    /// (request id, sent at, record ids)
-    inflight: Option<(u64, i64, Vec<u64>)>,
+    /// (request id, sent at) of produces not yet answered.
+    inflight: Vec<(u64, i64)>,
+    /// At most this many at once.
+    max_inflight: usize,
     next_send: i64,
-    pub every_ms: i64,
+    every_ms: i64,
     /// The liveness phase: one last produce, until acknowledged.
     pub last: bool,
     pub last_acked: bool,
 }
 
 impl Producer {
-    pub fn new(p: i32, every_ms: i64) -> Producer {
+    pub fn new(p: i32, every_ms: i64, max_inflight: usize) -> Producer {
         Producer {
             p,
             meta: Metadata::default(),
-            inflight: None,
+            inflight: Vec::new(),
+            max_inflight,
             next_send: 0,
             every_ms,
             last: false,
@@ -74,25 +77,24 @@ impl Producer {
     pub fn tick(&mut self, brokers: i32, ctx: &mut Ctx) {
         let me = Node::Producer(self.p as usize);
         self.meta.refresh(me, self.p, brokers, ctx);
-        if self
-            .inflight
-            .as_ref()
-            .is_some_and(|(_, at, _)| ctx.now - at > 2_000)
-        {
-            self.inflight = None;
-            self.meta.leader = None;
+        let before = self.inflight.len();
+        self.inflight.retain(|(_, at)| ctx.now - at <= 2_000);
+        if self.inflight.len() < before {
+            self.meta.leader = None; // timed out: ask again
         }
         let done = self.last && self.last_acked;
         let Some(leader) = self.meta.leader.filter(|_| !done) else {
             return;
         };
-        if self.inflight.is_some() || ctx.now < self.next_send {
+        let limit = if self.last { 1 } else { self.max_inflight };
+        if self.inflight.len() >= limit || ctx.now < self.next_send {
             return;
         }
         let id = ctx.next_id();
         let count = 1 + ctx.rng.below(3);
         let ids: Vec<u64> = (0..count).map(|_| ctx.next_id()).collect();
-        self.inflight = Some((id, ctx.now, ids.clone()));
+        self.inflight.push((id, ctx.now));
+        self.next_send = ctx.now + self.every_ms;
         let produce = Msg::Produce {
             id,
             partition: self.p,
@@ -105,15 +107,10 @@ impl Producer {
         match msg {
             Msg::MetadataReply { id, leader } => self.meta.on_reply(id, leader),
             Msg::ProduceReply { id, result } => {
-                if self
-                    .inflight
-                    .as_ref()
-                    .is_none_or(|(want, _, _)| *want != id)
-                {
-                    return;
-                }
-                self.inflight = None;
-                self.next_send = ctx.now + self.every_ms;
+                let Some(i) = self.inflight.iter().position(|(want, _)| *want == id) else {
+                    return; // a duplicate, or one given up on
+                };
+                self.inflight.remove(i);
                 match result {
                     Ok(_) => self.last_acked = self.last,
                     Err(_) => self.meta.leader = None,

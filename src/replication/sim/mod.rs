@@ -84,7 +84,11 @@ pub struct Swarm {
     /// ‰ that the network partition changes.
     pub split: u64,
     pub disk_max_ms: i64,
+    /// ‰ per flush that the disk stalls (up to a second).
+    pub stall: u64,
     pub produce_every_ms: i64,
+    /// Produces a producer has out at once.
+    pub max_inflight: usize,
     pub session_timeout_ms: i64,
     pub lag_max_ms: i64,
 }
@@ -107,14 +111,16 @@ impl Swarm {
             partitions: 1 + rng.below(4) as usize,
             rf,
             min_isr,
-            safety_ms: 1_500 + rng.below(2_500) as i64,
-            crash: rng.below(8),
-            down_max_ms: 50 + rng.below(2_000) as i64,
-            split: rng.below(25),
+            safety_ms: 2_000 + rng.below(3_000) as i64,
+            crash: rng.below(15),
+            down_max_ms: 20 + rng.below(1_500) as i64,
+            split: rng.below(50),
             disk_max_ms: 1 + rng.below(30) as i64,
-            produce_every_ms: 5 + rng.below(50) as i64,
-            session_timeout_ms: 300 + rng.below(900) as i64,
-            lag_max_ms: 200 + rng.below(800) as i64,
+            stall: rng.below(30),
+            produce_every_ms: 2 + rng.below(30) as i64,
+            max_inflight: 1 + rng.below(4) as usize,
+            session_timeout_ms: 200 + rng.below(800) as i64,
+            lag_max_ms: 100 + rng.below(600) as i64,
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::{run_seed, Rng, Swarm};
 
 /// Seeds run by a plain `cargo test`.
-const SEEDS: u64 = 2000;
+const SEEDS: u64 = 3000;
 const SHARDS: u64 = 4;
 
 fn run_seeds(seeds: impl Iterator<Item = u64>) {

@@ -155,7 +155,7 @@ impl World {
                 controller,
                 brokers: ids.iter().map(|b| Broker::new(*b, n, cfg)).collect(),
                 producers: (0..n as i32)
-                    .map(|p| Producer::new(p, swarm.produce_every_ms))
+                    .map(|p| Producer::new(p, swarm.produce_every_ms, swarm.max_inflight))
                     .collect(),
                 consumers: (0..n as i32).map(Consumer::new).collect(),
             },
@@ -249,7 +249,10 @@ impl World {
             }
         }
         for (b, incarnation, p, mark) in flushes {
-            let at = self.now + 1 + self.rng.below(self.swarm.disk_max_ms as u64) as i64;
+            let mut at = self.now + 1 + self.rng.below(self.swarm.disk_max_ms as u64) as i64;
+            if self.faults && self.rng.chance(self.swarm.stall) {
+                at += 100 + self.rng.below(900) as i64;
+            }
             self.schedule(at, Event::Flush(b, incarnation, p, mark));
         }
     }
