@@ -217,6 +217,11 @@ impl LeaderState {
         let Some(progress) = self.followers.get_mut(&replica) else {
             return (None, None); // not a replica (any more)
         };
+        if broker_epoch >= 0 && broker_epoch < progress.broker_epoch {
+            // A fetch of an earlier incarnation, arriving late: it holds
+            // nothing now (Kafka refuses it as a stale fetch state).
+            return (None, None);
+        }
         if broker_epoch != progress.broker_epoch {
             // A new incarnation: what the old one held says nothing.
             *progress = FollowerProgress {

@@ -170,3 +170,15 @@ fn a_stale_image_is_ignored_and_removed_replicas_forgotten() {
     assert!(l.follower(3).is_none());
     assert_eq!(l.on_fetch(3, 12, 100, 20), (None, None));
 }
+
+#[test]
+fn a_late_fetch_of_an_earlier_incarnation_counts_for_nothing() {
+    let mut l = leader(&[1, 2]);
+    assert_eq!(l.on_fetch(2, 11, 50, 10).0, None);
+    // Restarted (broker epoch 12), it truncated to 40; then a fetch the
+    // old incarnation sent before crashing arrives.
+    l.on_fetch(2, 12, 40, 20);
+    assert_eq!(l.on_fetch(2, 11, 100, 21), (None, None));
+    assert_eq!(l.follower(2).unwrap().durable_end, 40);
+    assert_eq!(l.high_watermark(), 90);
+}
