@@ -15,18 +15,15 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, StrBytes, VersionRange};
 
-/// The largest response frame accepted (Kafka's default socket.request.max.bytes).
-pub const MAX_FRAME: usize = 100 * 1024 * 1024;
+pub use crate::protocol::client_codec::MAX_FRAME;
+use crate::protocol::client_codec::{self, CodecError};
 
 const CLIENT_ID: &str = "fjord-cli";
 
@@ -112,31 +109,17 @@ pub fn encode_request<T: Encodable>(
     correlation_id: i32,
     body: &T,
 ) -> Result<Bytes, ClientError> {
-    let header_version = api.request_header_version(version);
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-    let encode_err = |e: &dyn std::fmt::Display| ClientError::Encode {
-        api,
-        version,
-        reason: e.to_string(),
-    };
-    let size = header
-        .compute_size(header_version)
-        .and_then(|h| body.compute_size(version).map(|b| h + b))
-        .map_err(|e| encode_err(&e))?;
-    if size > i32::MAX as usize {
-        return Err(encode_err(&format!("{size} bytes is too large")));
-    }
-    let mut frame = BytesMut::with_capacity(4 + size);
-    frame.put_i32(size as i32);
-    header
-        .encode(&mut frame, header_version)
-        .and_then(|()| body.encode(&mut frame, version))
-        .map_err(|e| encode_err(&e))?;
-    Ok(frame.freeze())
+    client_codec::encode_request(api, version, correlation_id, CLIENT_ID, body).map_err(|e| {
+        let reason = match e {
+            CodecError::Encode(reason) => reason,
+            other => format!("{other:?}"),
+        };
+        ClientError::Encode {
+            api,
+            version,
+            reason,
+        }
+    })
 }
 
 /// Reads one length-prefixed frame (without its prefix).
@@ -188,30 +171,16 @@ pub fn decode_response<T: Decodable>(
     api: ApiKey,
     version: i16,
     correlation_id: i32,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<T, ClientError> {
-    let decode_err = |reason: String| ClientError::Decode {
-        api,
-        version,
-        reason,
-    };
-    let header_version = api.response_header_version(version);
-    let header: ResponseHeader = guarded(&mut frame, header_version).map_err(decode_err)?;
-    if header.correlation_id != correlation_id {
-        return Err(ClientError::CorrelationId {
-            expected: correlation_id,
-            got: header.correlation_id,
-        });
-    }
-    guarded(&mut frame, version).map_err(decode_err)
-}
-
-fn guarded<T: Decodable>(buf: &mut Bytes, version: i16) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(|| T::decode(buf, version))) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("malformed (decoder panicked)".into()),
-    }
+    client_codec::decode_response(api, version, correlation_id, frame).map_err(|e| match e {
+        CodecError::CorrelationId { expected, got } => ClientError::CorrelationId { expected, got },
+        CodecError::Decode(reason) | CodecError::Encode(reason) => ClientError::Decode {
+            api,
+            version,
+            reason,
+        },
+    })
 }
 
 /// A connection to one broker, with the versions it supports.

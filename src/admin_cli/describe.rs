@@ -1,11 +1,12 @@
 //! `fjord topic describe`: one topic's id, partitions (leader, leader
-//! epoch, replicas, ISR) and config overrides.
+//! epoch, replicas, ISR, each replica's lag) and config overrides.
 //!
 //! Partitions come from DescribeTopicPartitions (KIP-966), following its
 //! cursor page by page, when the broker has it, and from Metadata otherwise.
 //! Config overrides are DescribeConfigs' entries whose source is a per-topic
 //! override; if that request fails, the partitions are still printed and the
-//! exit status is non-zero.
+//! exit status is non-zero. Lag comes from each broker's DescribeLogDirs
+//! (`lag`), where the broker answers.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use serde::Serialize;
 
 use super::client::{error_name, Client, ClientError};
 use super::topic::{bad_response, metadata, topic_id, topic_name};
-use super::{ids, print_json, table, ConnectArgs, Failure, Section};
+use super::{ids, lag, print_json, table, ConnectArgs, Failure, Section};
 
 /// DescribeConfigs' resource type for a topic.
 const TOPIC_RESOURCE: i8 = 2;
@@ -45,6 +46,8 @@ struct Partition {
     replicas: Vec<i32>,
     isr: Vec<i32>,
     offline_replicas: Vec<i32>,
+    /// Offset lag by replica id, for replicas whose broker answered.
+    lag: BTreeMap<i32, i64>,
     /// The partition's error (e.g. LEADER_NOT_AVAILABLE), if any.
     error: Option<String>,
 }
@@ -57,6 +60,7 @@ pub(super) fn run(connect: &ConnectArgs, name: &str, page_size: i32) -> Result<(
         describe_metadata(&mut client, name)
     };
     let mut topic = topic.map_err(|e| Failure(format!("topic {name}: {e}")))?;
+    add_lags(connect, &mut client, &mut topic);
     topic.configs = Section::from_result(overrides(&mut client, name));
     if connect.json {
         print_json(&topic);
@@ -66,6 +70,17 @@ pub(super) fn run(connect: &ConnectArgs, name: &str, page_size: i32) -> Result<(
     match topic.configs.error() {
         Some(e) => Err(Failure(format!("topic {name}: configs: {e}"))),
         None => Ok(()),
+    }
+}
+
+fn add_lags(connect: &ConnectArgs, client: &mut Client, topic: &mut Description) {
+    let partitions: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
+    let lags = lag::replica_lags(connect, client, &topic.name, &partitions);
+    for p in &mut topic.partitions {
+        p.lag = lags
+            .range((p.partition, i32::MIN)..=(p.partition, i32::MAX))
+            .map(|((_, replica), lag)| (*replica, *lag))
+            .collect();
     }
 }
 
@@ -107,6 +122,7 @@ fn describe_paged(
                 replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
                 isr: p.isr_nodes.iter().map(|b| b.0).collect(),
                 offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
+                lag: BTreeMap::new(),
                 error: partition_error(p.error_code),
             }));
         match response.next_cursor {
@@ -153,6 +169,7 @@ fn describe_metadata(client: &mut Client, name: &str) -> Result<Description, Cli
             replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
             isr: p.isr_nodes.iter().map(|b| b.0).collect(),
             offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
+            lag: BTreeMap::new(),
             error: partition_error(p.error_code),
         })
         .collect();
@@ -222,11 +239,12 @@ fn render(topic: &Description) -> String {
                 p.leader_epoch.to_string(),
                 ids(&p.replicas),
                 ids(&p.isr),
+                lag::render(&p.lag, &p.replicas),
                 p.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    let headers = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", ""];
+    let headers = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LAG", ""];
     out.push_str(&table("  ", &headers, &rows));
     match &topic.configs {
         Section::Ok(configs) if configs.is_empty() => out.push_str("Configs:   (all defaults)\n"),

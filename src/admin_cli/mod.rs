@@ -4,12 +4,14 @@
 //!
 //! `client` is a small synchronous Kafka client (framing, version
 //! negotiation, errors); `status` implements `cluster status`, `topic` the
-//! `topic list|create|delete` commands and `describe` `topic describe`.
+//! `topic list|create|delete` commands and `describe` `topic describe`
+//! (with `lag`, each replica's lag from every broker's DescribeLogDirs).
 //! Every command prints text by default and JSON with `--json`, and exits
 //! non-zero when the broker could not be reached or answered with an error.
 
 pub mod client;
 mod describe;
+mod lag;
 mod status;
 mod topic;
 

@@ -1,8 +1,9 @@
 //! The active controller's side: requests arriving on the controller
 //! listener (or from this node itself), planned one at a time against the
 //! committed image, proposed, and answered once committed and applied
-//! here. Also the broker-liveness duties only the active controller has:
-//! session expiry and fencing a broker whose connection closed.
+//! here. Also the duties only the active controller has: session expiry,
+//! fencing a broker whose connection closed, and the periodic leader
+//! rebalance (`auto.leader.rebalance.enable`).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::commands::{self, Command, Refusal};
+use super::elections;
 use super::node::{node_to_raft, not_controller, raft_to_node, ClusterNode, SUBMIT_TIMEOUT};
 use super::quorum;
 use super::records::{self, MetadataRecord};
@@ -158,7 +160,16 @@ async fn with_lock(
     if records.is_empty() {
         return Ok(image.offset);
     }
+    let unclean = elections::count_unclean(&image, &records) as u64;
+    let elected = elections::count_elections(&image, &records) as u64;
     let offset = propose_and_wait(node, records).await?;
+    node.leader_elections
+        .set(node.leader_elections.get() + elected);
+    if unclean > 0 {
+        tracing::warn!(unclean, offset, "unclean leader elections committed");
+        node.unclean_elections
+            .set(node.unclean_elections.get() + unclean);
+    }
     node.wait_published(offset).await?;
     Ok(offset)
 }
@@ -285,12 +296,45 @@ pub(super) async fn run_expiry(node: Rc<ClusterNode>) {
         if !node.is_active() {
             continue;
         }
+        let grace = node.options.cluster.heartbeat_interval_ms.saturating_mul(2);
         let _ = with_lock(&node, |image| {
-            Ok(node
-                .registry
-                .borrow_mut()
-                .expire(image, now_ms() as u64, session))
+            let now = now_ms() as u64;
+            let mut registry = node.registry.borrow_mut();
+            let mut records = registry.expire(image, now, session);
+            if records.is_empty() {
+                records =
+                    registry.expire_refused(image, now, grace, |id| node.refuses_connections(id));
+            }
+            Ok(records)
         })
         .await;
+    }
+}
+
+/// Active controller duty: every `leader.imbalance.check.interval.seconds`,
+/// leaderships back to their preferred replicas where a broker's share of
+/// partitions led elsewhere is too high (`elections::rebalance_plan`).
+pub(super) async fn run_rebalance(node: Rc<ClusterNode>) {
+    let cluster = &node.options.cluster;
+    if !cluster.auto_leader_rebalance {
+        return;
+    }
+    let interval = Duration::from_millis(cluster.leader_imbalance_check_interval_ms.max(1_000));
+    let percentage = cluster.leader_imbalance_per_broker_percentage;
+    let mut last = std::time::Instant::now();
+    // Short sleeps, so a stopping node is not held for a whole interval.
+    while !node.stopping.get() {
+        glommio::timer::sleep(EXPIRY_CHECK).await;
+        if last.elapsed() < interval || !node.is_active() {
+            continue;
+        }
+        last = std::time::Instant::now();
+        let result = with_lock(&node, |image| {
+            Ok(elections::rebalance_plan(image, percentage))
+        })
+        .await;
+        if let Err(refusal) = result {
+            tracing::debug!("leader rebalance skipped: {}", refusal.message);
+        }
     }
 }

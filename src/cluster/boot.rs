@@ -15,6 +15,7 @@ use super::image::MetadataImage;
 use super::node::{node_to_raft, run_publisher, ClusterNode, NodeOptions, Publisher};
 use super::quorum::{FilePersister, Quorum, QuorumConfig};
 use super::raft_loop::{self, TICK};
+use super::registry::Registry;
 use super::transport::Outbox;
 
 /// How long a broker waits at start to be registered before serving.
@@ -55,7 +56,7 @@ pub async fn start(
         publish_wake: Default::default(),
         proposals: RefCell::new(HashMap::new()),
         command_lock: glommio::sync::Semaphore::new(1),
-        registry: Default::default(),
+        registry: RefCell::new(Registry::new(options.defaults.unclean_leader_election)),
         broker_sessions: RefCell::new(HashMap::new()),
         was_leader: Cell::new(false),
         leader_since: Cell::new(0),
@@ -63,6 +64,8 @@ pub async fn start(
         leader_hint: Cell::new(None),
         connections: RefCell::new(HashMap::new()),
         forwarded: Cell::new(0),
+        leader_elections: Cell::new(0),
+        unclean_elections: Cell::new(0),
         broker_epoch: Cell::new(-1),
         stopping: Cell::new(false),
         options,
@@ -160,11 +163,12 @@ fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {
     }
     if node.is_voter() {
         glommio::spawn_local(super::active::run_expiry(node.clone())).detach();
+        glommio::spawn_local(super::active::run_rebalance(node.clone())).detach();
     } else {
         glommio::spawn_local(super::lifecycle::follow_image(node.clone())).detach();
     }
-    if node.options.broker.is_some() {
-        let incarnation = uuid::Uuid::new_v4();
+    if let Some(broker) = &node.options.broker {
+        let incarnation = broker.incarnation;
         glommio::spawn_local(super::lifecycle::run_broker(node.clone(), incarnation)).detach();
     }
 }

@@ -7,7 +7,9 @@
 //! `ReplicationControlManager`, `ClusterControlManager` and
 //! `ProducerIdControlManager` checks, with their error codes and messages)
 //! and the records each accepted request becomes. ACL, SCRAM and
-//! dynamic-config commands are planned by `security_commands`. Any input
+//! dynamic-config commands are planned by `security_commands`; ISR
+//! changes by `partition_commands`, elections by `elections`,
+//! reassignments by `reassignment`. Any input
 //! gives a plan or a refusal, never a panic.
 
 use std::collections::BTreeMap;
@@ -16,9 +18,12 @@ use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::elections::{self, ElectionResult};
 use super::image::{MetadataImage, TopicImage};
 use super::partition_change;
+use super::partition_commands;
 use super::placement::{self, Candidate};
+use super::reassignment;
 use super::records::MetadataRecord;
 use super::security_commands::{self, DynamicConfigsCommand, SecurityCommand};
 use crate::config::topic as topic_config;
@@ -38,6 +43,9 @@ pub const MAX_PARTITIONS_PER_REQUEST: usize = 10_000;
 pub struct Defaults {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// unclean.leader.election.enable of topics without their own.
+    #[serde(default)]
+    pub unclean_leader_election: bool,
 }
 
 /// A change asked of the active controller (from any broker).
@@ -84,6 +92,27 @@ pub enum Command {
     Security(SecurityCommand),
     /// Broker, cluster-default and group dynamic configs.
     DynamicConfigs(DynamicConfigsCommand),
+    /// A partition leader's ISR change (`partition_commands`).
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: i64,
+        topic_id: Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        /// (replica, its broker epoch or -1 when unknown).
+        new_isr: Vec<(i32, i64)>,
+    },
+    /// ElectLeaders (`elections`): 0 PREFERRED, 1 UNCLEAN; `None`: every
+    /// partition.
+    ElectLeaders {
+        election_type: i8,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    /// (topic, partition, target replicas or `None` to cancel).
+    AlterPartitionReassignments {
+        reassignments: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
 }
 
 /// What a committed command answers.
@@ -112,6 +141,17 @@ pub enum Reply {
     AclsDeleted(Vec<AclMatches>),
     /// One (user, outcome) per distinct user altered.
     ScramAltered(Vec<(String, Outcome)>),
+    /// The partition's state after an AlterPartition.
+    PartitionAltered {
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+    /// One result per partition, in request order.
+    LeadersElected(Vec<ElectionResult>),
+    /// One result per reassignment, in request order.
+    ReassignmentsAltered(Vec<ElectionResult>),
 }
 
 /// A refusal: Kafka error code and message.
@@ -181,10 +221,21 @@ pub fn plan(
             host,
             port,
             rack,
-        } => register_broker(image, *node_id, *incarnation, host, *port, rack),
+        } => register_broker(
+            image,
+            *node_id,
+            *incarnation,
+            host,
+            *port,
+            rack,
+            defaults.unclean_leader_election,
+        ),
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
         Command::Security(command) => Ok(security_commands::plan_security(image, command)),
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
+        Command::AlterPartition { .. } => partition_commands::plan(image, command),
+        Command::ElectLeaders { .. } => elections::plan(image, command),
+        Command::AlterPartitionReassignments { .. } => reassignment::plan(image, command),
     }
 }
 
@@ -339,6 +390,7 @@ fn register_broker(
     host: &str,
     port: i32,
     rack: &Option<String>,
+    unclean_default: bool,
 ) -> Result<Plan, Refusal> {
     if node_id < 0 {
         let msg = format!("Invalid broker id {node_id}: node ids are not negative.");
@@ -353,7 +405,7 @@ fn register_broker(
     };
     let mut records = vec![record];
     if image.brokers.contains_key(&node_id) {
-        records.extend(partition_change::on_fence(image, node_id));
+        records.extend(partition_change::on_fence(image, node_id, unclean_default));
     }
     Ok(Plan {
         records,
@@ -529,6 +581,8 @@ fn new_partitions(
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         });
     }
     Ok(records)

@@ -59,7 +59,7 @@ pub struct TopicImage {
     pub partitions: Vec<PartitionImage>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartitionImage {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
@@ -67,6 +67,13 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress (KIP-455): replicas joining, which must
+    /// all reach the ISR before it completes, and replicas leaving then.
+    /// `replicas` holds both, the target ones first.
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
 }
 
 impl MetadataImage {
@@ -117,6 +124,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let image = PartitionImage {
                     replicas: replicas.clone(),
@@ -124,6 +133,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: adding_replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
                 };
                 self.set_partition(topic_id, *partition, image);
             }
@@ -266,10 +277,29 @@ impl MetadataImage {
     }
 }
 
+impl PartitionImage {
+    /// Whether a reassignment is moving its replicas.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas it has, or will have once its reassignment completes:
+    /// `replicas` without the leaving ones, in order.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        let staying = self.replicas.iter().copied();
+        staying
+            .filter(|r| !self.removing_replicas.contains(r))
+            .collect()
+    }
+}
+
 impl TopicImage {
-    /// Replicas per partition (of partition 0; 0 for a topic without any).
+    /// Replicas per partition (of partition 0, as its reassignment will
+    /// leave it; 0 for a topic without any).
     pub fn replication_factor(&self) -> usize {
-        self.partitions.first().map_or(0, |p| p.replicas.len())
+        self.partitions.first().map_or(0, |p| {
+            p.replicas.len() - p.removing_replicas.len().min(p.replicas.len())
+        })
     }
 
     pub fn partition(&self, partition: i32) -> Option<&PartitionImage> {

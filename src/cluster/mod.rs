@@ -4,12 +4,13 @@
 //! What lives here and what it must not do:
 //! - `records`, `image`: the metadata log's records and the state they build.
 //!   Pure data; no I/O, no glommio.
-//! - `placement`, `commands`, `security_commands`, `registry`,
-//!   `partition_change`, `seed`: the active controller's decisions (where
-//!   replicas go, which records a request becomes — topics, ACLs, SCRAM
-//!   credentials, dynamic configs —, which brokers to fence, who leads a
-//!   partition then, what a new log starts with). Sans-IO: an image and a
-//!   request in, records and a reply out.
+//! - `placement`, `commands`, `security_commands`, `partition_commands`,
+//!   `elections`, `reassignment`, `registry`, `partition_change`, `seed`:
+//!   the active controller's decisions (where replicas go, which records a
+//!   request becomes — topics, ACLs, SCRAM credentials, dynamic configs,
+//!   ISR changes, elections, reassignments —, which brokers to fence, who
+//!   leads a partition then, what a new log starts with). Sans-IO: an
+//!   image and a request in, records and a reply out.
 //! - `quorum`: raft-rs driven without I/O, plus the durable raft log.
 //! - `wire`, `transport`, `driver`, `lifecycle`: the thin I/O around them on
 //!   the controller shard (0): the controller listener, peer connections,
@@ -22,14 +23,17 @@ mod active;
 pub mod boot;
 mod client;
 pub mod commands;
+pub mod elections;
 pub mod image;
 mod lifecycle;
 pub mod node;
-mod notify;
+pub mod notify;
 pub mod partition_change;
+pub mod partition_commands;
 pub mod placement;
 pub mod quorum;
 mod raft_loop;
+pub mod reassignment;
 pub mod records;
 pub mod registry;
 pub mod security_commands;

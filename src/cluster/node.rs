@@ -46,6 +46,8 @@ pub trait Publisher {
 /// Where clients reach this node's broker.
 #[derive(Clone, Debug)]
 pub struct BrokerEndpoint {
+    /// Registered with; new for every start of the process.
+    pub incarnation: uuid::Uuid,
     pub host: String,
     pub port: i32,
 }
@@ -113,12 +115,24 @@ pub struct ClusterNode {
     pub(super) connections: RefCell<HashMap<(i32, Purpose), Rc<Connection>>>,
     /// Changes sent to the active controller on another node.
     pub(super) forwarded: Cell<u64>,
+    /// Leader elections this node committed as active controller: all,
+    /// and those from outside the ISR.
+    pub(super) leader_elections: Cell<u64>,
+    pub(super) unclean_elections: Cell<u64>,
     /// This broker's epoch once registered (-1 before).
     pub(super) broker_epoch: Cell<i64>,
     pub(super) stopping: Cell<bool>,
 }
 
 impl ClusterNode {
+    /// Whether `node_id` is a voter whose controller port could not be
+    /// reached at the last try (a broker-only node: never known).
+    pub(super) fn refuses_connections(&self, node_id: i32) -> bool {
+        self.outboxes
+            .get(&node_id)
+            .is_some_and(|o| o.unreachable.get())
+    }
+
     pub fn node_id(&self) -> i32 {
         self.node_id
     }
@@ -203,6 +217,10 @@ impl ClusterNode {
             brokers_registered: image.brokers.len() as u64,
             brokers_fenced: image.brokers.values().filter(|b| b.fenced).count() as u64,
             forwarded_requests: self.forwarded.get(),
+            active: self.is_active(),
+            offline_partitions: super::elections::offline_partitions(&image),
+            leader_elections: self.leader_elections.get(),
+            unclean_elections: self.unclean_elections.get(),
         }
     }
 

@@ -41,6 +41,8 @@ struct Pending {
 
 #[derive(Default, Debug)]
 pub struct Registry {
+    /// unclean.leader.election.enable of topics without their own.
+    unclean_default: bool,
     last_heartbeat_ms: HashMap<i32, u64>,
     pending: HashMap<i32, Pending>,
     /// The latest time any call brought.
@@ -48,6 +50,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry whose fencing and unfencing elect uncleanly, for topics
+    /// without their own setting, when `unclean_default` is set.
+    pub fn new(unclean_default: bool) -> Registry {
+        Registry {
+            unclean_default,
+            ..Registry::default()
+        }
+    }
+
     /// A heartbeat from `node_id` at broker epoch `epoch` whose image has
     /// applied up to `metadata_offset`.
     pub fn heartbeat(
@@ -81,14 +92,20 @@ impl Registry {
                 return Ok((Vec::new(), reply(true, want_shutdown)));
             }
             self.mark(node_id, epoch, false);
-            return Ok((unfence_records(image, node_id, epoch), reply(false, false)));
+            return Ok((
+                unfence_records(image, node_id, epoch, self.unclean_default),
+                reply(false, false),
+            ));
         }
         // Unfenced; a shutdown already under way waits for its records.
         if !want_shutdown || self.is_pending(node_id, epoch, true) {
             return Ok((Vec::new(), reply(false, false)));
         }
         self.mark(node_id, epoch, true);
-        Ok((fence_records(image, node_id, epoch), reply(true, true)))
+        Ok((
+            fence_records(image, node_id, epoch, self.unclean_default),
+            reply(true, true),
+        ))
     }
 
     /// Fence records for brokers silent longer than `session_timeout_ms`.
@@ -117,6 +134,42 @@ impl Registry {
             }
         }
         self.fence_all(image, &silent)
+    }
+
+    /// Fence records for brokers whose process refuses connections (its
+    /// controller port: `refused`) and that have been silent for longer than
+    /// `grace_ms`. A new active controller gives every broker a fresh
+    /// session; without this, a combined node that died with the old
+    /// controller would keep its leaderships for a whole session timeout.
+    /// A live broker reconnects and heartbeats within one interval.
+    pub fn expire_refused(
+        &mut self,
+        image: &MetadataImage,
+        now_ms: u64,
+        grace_ms: u64,
+        refused: impl Fn(i32) -> bool,
+    ) -> Vec<MetadataRecord> {
+        self.tick(image, now_ms);
+        let mut dead = Vec::new();
+        for broker in image.brokers.values().filter(|b| !b.fenced) {
+            let last = self
+                .last_heartbeat_ms
+                .get(&broker.node_id)
+                .copied()
+                .unwrap_or(now_ms);
+            let silent = now_ms.saturating_sub(last) > grace_ms;
+            if silent
+                && refused(broker.node_id)
+                && !self.is_pending(broker.node_id, broker.epoch, true)
+            {
+                tracing::info!(
+                    node_id = broker.node_id,
+                    "broker's node refuses connections: fencing"
+                );
+                dead.push((broker.node_id, broker.epoch));
+            }
+        }
+        self.fence_all(image, &dead)
     }
 
     /// The controller saw `node_id`'s connection close: fence it now.
@@ -179,7 +232,7 @@ impl Registry {
         let mut scratch;
         let mut current = image;
         for &(node_id, epoch) in brokers {
-            let fence = fence_records(current, node_id, epoch);
+            let fence = fence_records(current, node_id, epoch, self.unclean_default);
             self.mark(node_id, epoch, true);
             if brokers.len() > 1 {
                 scratch = current.clone();
@@ -194,16 +247,30 @@ impl Registry {
 
 /// `node_id` fenced: the record, then its leaderships moved and its ISR
 /// memberships dropped.
-pub fn fence_records(image: &MetadataImage, node_id: i32, epoch: i64) -> Vec<MetadataRecord> {
+pub fn fence_records(
+    image: &MetadataImage,
+    node_id: i32,
+    epoch: i64,
+    unclean_default: bool,
+) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::FenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_fence(image, node_id));
+    records.extend(partition_change::on_fence(image, node_id, unclean_default));
     records
 }
 
 /// `node_id` unfenced: the record, then leaders for the leaderless
-/// partitions whose ISR holds it.
-pub fn unfence_records(image: &MetadataImage, node_id: i32, epoch: i64) -> Vec<MetadataRecord> {
+/// partitions whose ISR holds it (or, unclean, whose replicas do).
+pub fn unfence_records(
+    image: &MetadataImage,
+    node_id: i32,
+    epoch: i64,
+    unclean_default: bool,
+) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::UnfenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_unfence(image, node_id));
+    records.extend(partition_change::on_unfence(
+        image,
+        node_id,
+        unclean_default,
+    ));
     records
 }

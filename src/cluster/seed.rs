@@ -73,6 +73,8 @@ pub fn seed_topic(
         leader: node_id,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }));
     records
 }

@@ -203,8 +203,8 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
 pub struct Outbox {
     queue: RefCell<VecDeque<Vec<u8>>>,
     wake: RefCell<Option<oneshot::Sender<()>>>,
-    /// Set when the connection failed; the quorum reports the peer
-    /// unreachable so raft-rs probes instead of streaming.
+    /// The last attempt to connect failed (the peer's process is gone or
+    /// cut off); cleared by the next successful connect.
     pub unreachable: Cell<bool>,
 }
 
@@ -265,6 +265,7 @@ async fn run_outbox(me: i32, addr: String, outbox: std::rc::Weak<Outbox>) {
                 continue;
             }
         };
+        strong.unreachable.set(false);
         drop(strong);
         if stream.write_all(&hello).await.is_err() {
             continue;

@@ -28,9 +28,11 @@ pub enum ConfigError {
 
 pub mod describe;
 pub mod dynamic;
+pub mod replication;
 mod settings;
 pub mod topic;
 mod types;
+pub use replication::ReplicationConfig;
 use settings::SETTINGS;
 pub use types::ConfigType;
 
@@ -60,6 +62,7 @@ pub struct BrokerConfig {
     pub fetch_splice: bool,
     pub group: GroupConfig,
     pub cluster: ClusterConfig,
+    pub replication: ReplicationConfig,
 }
 
 /// Membership and quorum settings (Kafka's names).
@@ -75,6 +78,11 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
     pub election_timeout_ms: u64,
     pub snapshot_bytes: u64,
+    /// unclean.leader.election.enable: the default of topics without it.
+    pub unclean_leader_election: bool,
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 /// Consumer group coordinator settings (Kafka's names, milliseconds/bytes).
@@ -84,6 +92,7 @@ pub struct GroupConfig {
     pub min_session_timeout_ms: i64,
     pub max_session_timeout_ms: i64,
     pub offsets_topic_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
     pub offset_metadata_max_bytes: usize,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_ms: i64,
@@ -186,6 +195,7 @@ impl BrokerConfig {
             fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
+            replication: replication::replication_config(&get)?,
             values,
             explicit,
             listen: None,
@@ -336,6 +346,10 @@ fn group_config(get: &dyn Fn(&str) -> String) -> Result<GroupConfig, ConfigError
             "offsets.topic.num.partitions",
             &get("offsets.topic.num.partitions"),
         )?,
+        offsets_topic_replication_factor: parse(
+            "offsets.topic.replication.factor",
+            &get("offsets.topic.replication.factor"),
+        )?,
         offset_metadata_max_bytes: parse(
             "offset.metadata.max.bytes",
             &get("offset.metadata.max.bytes"),
@@ -399,6 +413,23 @@ fn cluster_config(get: &dyn Fn(&str) -> String) -> Result<ClusterConfig, ConfigE
         snapshot_bytes: parse(
             "metadata.log.max.record.bytes.between.snapshots",
             &get("metadata.log.max.record.bytes.between.snapshots"),
+        )?,
+        unclean_leader_election: parse(
+            "unclean.leader.election.enable",
+            &get("unclean.leader.election.enable"),
+        )?,
+        auto_leader_rebalance: parse(
+            "auto.leader.rebalance.enable",
+            &get("auto.leader.rebalance.enable"),
+        )?,
+        leader_imbalance_check_interval_ms: parse::<u64>(
+            "leader.imbalance.check.interval.seconds",
+            &get("leader.imbalance.check.interval.seconds"),
+        )?
+        .saturating_mul(1000),
+        leader_imbalance_per_broker_percentage: parse(
+            "leader.imbalance.per.broker.percentage",
+            &get("leader.imbalance.per.broker.percentage"),
         )?,
     })
 }

@@ -22,6 +22,8 @@ enum Kind {
     OneOf(&'static [&'static str]),
     /// cleanup.policy: a list of delete / compact.
     Policy,
+    /// true or false (any case, as Kafka parses booleans).
+    Bool,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Ratio => ConfigType::Double,
             Kind::OneOf(_) => ConfigType::String,
             Kind::Policy => ConfigType::List,
+            Kind::Bool => ConfigType::Boolean,
         }
     }
 }
@@ -133,6 +136,11 @@ const TOPIC_CONFIGS: &[(&str, Kind, &str)] = &[
         Kind::Long(0),
         "fsync after this long (Long.MAX: fjord's fsync before every acknowledgement)",
     ),
+    (
+        "unclean.leader.election.enable",
+        Kind::Bool,
+        "Elect a replica outside the ISR when no ISR member is live (may lose data)",
+    ),
 ];
 
 /// Kafka's type (KIP-569) and a description of topic config `name`.
@@ -167,6 +175,8 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
         },
         Kind::OneOf(words) if words.contains(&value) => Ok(()),
         Kind::OneOf(words) => bad(&format!("expected one of {}", words.join(", "))),
+        Kind::Bool if !value.trim().is_empty() && ConfigType::Boolean.parses(value) => Ok(()),
+        Kind::Bool => bad("expected true or false"),
         Kind::Policy => {
             let items: Vec<&str> = value.split(',').map(str::trim).collect();
             if !items.is_empty() && items.iter().all(|i| matches!(*i, "delete" | "compact")) {
@@ -305,6 +315,11 @@ impl BrokerConfig {
                 "flush.ms",
                 "log.flush.interval.ms",
                 flush("log.flush.interval.ms"),
+            ),
+            (
+                "unclean.leader.election.enable",
+                "unclean.leader.election.enable",
+                get("unclean.leader.election.enable"),
             ),
         ];
         out.drain(..)

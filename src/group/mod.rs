@@ -5,12 +5,16 @@
 //! that shard touches the group, so there are no locks; requests for a group
 //! reach its shard over the mesh (`route`). Group metadata and committed
 //! offsets are records in that partition, written through the ordinary
-//! partition log and replayed at start (`store`). `membership` is the
-//! rebalance state machine, `offsets` the commit/fetch/admin side.
+//! partition log with the leader epoch and replicated like an acks=all
+//! produce (`store`). Only the partition's leader coordinates: its groups are
+//! replayed when this node becomes leader and dropped when it stops
+//! (`loading`). `membership` is the rebalance state machine, `offsets` the
+//! commit/fetch/admin side.
 //!
 //! Must not: touch another shard's groups, await while borrowing the table,
-//! or answer a commit before its record is durable.
+//! or answer a commit before its record is below the high watermark.
 
+pub mod loading;
 pub mod membership;
 pub mod offsets;
 pub mod records;
@@ -44,8 +48,13 @@ const TICK: Duration = Duration::from_millis(50);
 #[derive(Default)]
 pub struct Coordinator {
     pub groups: HashMap<String, Group>,
-    /// `__consumer_offsets` partitions whose records have been replayed.
+    /// `__consumer_offsets` partitions led here whose records have been
+    /// replayed: their groups are served.
     pub loaded: HashSet<i32>,
+    /// Partitions led here still being replayed, by load token.
+    pub loading: HashMap<i32, u64>,
+    /// The last load token handed out.
+    pub load_seq: u64,
 }
 
 impl Coordinator {
@@ -61,12 +70,10 @@ pub async fn handle(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> Resul
     if let GroupCall::List = call {
         return Ok(GroupReply::List(offsets::list(&shard.groups.borrow())));
     }
-    if !shard.groups.borrow().loaded.contains(&partition) {
-        return Err(E::CoordinatorLoadInProgress);
-    }
+    shard.groups.borrow().status(partition)?;
     Ok(match call {
         GroupCall::Join(id, args) => GroupReply::Join(join(shard, partition, id, args).await),
-        GroupCall::Sync(id, args) => GroupReply::Sync(sync(shard, id, args).await),
+        GroupCall::Sync(id, args) => GroupReply::Sync(sync(shard, partition, id, args).await),
         GroupCall::Heartbeat(id, generation, who) => {
             let now = now_ms();
             let mut table = shard.groups.borrow_mut();
@@ -120,14 +127,13 @@ async fn join(shard: &Rc<Shard>, partition: i32, id: String, args: JoinArgs) -> 
     apply_effects(shard, &id, fx);
     match outcome {
         Join::Now(result) => result,
-        // A dropped sender means the member was removed while waiting.
-        Join::Wait(rx) => rx
-            .await
-            .unwrap_or_else(|_| membership::join_error(E::UnknownMemberId, &args.member_id)),
+        Join::Wait(rx) => rx.await.unwrap_or_else(|_| {
+            membership::join_error(gone_error(shard, partition), &args.member_id)
+        }),
     }
 }
 
-async fn sync(shard: &Rc<Shard>, id: String, args: SyncArgs) -> SyncResult {
+async fn sync(shard: &Rc<Shard>, partition: i32, id: String, args: SyncArgs) -> SyncResult {
     let now = now_ms();
     let generation = args.generation;
     let (outcome, persist) = {
@@ -151,7 +157,17 @@ async fn sync(shard: &Rc<Shard>, id: String, args: SyncArgs) -> SyncResult {
         Sync::Now(result) => result,
         Sync::Wait(rx) | Sync::Persist(rx) => rx
             .await
-            .unwrap_or_else(|_| membership::sync_error(E::UnknownMemberId)),
+            .unwrap_or_else(|_| membership::sync_error(gone_error(shard, partition))),
+    }
+}
+
+/// Why a waiting member's answer never came (its sender was dropped): the
+/// group was unloaded because leadership moved (the client should find the
+/// new coordinator), or else the member was removed.
+fn gone_error(shard: &Shard, partition: i32) -> E {
+    match shard.groups.borrow().status(partition) {
+        Ok(()) => E::UnknownMemberId,
+        Err(_) => E::NotCoordinator,
     }
 }
 
@@ -222,27 +238,6 @@ fn apply_effects(shard: &Rc<Shard>, id: &str, fx: Effects) {
         }
     })
     .detach();
-}
-
-/// Replays the `__consumer_offsets` partitions this shard owns, then marks
-/// them loaded. Requests for their groups meanwhile get
-/// COORDINATOR_LOAD_IN_PROGRESS.
-pub async fn load_owned(shard: &Rc<Shard>, partitions: Vec<i32>) {
-    for p in partitions {
-        if shard.groups.borrow().loaded.contains(&p) {
-            continue;
-        }
-        let groups = store::load(shard, p).await;
-        let mut table = shard.groups.borrow_mut();
-        let count = groups.len();
-        for g in groups {
-            table.groups.insert(g.id.clone(), g);
-        }
-        table.loaded.insert(p);
-        if count > 0 {
-            tracing::info!(partition = p, groups = count, "loaded consumer groups");
-        }
-    }
 }
 
 /// The shard's group timer: sessions, deadlines, offset expiry. Runs until

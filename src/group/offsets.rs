@@ -1,8 +1,8 @@
 //! Committed offsets and the group-wide admin operations: OffsetCommit,
 //! OffsetFetch, OffsetDelete, DescribeGroups, DeleteGroups, ListGroups and
 //! the expiry of offsets of long-empty groups. Validation happens under the
-//! borrow; records are made durable before memory changes, so a failed write
-//! leaves nothing half-applied.
+//! borrow; records are committed (below the high watermark) before memory
+//! changes, so a failed write leaves nothing half-applied.
 
 use std::rc::Rc;
 
@@ -94,6 +94,12 @@ pub async fn commit(
         return codes;
     }
     let mut table = shard.groups.borrow_mut();
+    // Leadership may have moved once the record was committed: the commit
+    // stands (whoever leads next replays it), but memory here must not grow
+    // a group for a partition no longer coordinated.
+    if table.status(partition).is_err() {
+        return codes;
+    }
     let g = table.group_or_new(&group_id, partition, now);
     for (_, key, value) in values {
         g.offsets.insert(key, value);

@@ -1,6 +1,9 @@
-//! DescribeLogDirs: the one data directory, its capacity, and the bytes on
-//! disk of each partition (segment and index files). Sizes come from the
-//! file system, so they are read here without asking the owning shards.
+//! DescribeLogDirs: the one data directory, its capacity, and each
+//! partition held on this broker with its bytes on disk and its offset lag
+//! (0 on the leader; on a follower, how far its log end trails the leader's
+//! high watermark as last fetched). Partitions are asked of their owning
+//! shards (`router::log_dirs`); one not held here is left out, as Kafka
+//! leaves out partitions it has no replica of.
 
 use std::path::Path;
 use std::rc::Rc;
@@ -11,44 +14,31 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::shard::topics::partition_dir;
-use crate::shard::Shard;
+use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
     version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
-    let wanted: Vec<(String, Vec<i32>)> = match &request.topics {
-        Some(topics) => topics
-            .iter()
-            .map(|t| (t.topic.to_string(), t.partitions.clone()))
-            .collect(),
-        None => shard
-            .topics
-            .borrow()
-            .iter()
-            .map(|m| (m.name.clone(), (0..m.partitions).collect()))
-            .collect(),
-    };
-    let mut topics = Vec::new();
-    for (name, partitions) in wanted {
-        let count = shard.topics.borrow().get(&name).map_or(0, |m| m.partitions);
-        let partitions: Vec<DescribeLogDirsPartition> = partitions
-            .into_iter()
-            .filter(|p| (0..count).contains(p))
-            .map(|p| {
-                DescribeLogDirsPartition::default()
-                    .with_partition_index(p)
-                    .with_partition_size(dir_size(&partition_dir(&shard.data_dir, &name, p)) as i64)
-            })
-            .collect();
-        if !partitions.is_empty() {
-            topics.push(
+    let parts = wanted(shard, &request);
+    let entries = router::log_dirs(shard, parts.clone()).await;
+    let mut topics: Vec<DescribeLogDirsTopic> = Vec::new();
+    for ((name, p), entry) in parts.into_iter().zip(entries) {
+        let Some(entry) = entry else {
+            continue;
+        };
+        let partition = DescribeLogDirsPartition::default()
+            .with_partition_index(p)
+            .with_partition_size(entry.size)
+            .with_offset_lag(entry.offset_lag);
+        match topics.last_mut().filter(|t| t.name.0.as_str() == name) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(
                 DescribeLogDirsTopic::default()
                     .with_name(TopicName(StrBytes::from_string(name)))
-                    .with_partitions(partitions),
-            );
+                    .with_partitions(vec![partition]),
+            ),
         }
     }
     let dir = std::fs::canonicalize(&shard.data_dir).unwrap_or_else(|_| shard.data_dir.clone());
@@ -62,15 +52,32 @@ pub async fn handle(
     DescribeLogDirsResponse::default().with_results(vec![result])
 }
 
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
+/// The (topic, partition)s asked about, in topic order: every partition of
+/// the named topics (all topics when none are named) that this broker is
+/// a replica of in its metadata image.
+fn wanted(shard: &Shard, request: &DescribeLogDirsRequest) -> Vec<(String, i32)> {
+    let image = shard.image.borrow().clone();
+    let me = shard.node_id();
+    let named: Vec<(String, Option<Vec<i32>>)> = match &request.topics {
+        Some(topics) => topics
+            .iter()
+            .map(|t| (t.topic.to_string(), Some(t.partitions.clone())))
+            .collect(),
+        None => image.topics.keys().map(|n| (n.clone(), None)).collect(),
+    };
+    let mut out = Vec::new();
+    for (name, only) in named {
+        let Some(topic) = image.topic(&name) else {
+            continue;
+        };
+        for (p, state) in (0..).zip(&topic.partitions) {
+            let asked = only.as_ref().is_none_or(|o| o.contains(&p));
+            if asked && state.replicas.contains(&me) {
+                out.push((name.clone(), p));
+            }
+        }
+    }
+    out
 }
 
 fn capacity(dir: &Path) -> Option<(i64, i64)> {

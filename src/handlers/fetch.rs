@@ -18,7 +18,7 @@ use super::topics;
 use crate::net::Frame;
 use crate::protocol::fetch_frame::{self, CurrentLeader, NodeEndpoint, PartitionData, TopicData};
 use crate::shard::cluster_view::{leader_epoch_matches, NotHere};
-use crate::shard::messages::{FetchPart, FetchResult, ReadData};
+use crate::shard::messages::{FetchPart, FetchResult, ReadData, ReplicaFetch};
 use crate::shard::{router, Shard};
 
 /// One partition of the request: an error decided here, or the n-th read.
@@ -50,6 +50,7 @@ pub async fn handle(
         request.max_bytes
     } as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
+    let replica_id = replica_id(&request, version);
     let mut parts = Vec::new();
     let mut slots = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -79,6 +80,17 @@ pub async fn handle(
                                 partition: p.partition,
                                 offset: p.fetch_offset,
                                 max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                                replica: replica_id.map(|(replica_id, broker_epoch)| {
+                                    ReplicaFetch {
+                                        replica_id,
+                                        broker_epoch,
+                                        last_fetched_epoch: if version >= 12 {
+                                            p.last_fetched_epoch
+                                        } else {
+                                            -1
+                                        },
+                                    }
+                                }),
                             });
                             Slot::Read(parts.len() - 1)
                         }
@@ -104,6 +116,20 @@ pub async fn handle(
         .map(|t| respond_topic(t, &mut results, version))
         .collect();
     fetch_frame::encode(version, correlation_id, topics, &endpoints)
+}
+
+/// The fetching follower's (broker id, broker epoch), or None for a
+/// consumer: ReplicaState from v15 on (KIP-903), the replica id before.
+fn replica_id(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
+    let (id, epoch) = if version >= 15 {
+        (
+            request.replica_state.replica_id.0,
+            request.replica_state.replica_epoch,
+        )
+    } else {
+        (request.replica_id.0, -1)
+    };
+    (id >= 0).then_some((id, epoch))
 }
 
 /// Kafka names the current leader in Fetch from v16 on (KIP-951), when
@@ -160,7 +186,7 @@ async fn read_until_ready(
             .iter()
             .zip(&results)
             .map(|(part, result)| FetchPart {
-                offset: part.offset.max(result.high_watermark),
+                offset: part.offset.max(result.readable_end),
                 ..part.clone()
             })
             .collect();
@@ -199,6 +225,7 @@ fn respond_topic(
         .map(|(index, slot)| {
             let failed = |code: i16| PartitionData {
                 index,
+                diverging_epoch: None,
                 error_code: code,
                 high_watermark: -1,
                 last_stable_offset: -1,
@@ -220,6 +247,7 @@ fn respond_topic(
                         last_stable_offset: r.high_watermark,
                         log_start_offset: start(r.log_start_offset),
                         records: r.records,
+                        diverging_epoch: r.diverging_epoch,
                         current_leader: None,
                     },
                     None => failed(ResponseError::UnknownServerError.code()),

@@ -1,7 +1,8 @@
 //! FindCoordinator: a group's coordinator is the broker leading its
 //! `__consumer_offsets` partition (v0–3: one key; v4+: a batch). The first
-//! request creates `__consumer_offsets`, as Kafka does. Transactions are
-//! not supported: their keys get an error.
+//! request creates `__consumer_offsets`, as Kafka does (replication factor
+//! offsets.topic.replication.factor, at most the live brokers).
+//! Transactions are not supported: their keys get an error.
 
 use std::rc::Rc;
 
@@ -88,7 +89,21 @@ fn coordinator_of(shard: &Shard, group_id: &str) -> Result<(i32, String, i32), E
     }
 }
 
-/// Creates `__consumer_offsets` (offsets.topic.num.partitions) if missing.
+/// offsets.topic.replication.factor, capped (as Kafka's auto-creation
+/// does) at the live brokers this node's image knows: a young cluster gets
+/// its coordinator now rather than once enough brokers have joined.
+fn offsets_replication_factor(shard: &Shard) -> i16 {
+    let live = shard.image.borrow().live_brokers().len();
+    let live = i16::try_from(live).unwrap_or(i16::MAX).max(1);
+    shard
+        .config
+        .group
+        .offsets_topic_replication_factor
+        .clamp(1, live)
+}
+
+/// Creates `__consumer_offsets` (offsets.topic.num.partitions and
+/// .replication.factor) if missing.
 async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
     if shard.topics.borrow().get(OFFSETS_TOPIC).is_some() {
         return Ok(());
@@ -96,9 +111,7 @@ async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
     let request = ShardRequest::CreateTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: shard.config.group.offsets_topic_partitions,
-        // offsets.topic.replication.factor, capped by the live brokers
-        // until replication lands.
-        replication_factor: 1,
+        replication_factor: offsets_replication_factor(shard),
         assignments: Vec::new(),
         validate_only: false,
         // Kafka's settings for this topic: compacted, and commits are small.

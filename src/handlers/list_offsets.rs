@@ -11,7 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::topics;
-use crate::shard::messages::{OffsetAnswer, OffsetQuery};
+use crate::shard::messages::{OffsetAnswer, OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
@@ -42,7 +42,7 @@ pub async fn handle(
                         queries.push(OffsetQuery {
                             topic: m.name.clone(),
                             partition: p.partition_index,
-                            timestamp: p.timestamp,
+                            kind: OffsetKind::Timestamp(p.timestamp),
                         });
                         Ok((queries.len() - 1, epoch))
                     }

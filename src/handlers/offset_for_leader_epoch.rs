@@ -1,9 +1,9 @@
 //! OffsetForLeaderEpoch: clients ask where an epoch ended to detect log
-//! truncation after a leader change. Until replication a partition's log is
-//! written only by its one replica and never truncated, so every epoch up
-//! to the current one ends at the log end; a later epoch is unknown. The
-//! client's current_leader_epoch is checked as Kafka does (UNKNOWN /
-//! FENCED_LEADER_EPOCH), and a partition led elsewhere gets
+//! truncation after a leader change. The leader answers from its log's
+//! leader-epoch cache (Kafka's `endOffsetFor`: the nearest epoch at or below
+//! the one asked and where it ends; the current epoch ends at the log end;
+//! unknown: -1, -1). The client's current_leader_epoch is checked as Kafka
+//! does (UNKNOWN / FENCED_LEADER_EPOCH), and a partition led elsewhere gets
 //! NOT_LEADER_OR_FOLLOWER.
 
 use std::rc::Rc;
@@ -15,10 +15,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::topics;
-use crate::shard::messages::OffsetQuery;
+use crate::shard::messages::{OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
-
-const LATEST: i64 = -1;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -50,12 +48,12 @@ pub async fn handle(
                     let query = OffsetQuery {
                         topic: name.to_string(),
                         partition: p.partition,
-                        timestamp: LATEST,
+                        kind: OffsetKind::EpochEnd(p.leader_epoch),
                     };
                     let end = router::list_offsets(shard, vec![query]).await.remove(0);
                     answer
                         .with_error_code(end.error_code)
-                        .with_leader_epoch(p.leader_epoch)
+                        .with_leader_epoch(end.timestamp as i32)
                         .with_end_offset(end.offset)
                 }
             };

@@ -67,11 +67,12 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
                 (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
                 (Ok(meta), Some(records)) => match shard.check_leader(&meta.name, data.index) {
                     Err(not_here) => Slot::NotHere(not_here),
-                    Ok(_) => {
+                    Ok(leader_epoch) => {
                         parts.push(ProducePart {
                             topic: meta.name.clone(),
                             partition: data.index,
                             records,
+                            leader_epoch,
                         });
                         Slot::Routed(parts.len() - 1)
                     }
@@ -81,7 +82,7 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
         }
         topics_out.push(slots);
     }
-    let pending = router::produce(shard, acks, parts).await;
+    let pending = router::produce(shard, acks, request.timeout_ms, parts).await;
     let endpoints = leader_endpoints(shard, &topics_out, version);
     Box::pin(async move {
         let results = pending.await;

@@ -1,7 +1,10 @@
 //! The node's cluster gauges (controller shard only): quorum role, term,
 //! commit index, how far the applied metadata lags it, brokers registered
-//! and fenced, admin requests forwarded to the active controller. Set from a
-//! plain snapshot once a second; nothing here knows the cluster's types.
+//! and fenced, admin requests forwarded to the active controller, and — as
+//! Kafka's controller metrics, from the active controller only — partitions
+//! without a leader and the leader elections (all, and unclean ones) it
+//! committed. Set from a plain snapshot once a second; nothing here knows
+//! the cluster's types.
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 
@@ -16,6 +19,13 @@ pub struct ClusterSnapshot {
     pub brokers_registered: u64,
     pub brokers_fenced: u64,
     pub forwarded_requests: u64,
+    /// Whether this node is the active controller: offline partitions are
+    /// reported (non-zero) only then.
+    pub active: bool,
+    pub offline_partitions: u64,
+    /// Running totals of what this node committed as active controller.
+    pub leader_elections: u64,
+    pub unclean_elections: u64,
 }
 
 pub struct ClusterGauges {
@@ -27,6 +37,9 @@ pub struct ClusterGauges {
     registered: IntGauge,
     fenced: IntGauge,
     forwarded: IntCounter,
+    offline: IntGauge,
+    elections: IntCounter,
+    unclean: IntCounter,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -37,16 +50,16 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     g
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::with_opts(Opts::new(name, help)).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
 impl ClusterGauges {
     pub(super) fn new(registry: &Registry) -> ClusterGauges {
-        let forwarded = IntCounter::with_opts(Opts::new(
-            "fjord_admin_forwarded_total",
-            "Metadata changes this node sent to the active controller on another node",
-        ))
-        .expect("valid metric");
-        registry
-            .register(Box::new(forwarded.clone()))
-            .expect("unique metric");
         ClusterGauges {
             role: gauge(
                 registry,
@@ -71,7 +84,26 @@ impl ClusterGauges {
             ),
             registered: gauge(registry, "fjord_brokers_registered", "Brokers in the metadata image"),
             fenced: gauge(registry, "fjord_brokers_fenced", "Registered brokers that are fenced"),
-            forwarded,
+            forwarded: counter(
+                registry,
+                "fjord_admin_forwarded_total",
+                "Metadata changes this node sent to the active controller on another node",
+            ),
+            offline: gauge(
+                registry,
+                "fjord_offline_partitions",
+                "Partitions without a leader (active controller only; 0 elsewhere)",
+            ),
+            elections: counter(
+                registry,
+                "fjord_leader_elections_total",
+                "Partition leader changes committed by this node as active controller",
+            ),
+            unclean: counter(
+                registry,
+                "fjord_unclean_leader_elections_total",
+                "Leaders elected from outside the ISR, committed by this node as active controller",
+            ),
         }
     }
 
@@ -84,8 +116,18 @@ impl ClusterGauges {
             .set(s.commit_index.saturating_sub(s.applied_offset) as i64);
         self.registered.set(s.brokers_registered as i64);
         self.fenced.set(s.brokers_fenced as i64);
-        let seen = self.forwarded.get();
-        self.forwarded
-            .inc_by(s.forwarded_requests.saturating_sub(seen));
+        catch_up(&self.forwarded, s.forwarded_requests);
+        self.offline.set(if s.active {
+            s.offline_partitions as i64
+        } else {
+            0
+        });
+        catch_up(&self.elections, s.leader_elections);
+        catch_up(&self.unclean, s.unclean_elections);
     }
+}
+
+/// Moves a counter up to a running total kept elsewhere.
+fn catch_up(counter: &IntCounter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }

@@ -8,12 +8,14 @@
 //! per shard. Every series carries a `shard` label. Storage samples each
 //! fdatasync and group commit into the shard's [`IoHistograms`] (through
 //! `storage::IoObserver`); the cache gauges are set from the shard's
-//! budget at each flush.
+//! budget at each flush. Replication's counters and gauges are in
+//! `replication` (set from the shard's replication state at the flush).
 //!
 //! Must not: be read by the request path, or block a shard while rendering
 //! (the endpoint renders on shard 0 from the shared registry).
 
 pub mod cluster;
+pub mod replication;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -47,6 +49,7 @@ pub struct Metrics {
     cache_used: IntGaugeVec,
     cache_limit: IntGaugeVec,
     cache_evictions: IntCounterVec,
+    replication: replication::ReplicationFamilies,
     /// Set by the controller shard from its cluster node.
     pub cluster: cluster::ClusterGauges,
 }
@@ -185,6 +188,7 @@ impl Metrics {
                 &["shard"],
             ),
             connections,
+            replication: replication::ReplicationFamilies::new(&registry),
             cluster: cluster::ClusterGauges::new(&registry),
             registry,
         })
@@ -254,6 +258,7 @@ impl Metrics {
                 .with_label_values(&[label.as_str()])
                 .local(),
             evictions_seen: Cell::new(0),
+            replication: self.replication.shard(&label),
         }
     }
 }
@@ -293,6 +298,8 @@ pub struct ShardMetrics {
     cache_limit: IntGauge,
     cache_evictions: LocalIntCounter,
     evictions_seen: Cell<u64>,
+    /// Replication's recorders (published by the shard's flush task).
+    pub replication: replication::ShardReplicationMetrics,
 }
 
 impl ShardMetrics {

@@ -226,6 +226,15 @@ async fn start_inner(
             m::AlterUserScramCredentialsRequest,
             handlers::alter_user_scram_credentials::handle
         ),
+        ApiKey::ElectLeaders => respond!(m::ElectLeadersRequest, handlers::elect_leaders::handle),
+        ApiKey::AlterPartitionReassignments => respond!(
+            m::AlterPartitionReassignmentsRequest,
+            handlers::alter_partition_reassignments::handle
+        ),
+        ApiKey::ListPartitionReassignments => respond!(
+            m::ListPartitionReassignmentsRequest,
+            handlers::list_partition_reassignments::handle
+        ),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }
 }

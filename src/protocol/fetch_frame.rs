@@ -13,7 +13,8 @@
 //! the other tagged fields) are written as their defaults: an empty list,
 //! -1, none.
 //!
-//! KIP-951's tagged fields — a partition's CurrentLeader (tag 1, v12+) and
+//! The tagged fields — a partition's DivergingEpoch (tag 0, KIP-320) and
+//! CurrentLeader (tag 1, KIP-951), v12+, and
 //! the response's NodeEndpoints (tag 0, v16+) — are written only when they
 //! hold something other than their default, as Kafka does: tagged fields
 //! at their default are omitted, so versions and responses without them
@@ -39,6 +40,9 @@ pub struct PartitionData {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: ReadData,
+    /// KIP-320 (v12+, tag 0): where a follower's log diverges from this
+    /// leader's, (epoch, end offset); written only when set.
+    pub diverging_epoch: Option<(i32, i64)>,
     /// KIP-951: the partition's leader, when this broker is not it.
     /// Written in flexible versions (v12+) unless it is the default (-1, -1).
     pub current_leader: Option<CurrentLeader>,
@@ -133,6 +137,15 @@ impl Writer {
     }
 }
 
+/// EpochEndOffset: epoch, end offset, no tagged fields.
+fn epoch_end_offset_field(epoch: i32, end_offset: i64) -> BytesMut {
+    let mut b = BytesMut::with_capacity(13);
+    b.put_i32(epoch);
+    b.put_i64(end_offset);
+    b.put_u8(0);
+    b
+}
+
 /// LeaderIdAndEpoch: leader id, epoch, no tagged fields.
 fn current_leader_field(leader: &CurrentLeader) -> BytesMut {
     let mut b = BytesMut::with_capacity(9);
@@ -211,11 +224,15 @@ pub fn encode(
                 w.buf.put_i32(-1); // preferred_read_replica
             }
             w.records(p.records);
+            let diverging = p
+                .diverging_epoch
+                .map(|(epoch, end)| (0, epoch_end_offset_field(epoch, end)));
             let leader = p
                 .current_leader
                 .filter(|l| *l != CurrentLeader::UNKNOWN)
                 .map(|l| (1, current_leader_field(&l)));
-            w.tagged_fields(leader.as_slice());
+            let tagged: Vec<(u32, BytesMut)> = diverging.into_iter().chain(leader).collect();
+            w.tagged_fields(&tagged);
         }
         w.no_tagged_fields();
     }

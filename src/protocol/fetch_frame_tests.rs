@@ -76,7 +76,9 @@ fn sample(version: i16, leaders: Leaders) -> (Vec<TopicData>, FetchResponse) {
                 .collect();
             let all: Vec<u8> = batches.iter().flat_map(|b| b.to_vec()).collect();
             let (error_code, current_leader) = partition_state(leaders, t, p);
+            let diverging_epoch = (t == 2 && p == 1).then_some((4, 77i64));
             parts.push(PartitionData {
+                diverging_epoch,
                 index: p,
                 error_code,
                 high_watermark: 1000 + p as i64,
@@ -94,6 +96,13 @@ fn sample(version: i16, leaders: Leaders) -> (Vec<TopicData>, FetchResponse) {
                 .with_last_stable_offset(1000 + p as i64)
                 .with_log_start_offset(if version >= 5 { 7 } else { -1 })
                 .with_records(Some(Bytes::from(all)));
+            if let Some((epoch, end)) = diverging_epoch.filter(|_| version >= 12) {
+                kpart = kpart.with_diverging_epoch(
+                    kp::EpochEndOffset::default()
+                        .with_epoch(epoch)
+                        .with_end_offset(end),
+                );
+            }
             if let Some(l) = current_leader.filter(|_| version >= 12) {
                 kpart = kpart.with_current_leader(
                     kp::LeaderIdAndEpoch::default()

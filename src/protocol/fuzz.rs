@@ -39,6 +39,13 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         }
         ApiKey::CreatePartitions => decode_request::<m::CreatePartitionsRequest>(frame).map(|_| ()),
         ApiKey::FindCoordinator => decode_request::<m::FindCoordinatorRequest>(frame).map(|_| ()),
+        ApiKey::ElectLeaders => decode_request::<m::ElectLeadersRequest>(frame).map(|_| ()),
+        ApiKey::AlterPartitionReassignments => {
+            decode_request::<m::AlterPartitionReassignmentsRequest>(frame).map(|_| ())
+        }
+        ApiKey::ListPartitionReassignments => {
+            decode_request::<m::ListPartitionReassignmentsRequest>(frame).map(|_| ())
+        }
         _ => Ok(()),
     };
 }

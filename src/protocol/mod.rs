@@ -4,6 +4,7 @@
 //! This layer turns bytes into typed requests and typed responses back into
 //! bytes. It owns no broker state: what a request does is in `handlers`.
 
+pub mod client_codec;
 pub mod codec;
 pub mod connection;
 pub mod dispatch;

@@ -34,6 +34,11 @@ pub struct Followed {
     pub leader_epoch: i32,
     /// Not fetched before this time (ms) after an error.
     pub retry_at_ms: i64,
+    /// The high watermark of the leader's last successful answer (-1
+    /// before one): how far this replica is behind what the leader has
+    /// committed (DescribeLogDirs' offset lag). Not capped at the local
+    /// log end, unlike the high watermark the local log takes.
+    pub leader_high_watermark: i64,
 }
 
 /// What the follower's log looks like now.
@@ -107,6 +112,7 @@ impl FetchSession {
             partition,
             leader_epoch,
             retry_at_ms: 0,
+            leader_high_watermark: -1,
         });
         if entry.leader_epoch != leader_epoch || entry.topic_id != topic_id {
             entry.leader_epoch = leader_epoch;
@@ -160,6 +166,14 @@ impl FetchSession {
             .collect()
     }
 
+    /// Holds a partition back for the backoff (its answer could not be
+    /// applied locally, e.g. a storage error).
+    pub fn back_off(&mut self, topic: &str, partition: i32, now_ms: i64) {
+        if let Some(f) = self.partitions.get_mut(&(topic.to_string(), partition)) {
+            f.retry_at_ms = now_ms + self.backoff_ms;
+        }
+    }
+
     /// The earliest time a backing-off partition may be fetched again.
     pub fn next_retry_ms(&self) -> Option<i64> {
         self.partitions.values().map(|f| f.retry_at_ms).min()
@@ -182,6 +196,7 @@ impl FetchSession {
             return Step::Backoff; // a new epoch: this answer is stale
         }
         if reply.error_code == 0 {
+            followed.leader_high_watermark = reply.high_watermark;
             return match reply.diverging {
                 Some((epoch, end)) => Step::Truncate {
                     offset: truncation_offset(plan, epoch, end, local_end_for_epoch),

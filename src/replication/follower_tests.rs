@@ -45,6 +45,8 @@ fn data_is_appended_and_the_high_watermark_taken() {
         s.on_reply(&plan, &ok(50), 0, |_| None),
         Step::Append { high_watermark: 50 }
     );
+    assert_eq!(s.get("t", 0).map(|f| f.leader_high_watermark), Some(50));
+    assert_eq!(s.get("t", 1).map(|f| f.leader_high_watermark), Some(-1));
 }
 
 #[test]

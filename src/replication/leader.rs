@@ -308,6 +308,12 @@ impl LeaderState {
         Some(alter)
     }
 
+    /// No other replica bounds the high watermark: it is the leader's own
+    /// durable end (the log can follow it without asking).
+    pub fn alone(&self) -> bool {
+        self.maximal_isr().all(|r| r == self.me)
+    }
+
     /// The replicas whose durable end bounds the high watermark: the
     /// committed ISR plus any member a pending change adds.
     fn maximal_isr(&self) -> impl Iterator<Item = i32> + '_ {

@@ -3,7 +3,8 @@
 //! changed is (re)learned — the partitions this shard owns and this node
 //! holds a replica of are opened, their configs updated — and only then is
 //! the new image and topic table visible to requests, so no request finds
-//! a topic without its logs.
+//! a topic without its logs. Leadership (and with it the group coordinator)
+//! follows in `replication::reconcile`.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(super) async fn apply(shard: &Rc<Shard>, image: Arc<MetadataImage>, controll
     }
     *shard.image.borrow_mut() = image;
     shard.controller_id.set(controller_id);
+    super::replication::reconcile(shard);
     shard.image_received.set(true);
 }
 
@@ -50,8 +52,9 @@ fn held_here(shard: &Shard, topic: &TopicImage) -> Vec<i32> {
 async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
     let topic_config = Rc::new(TopicConfig::resolve(&shard.config, &topic.configs));
     let log_config = super::topic_log_config(&shard.config, &topic_config);
-    let mut opened = Vec::new();
-    for p in held_here(shard, topic) {
+    let held = held_here(shard, topic);
+    drop_replicas_moved_away(shard, &topic.name, &held).await;
+    for p in held {
         if let Some(log) = shard.log(&topic.name, p) {
             log.update_config(log_config.clone());
             continue;
@@ -73,7 +76,6 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
                     .entry(topic.name.clone())
                     .or_default()
                     .insert(p, log);
-                opened.push(p);
             }
             Err(e) => tracing::error!(topic = topic.name, partition = p, "open log: {e}"),
         }
@@ -88,10 +90,34 @@ async fn upsert(shard: &Rc<Shard>, topic: &TopicImage) {
         partitions: topic.partitions.len() as i32,
         configs: topic.configs.clone(),
     });
-    if topic.name == crate::group::OFFSETS_TOPIC && !opened.is_empty() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move { crate::group::load_owned(&shard, opened).await })
-            .detach();
+}
+
+/// A reassignment took this node out of a partition's replicas: its copy
+/// is deleted, as Kafka deletes a replica it stops hosting.
+async fn drop_replicas_moved_away(shard: &Rc<Shard>, topic: &str, held: &[i32]) {
+    let gone: Vec<(i32, PartitionLog)> = {
+        let mut logs = shard.logs.borrow_mut();
+        let Some(partitions) = logs.get_mut(topic) else {
+            return;
+        };
+        let ids: Vec<i32> = partitions
+            .keys()
+            .copied()
+            .filter(|p| !held.contains(p))
+            .collect();
+        ids.into_iter()
+            .filter_map(|p| partitions.remove(&p).map(|log| (p, log)))
+            .collect()
+    };
+    for (p, log) in gone {
+        tracing::info!(
+            topic,
+            partition = p,
+            "no longer a replica here: deleting the local copy"
+        );
+        if let Err(e) = log.delete().await {
+            tracing::error!(topic, partition = p, "delete log: {e}");
+        }
     }
 }
 

@@ -23,6 +23,10 @@ pub struct ProducePart {
     pub topic: String,
     pub partition: i32,
     pub records: Bytes,
+    /// The leader epoch the connection's shard saw this node lead in:
+    /// stamped on the batches, and the owner refuses if it no longer leads
+    /// in it.
+    pub leader_epoch: i32,
 }
 
 /// Outcome of appending to one partition.
@@ -45,6 +49,18 @@ pub struct FetchPart {
     pub partition: i32,
     pub offset: i64,
     pub max_bytes: usize,
+    /// Set when a follower broker fetches (replication), not a consumer.
+    pub replica: Option<ReplicaFetch>,
+}
+
+/// Who a follower's fetch comes from and what its log ends with.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaFetch {
+    pub replica_id: i32,
+    /// The follower's broker epoch (KIP-903), -1 if not sent.
+    pub broker_epoch: i64,
+    /// The epoch of the follower's last batch (KIP-320), -1 if none.
+    pub last_fetched_epoch: i32,
 }
 
 /// What a read of one partition found.
@@ -54,15 +70,43 @@ pub struct FetchResult {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub records: ReadData,
+    /// Data beyond it is what a long poll waits for: the high watermark
+    /// for consumers, the durable end for followers.
+    pub readable_end: i64,
+    /// A follower's log diverges from the leader's: (epoch, end offset).
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
-/// One ListOffsets query: `timestamp` is Kafka's (-1 latest, -2 earliest,
-/// -3 max timestamp, else a time in ms).
+impl FetchResult {
+    /// Nothing read, only an error.
+    pub fn failed(error_code: i16) -> FetchResult {
+        FetchResult {
+            error_code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            records: ReadData::empty(),
+            readable_end: -1,
+            diverging_epoch: None,
+        }
+    }
+}
+
+/// One offset lookup on a partition's log.
 #[derive(Clone, Debug)]
 pub struct OffsetQuery {
     pub topic: String,
     pub partition: i32,
-    pub timestamp: i64,
+    pub kind: OffsetKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum OffsetKind {
+    /// ListOffsets: Kafka's timestamp (-1 latest, -2 earliest, -3 max
+    /// timestamp, else a time in ms).
+    Timestamp(i64),
+    /// OffsetForLeaderEpoch: where this epoch (or the nearest lower one the
+    /// log has) ends; answered as (end offset, that epoch as `timestamp`).
+    EpochEnd(i32),
 }
 
 #[derive(Clone, Debug)]
@@ -93,6 +137,8 @@ pub enum ShardRequest {
     /// with acks=0).
     Produce {
         acks: i16,
+        /// acks=all waits at most this long for the in-sync replicas.
+        timeout_ms: i32,
         parts: Vec<ProducePart>,
     },
     Fetch {
@@ -106,6 +152,10 @@ pub enum ShardRequest {
     },
     ListOffsets {
         queries: Vec<OffsetQuery>,
+    },
+    /// DescribeLogDirs: size and offset lag of each (topic, partition).
+    LogDirs {
+        parts: Vec<(String, i32)>,
     },
     /// To the controller shard (0): create a topic through the active
     /// controller. `partitions` / `replication_factor` -1: the defaults;
@@ -168,6 +218,8 @@ pub enum ShardResponse {
     Fetch(Vec<FetchResult>),
     DataReady,
     ListOffsets(Vec<OffsetAnswer>),
+    /// None for a partition not held here.
+    LogDirs(Vec<Option<super::replication_stats::LogDirEntry>>),
     /// Kafka error code (0 = created) and message.
     TopicCreated(i16, Option<String>, Option<TopicMeta>),
     TopicDeleted(i16, Option<Uuid>),

@@ -10,10 +10,14 @@
 mod apply_image;
 pub mod cluster_view;
 pub mod controller;
+pub mod follower_fetch;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
+pub mod produce;
 pub mod publish;
+pub mod replication;
+pub mod replication_stats;
 pub mod router;
 pub mod runtime;
 pub mod service;
@@ -44,6 +48,9 @@ pub const CONTROLLER_SHARD: usize = 0;
 #[derive(Clone, Debug)]
 pub struct BrokerIdentity {
     pub node_id: i32,
+    /// This process's registration id: an image naming another (an earlier
+    /// run's) is out of date about this broker.
+    pub incarnation: uuid::Uuid,
     pub host: String,
     pub port: i32,
     pub cluster_id: String,
@@ -83,6 +90,9 @@ pub struct Shard {
     pub groups: RefCell<crate::group::Coordinator>,
     /// Writes response frames: vectored sends for memory, splice for files.
     pub sender: crate::net::Sender,
+    /// The partitions this shard leads and the fetch sessions of those it
+    /// follows.
+    pub replication: RefCell<replication::ShardReplication>,
 }
 
 impl Shard {

@@ -62,6 +62,7 @@ fn merge<R>(
 pub async fn produce(
     shard: &Rc<Shard>,
     acks: i16,
+    timeout_ms: i32,
     parts: Vec<ProducePart>,
 ) -> impl Future<Output = Vec<ProduceResult>> {
     let Split { by_shard, total } = split(shard, parts, |p| (p.topic.as_str(), p.partition));
@@ -69,11 +70,21 @@ pub async fn produce(
     let mut remote = Vec::new();
     for (owner, positions, group) in by_shard {
         if owner == shard.id {
-            local = Some((positions, service::produce_local(shard, acks, group)));
+            local = Some((
+                positions,
+                super::produce::produce_local(shard, acks, timeout_ms, group),
+            ));
         } else {
             let rx = shard
                 .mesh
-                .send(owner, ShardRequest::Produce { acks, parts: group })
+                .send(
+                    owner,
+                    ShardRequest::Produce {
+                        acks,
+                        timeout_ms,
+                        parts: group,
+                    },
+                )
                 .await;
             remote.push((positions, rx));
         }
@@ -107,12 +118,8 @@ fn produce_unavailable() -> ProduceResult {
 
 /// Reads every part from its owner, concurrently.
 pub async fn fetch(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
-    let fallback = || FetchResult {
-        error_code: kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
-        high_watermark: -1,
-        log_start_offset: -1,
-        records: ReadData::empty(),
-    };
+    let fallback =
+        || FetchResult::failed(kafka_protocol::error::ResponseError::NotLeaderOrFollower.code());
     scatter(
         shard,
         parts,
@@ -143,6 +150,26 @@ pub async fn list_offsets(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<O
             _ => None,
         },
         fallback,
+    )
+    .await
+}
+
+/// DescribeLogDirs' facts of each partition from its owner (None: not
+/// held on this broker).
+pub async fn log_dirs(
+    shard: &Rc<Shard>,
+    parts: Vec<(String, i32)>,
+) -> Vec<Option<super::replication_stats::LogDirEntry>> {
+    scatter(
+        shard,
+        parts,
+        |p| (p.0.as_str(), p.1),
+        |parts| ShardRequest::LogDirs { parts },
+        |r| match r {
+            ShardResponse::LogDirs(entries) => Some(entries),
+            _ => None,
+        },
+        || None,
     )
     .await
 }

@@ -82,6 +82,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .unwrap_or_else(|| (listen.ip().to_string(), listen.port()));
     let identity = BrokerIdentity {
         node_id: options.config.node_id,
+        incarnation: uuid::Uuid::new_v4(),
         host,
         port: i32::from(port),
         cluster_id: cluster_id(&options.data_dir),
@@ -195,6 +196,7 @@ async fn run_shard_inner(
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
         sender: Default::default(),
+        replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
         metrics,
         storage,
@@ -215,6 +217,7 @@ async fn run_shard_inner(
         }
     }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
+    glommio::spawn_local(super::replication::run_ticks(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
     glommio::spawn_local(flush_metrics(shard.clone(), start.metrics.clone())).detach();
     if let (Some(addr), CONTROLLER_SHARD) = (start.metrics_addr, start.index) {
@@ -286,9 +289,11 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
         defaults: Defaults {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
+            unclean_leader_election: config.cluster.unclean_leader_election,
         },
         controller_listen: bound.map(|a| a.to_string()),
         broker: config.cluster.broker.then(|| BrokerEndpoint {
+            incarnation: shard.identity.incarnation,
             host: shard.identity.host.clone(),
             port: shard.identity.port,
         }),
@@ -462,6 +467,8 @@ async fn flush_metrics(shard: Rc<Shard>, metrics: Arc<crate::metrics::Metrics>) 
             .fold(Default::default(), |a, b| a + b);
         let cache = shard.storage.cache.snapshot();
         shard.metrics.flush(shard.mesh.sent(), storage, cache);
+        let replication = super::replication_stats::snapshot(&shard, crate::util::now_ms());
+        shard.metrics.replication.flush(&replication);
         let node = shard.cluster.borrow().clone();
         if let Some(node) = node {
             metrics.cluster.set(node.metrics_snapshot());

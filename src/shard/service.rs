@@ -12,9 +12,10 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::messages::*;
-use super::{controller, topic_policy, Shard};
-use crate::storage::{AppendError, PartitionLog, ReadError, StorageError};
-use crate::util::{now_ms, race_all};
+use super::produce::produce_local;
+use super::{controller, Shard};
+use crate::storage::{PartitionLog, ReadError, StorageError};
+use crate::util::race_all;
 
 /// Entry point for requests arriving on the mesh. Runs in the mesh receive
 /// loop, so it must not await: produce appends happen here, everything else is
@@ -22,8 +23,12 @@ use crate::util::{now_ms, race_all};
 pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequest) {
     let shard = shard.clone();
     let answer: std::pin::Pin<Box<dyn Future<Output = ShardResponse>>> = match request {
-        ShardRequest::Produce { acks, parts } => {
-            let pending = produce_local(&shard, acks, parts);
+        ShardRequest::Produce {
+            acks,
+            timeout_ms,
+            parts,
+        } => {
+            let pending = produce_local(&shard, acks, timeout_ms, parts);
             Box::pin(async move { ShardResponse::Produce(pending.await) })
         }
         other => {
@@ -41,9 +46,11 @@ pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequ
 /// Runs any request except Produce on this shard.
 pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse {
     match request {
-        ShardRequest::Produce { acks, parts } => {
-            ShardResponse::Produce(produce_local(shard, acks, parts).await)
-        }
+        ShardRequest::Produce {
+            acks,
+            timeout_ms,
+            parts,
+        } => ShardResponse::Produce(produce_local(shard, acks, timeout_ms, parts).await),
         ShardRequest::Fetch { parts } => ShardResponse::Fetch(fetch_local(shard, parts).await),
         ShardRequest::WaitForData { parts, timeout_ms } => {
             wait_local(shard, &parts, timeout_ms).await;
@@ -52,6 +59,12 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::ListOffsets { queries } => {
             ShardResponse::ListOffsets(list_offsets_local(shard, queries).await)
         }
+        ShardRequest::LogDirs { parts } => ShardResponse::LogDirs(
+            parts
+                .iter()
+                .map(|(t, p)| super::replication_stats::log_dir_entry(shard, t, *p))
+                .collect(),
+        ),
         ShardRequest::CreateTopic {
             name,
             partitions,
@@ -108,127 +121,55 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
     }
 }
 
-/// Appends every part now (in order) and returns a future that resolves when
-/// they are durable. With acks=0 the future resolves without waiting.
-pub fn produce_local(
-    shard: &Rc<Shard>,
-    acks: i16,
-    parts: Vec<ProducePart>,
-) -> impl Future<Output = Vec<ProduceResult>> {
-    let now = now_ms();
-    let mut waits = Vec::with_capacity(parts.len());
-    for part in parts {
-        let Some(log) = shard.log(&part.topic, part.partition) else {
-            waits.push(Err(failed(ResponseError::NotLeaderOrFollower, None)));
-            continue;
-        };
-        let cfg = shard.topic_config(&part.topic);
-        let records = match topic_policy::check(&part.records, &cfg, now) {
-            Ok(records) => records,
-            Err(refusal) => {
-                let mut result = failed(refusal.error, Some(refusal.message));
-                result.record_errors = refusal.records;
-                waits.push(Err(result));
-                continue;
-            }
-        };
-        let append_time = if cfg.log_append_time { now } else { -1 };
-        match log.append_with(&records, 0, now, cfg.log_append_time) {
-            Ok(appended) => waits.push(Ok((appended, log, append_time))),
-            Err(e) => waits.push(Err(append_failure(&e))),
-        }
-    }
-    async move {
-        let mut results = Vec::with_capacity(waits.len());
-        for wait in waits {
-            results.push(match wait {
-                Err(result) => result,
-                Ok((appended, log, append_time)) => {
-                    let durable = if acks == 0 {
-                        Ok(())
-                    } else {
-                        appended.durable.await
-                    };
-                    match durable {
-                        Ok(()) => ProduceResult {
-                            error_code: 0,
-                            error_message: None,
-                            base_offset: appended.base_offset,
-                            log_start_offset: log.log_start_offset(),
-                            log_append_time_ms: append_time,
-                            record_errors: Vec::new(),
-                        },
-                        Err(e) => {
-                            tracing::error!("append not made durable: {e}");
-                            failed(ResponseError::KafkaStorageError, Some(e.to_string()))
-                        }
-                    }
-                }
-            });
-        }
-        results
-    }
-}
-
-fn failed(error: ResponseError, message: Option<String>) -> ProduceResult {
-    ProduceResult {
-        error_code: error.code(),
-        error_message: message,
-        base_offset: -1,
-        log_start_offset: -1,
-        log_append_time_ms: -1,
-        record_errors: Vec::new(),
-    }
-}
-
-fn append_failure(error: &AppendError) -> ProduceResult {
-    let code = match error {
-        AppendError::Corrupt(_) => ResponseError::CorruptMessage,
-        AppendError::UnsupportedMagic => ResponseError::UnsupportedForMessageFormat,
-        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
-        AppendError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
-        AppendError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
-        AppendError::Stopped(_) => ResponseError::KafkaStorageError,
-    };
-    failed(code, Some(error.to_string()))
-}
-
 async fn fetch_local(shard: &Rc<Shard>, parts: Vec<FetchPart>) -> Vec<FetchResult> {
     let mut results = Vec::with_capacity(parts.len());
     for part in parts {
         let Some(log) = shard.log(&part.topic, part.partition) else {
-            results.push(FetchResult {
-                error_code: ResponseError::NotLeaderOrFollower.code(),
-                high_watermark: -1,
-                log_start_offset: -1,
-                records: ReadData::empty(),
-            });
+            results.push(FetchResult::failed(
+                ResponseError::NotLeaderOrFollower.code(),
+            ));
             continue;
         };
-        let read = if shard.config.fetch_splice {
-            log.read_data(part.offset, part.max_bytes, true).await
-        } else {
-            let read = log.read(part.offset, part.max_bytes, true).await;
-            read.map(|bytes| ReadData::Memory(vec![bytes]))
-        };
-        let (error_code, records) = match read {
-            Ok(records) => (0, records),
-            Err(ReadError::OffsetOutOfRange { .. }) => {
-                (ResponseError::OffsetOutOfRange.code(), ReadData::empty())
-            }
-            Err(e) => {
-                tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
-                (ResponseError::KafkaStorageError.code(), ReadData::empty())
-            }
-        };
-        results.push(FetchResult {
-            error_code,
-            high_watermark: log.high_watermark(),
-            log_start_offset: log.log_start_offset(),
-            records,
+        results.push(match part.replica {
+            Some(replica) => super::replication::serve_follower(shard, &log, &part, replica).await,
+            None => read_for_consumer(shard, &log, &part).await,
         });
     }
     results
+}
+
+/// A consumer's read: below the high watermark, and only from a leader
+/// whose high watermark covers everything earlier leaders wrote, so the
+/// high watermark a consumer sees never goes back.
+async fn read_for_consumer(shard: &Rc<Shard>, log: &PartitionLog, part: &FetchPart) -> FetchResult {
+    if !shard.serves_consumers(&part.topic, part.partition, log) {
+        return FetchResult::failed(ResponseError::NotLeaderOrFollower.code());
+    }
+    let read = if shard.config.fetch_splice {
+        log.read_data(part.offset, part.max_bytes, true).await
+    } else {
+        let read = log.read(part.offset, part.max_bytes, true).await;
+        read.map(|bytes| ReadData::Memory(vec![bytes]))
+    };
+    let (error_code, records) = match read {
+        Ok(records) => (0, records),
+        Err(ReadError::OffsetOutOfRange { .. }) => {
+            (ResponseError::OffsetOutOfRange.code(), ReadData::empty())
+        }
+        Err(e) => {
+            tracing::error!(topic = part.topic, partition = part.partition, "read: {e}");
+            (ResponseError::KafkaStorageError.code(), ReadData::empty())
+        }
+    };
+    let hw = log.high_watermark();
+    FetchResult {
+        error_code,
+        high_watermark: hw,
+        log_start_offset: log.log_start_offset(),
+        records,
+        readable_end: hw,
+        diverging_epoch: None,
+    }
 }
 
 /// Resolves when any part owned here has data past its offset, or after the
@@ -237,7 +178,11 @@ async fn wait_local(shard: &Rc<Shard>, parts: &[FetchPart], timeout_ms: u64) {
     let mut waits: Vec<std::pin::Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
     for part in parts {
         if let Some(log) = shard.log(&part.topic, part.partition) {
-            waits.push(Box::pin(log.wait_for_data(part.offset)));
+            if part.replica.is_some() {
+                waits.push(Box::pin(log.wait_for_durable(part.offset)));
+            } else {
+                waits.push(Box::pin(log.wait_for_data(part.offset)));
+            }
         }
     }
     waits.push(Box::pin(glommio::timer::sleep(Duration::from_millis(
@@ -257,9 +202,37 @@ async fn list_offsets_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec
             });
             continue;
         };
-        answers.push(list_offset(&log, query.timestamp).await);
+        answers.push(match query.kind {
+            OffsetKind::Timestamp(t)
+                if !visible_offsets(t)
+                    && !shard.serves_consumers(&query.topic, query.partition, &log) =>
+            {
+                // A new leader whose high watermark has not yet reached its
+                // epoch start would answer with an offset below what its
+                // predecessor showed (Kafka: OFFSET_NOT_AVAILABLE, retriable).
+                OffsetAnswer {
+                    error_code: ResponseError::OffsetNotAvailable.code(),
+                    offset: -1,
+                    timestamp: -1,
+                }
+            }
+            OffsetKind::Timestamp(t) => list_offset(&log, t).await,
+            OffsetKind::EpochEnd(epoch) => {
+                let (epoch, end) = log.end_offset_for_epoch(epoch).unwrap_or((-1, -1));
+                OffsetAnswer {
+                    error_code: 0,
+                    offset: end,
+                    timestamp: i64::from(epoch),
+                }
+            }
+        });
     }
     answers
+}
+
+/// Lookups whose answer does not depend on the high watermark (earliest).
+fn visible_offsets(timestamp: i64) -> bool {
+    matches!(timestamp, -2 | -4 | -5)
 }
 
 async fn list_offset(log: &PartitionLog, timestamp: i64) -> OffsetAnswer {

@@ -1,7 +1,8 @@
 //! Hot-tail batch cache: the most recent batches of a partition, as the
 //! `Bytes` that were queued for the disk (headers already rewritten).
 //!
-//! Owns: per partition, a contiguous run of whole batches ending at the log
+//! Owns: per partition, a contiguous run of whole batches (offsets
+//! increasing, gaps only where the leader's log has them) ending at the log
 //! end offset ([`BatchCache`]), and its place in the shard's budget
 //! ([`PartitionCache`]: byte accounting, LRU touches, an optional
 //! per-partition cap). Must not: serve data at or above the high watermark
@@ -39,9 +40,17 @@ impl BatchCache {
     }
 
     fn push(&mut self, base: i64, last: i64, data: Bytes) {
-        debug_assert!(self.batches.back().is_none_or(|b| b.last + 1 == base));
+        // Increasing; a follower's batches may leave offset gaps.
+        debug_assert!(self.batches.back().is_none_or(|b| b.last < base));
         self.bytes += data.len();
         self.batches.push_back(Cached { base, last, data });
+    }
+
+    /// Drops the newest batch; returns its size.
+    fn pop_newest(&mut self) -> Option<usize> {
+        let new = self.batches.pop_back()?;
+        self.bytes -= new.data.len();
+        Some(new.data.len())
     }
 
     /// Drops the oldest batch; returns its size.
@@ -141,6 +150,17 @@ impl PartitionCache {
         let mut run = self.run.borrow_mut();
         while run.batches.front().is_some_and(|b| b.base < offset) {
             if let Some(n) = run.pop_oldest() {
+                self.budget.shrank(n, 0);
+            }
+        }
+    }
+
+    /// Forgets every batch holding offsets at or above `offset` (the log
+    /// was truncated there). What remains still ends at the log end.
+    pub fn truncate_from(&self, offset: i64) {
+        let mut run = self.run.borrow_mut();
+        while run.batches.back().is_some_and(|b| b.last >= offset) {
+            if let Some(n) = run.pop_newest() {
                 self.budget.shrank(n, 0);
             }
         }

@@ -298,7 +298,7 @@ impl PartitionLog {
             if let Some(e) = &st.failed {
                 return Err(e.clone());
             }
-            if st.cleaning || st.closing {
+            if st.cleaning || st.closing || st.truncating {
                 stats.skipped = true;
                 return Ok(stats);
             }
@@ -470,12 +470,18 @@ impl PartitionLog {
         super::off_shard(move || sync_dir(&owned_dir)).await?;
         crash_point(1)?;
         // From here to the in-memory swap nothing awaits.
-        let still_there = inner
-            .st
-            .borrow()
-            .segments
-            .iter()
-            .any(|s| s.base_offset == src.base && Rc::ptr_eq(&s.file(), &src.file));
+        // A truncation may have cut or replaced the segment meanwhile (it
+        // reopens what it keeps, so the file handle differs) or be running.
+        let still_there = {
+            let st = inner.st.borrow();
+            !st.truncating
+                && st.segments.iter().any(|s| {
+                    s.base_offset == src.base
+                        && Rc::ptr_eq(&s.file(), &src.file)
+                        && s.is_sealed()
+                        && s.size() == src.size
+                })
+        };
         if !still_there {
             drop(seg);
             for ext in ["log", "index", "timeindex"] {

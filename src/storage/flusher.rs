@@ -3,11 +3,12 @@
 //! Each round takes everything pending (capped at WRITE_CAP bytes), writes
 //! it with one aligned `write_at` per segment touched (tail block + new
 //! batches + padding), updates the indexes, then in fsync mode issues one
-//! `fdatasync`, and only then advances the high watermark and wakes durable
-//! and data waiters. Appends arriving meanwhile form the next round. In
-//! periodic mode the high watermark moves after the write and fdatasync runs
-//! when flush_interval_messages or flush_interval_ms is reached. Rolls
-//! happen here, between writes.
+//! `fdatasync`, and only then advances the durable end (and with it, unless
+//! the replication layer holds it back, the high watermark) and wakes
+//! durable and data waiters. Appends arriving meanwhile form the next round.
+//! In periodic mode the durable end moves after the write and fdatasync runs
+//! when flush_interval_messages or flush_interval_ms is reached. Rolls and
+//! truncations (`truncate`) happen here, between writes.
 //!
 //! Owns: every write, sync, truncate and roll of the log files. Must not:
 //! run two writes to a file at once (it is the only writer and awaits each),
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use super::log::{Inner, Pending};
 use super::recovery::sync_dir;
 use super::segment::{self, BatchInfo, Segment};
+use super::truncate::{self, Truncation};
 use super::StorageError;
 
 /// Largest single write; more pending data waits for the next round.
@@ -69,6 +71,8 @@ enum Step {
     Sync,
     /// Retention asked for the active segment to be closed.
     Roll,
+    /// `truncate_to` / `truncate_fully` (nothing is pending or in flight).
+    Truncate(Truncation),
     Wait(Option<Duration>),
     Exit,
 }
@@ -80,6 +84,11 @@ pub async fn run(inner: Rc<Inner>) {
             Step::Write(round) => write_round(&inner, round, &mut unsynced).await,
             Step::Sync => sync_active(&inner, &mut unsynced).await,
             Step::Roll => requested_roll(&inner, &mut unsynced).await,
+            Step::Truncate(t) => {
+                // The truncation syncs what it keeps of the active segment.
+                unsynced = Unsynced::default();
+                truncate::run(&inner, t).await
+            }
             Step::Wait(timeout) => {
                 wait(&inner, timeout).await;
                 Ok(())
@@ -97,7 +106,15 @@ pub async fn run(inner: Rc<Inner>) {
         let _ = tx.send(());
     }
     let err = st.failed.clone().unwrap_or(StorageError::Closed);
-    for tx in st.roll_waiters.drain(..) {
+    let hw_waiters = std::mem::take(&mut st.hw_waiters).into_values().flatten();
+    let truncations: Vec<_> = st.truncations.drain(..).map(|(_, tx)| tx).collect();
+    let roll: Vec<_> = st.roll_waiters.drain(..).collect();
+    let all: Vec<_> = roll
+        .into_iter()
+        .chain(hw_waiters)
+        .chain(truncations)
+        .collect();
+    for tx in all {
         let _ = tx.send(Err(err.clone()));
     }
 }
@@ -118,6 +135,9 @@ fn next_step(inner: &Inner, unsynced: &Unsynced) -> Step {
             round.extend(st.pending.pop_front());
         }
         return Step::Write(round);
+    }
+    if let Some((t, _)) = st.truncations.front() {
+        return Step::Truncate(*t);
     }
     let due = sync_due_in(inner, unsynced);
     if due == Some(Duration::ZERO) || (st.closing && unsynced.messages > 0) {
@@ -164,7 +184,11 @@ async fn write_round(
             i += n;
         }
         if roll {
-            roll_segment(inner, unsynced).await?;
+            // A follower's batches may start past the active segment's end
+            // (the leader's log has a gap): the new segment starts at the
+            // next batch, so its offsets stay within i32 of its base.
+            let next_base = round.get(i).map(|p| p.base);
+            roll_segment(inner, unsynced, next_base).await?;
         }
     }
     let last = round.last().map_or(-1, |p| p.last);
@@ -243,11 +267,16 @@ async fn write_group(inner: &Inner, group: &[Pending]) -> Result<(), StorageErro
 /// Seals the active segment (truncate, fdatasync, trim indexes) and starts
 /// a new one at the next offset. The order makes every non-last segment
 /// end exactly at its last batch on disk before its successor exists.
-async fn roll_segment(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), StorageError> {
+async fn roll_segment(
+    inner: &Inner,
+    unsynced: &mut Unsynced,
+    next_base: Option<i64>,
+) -> Result<(), StorageError> {
     let (file, size, next) = {
         let st = inner.st.borrow();
         let active = st.segments.last().ok_or(StorageError::Closed)?;
-        (active.file(), active.size(), active.next_offset())
+        let next = active.next_offset().max(next_base.unwrap_or(i64::MIN));
+        (active.file(), active.size(), next)
     };
     segment::truncate_and_sync(&file, size).await?;
     *unsynced = Unsynced::default(); // the seal synced everything written
@@ -276,7 +305,7 @@ async fn requested_roll(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), St
     let result = if empty {
         Ok(())
     } else {
-        roll_segment(inner, unsynced).await
+        roll_segment(inner, unsynced, None).await
     };
     let waiters = std::mem::take(&mut inner.st.borrow_mut().roll_waiters);
     for tx in waiters {
@@ -305,16 +334,17 @@ async fn sync_active(inner: &Inner, unsynced: &mut Unsynced) -> Result<(), Stora
     Ok(())
 }
 
-/// Moves the high watermark to `hw` (and the log's max timestamp to the
-/// round's, if larger) and wakes whoever waited for it.
-fn publish(inner: &Inner, hw: i64, round_max_ts: Option<(i64, i64)>) {
+/// Moves the durable end to `end` (and the log's max timestamp to the
+/// round's, if larger) and wakes whoever waited for it or for the high
+/// watermark it may raise.
+fn publish(inner: &Inner, end: i64, round_max_ts: Option<(i64, i64)>) {
     let mut st = inner.st.borrow_mut();
-    debug_assert!(hw >= st.hw, "high watermark moves forward");
-    st.hw = hw;
-    // The round is written: the active segment ends exactly at `hw`.
+    debug_assert!(end >= st.durable_end, "durable end moves forward");
+    st.durable_end = end;
+    // The round is written: the active segment ends exactly at `end`.
     if let Some(active) = st.segments.last() {
-        debug_assert_eq!(active.next_offset(), hw);
-        if active.next_offset() == hw {
+        debug_assert_eq!(active.next_offset(), end);
+        if active.next_offset() == end {
             st.hw_mark = (active.base_offset, active.size());
         }
     }
@@ -323,25 +353,9 @@ fn publish(inner: &Inner, hw: i64, round_max_ts: Option<(i64, i64)>) {
             st.max_ts = Some(m);
         }
     }
-    let later = st.durable.split_off(&hw);
-    let done = std::mem::replace(&mut st.durable, later);
-    let ready: Vec<u64> = st
-        .data_waiters
-        .iter()
-        .filter(|(_, (offset, _))| *offset < hw)
-        .map(|(id, _)| *id)
-        .collect();
-    let wakers: Vec<_> = ready
-        .iter()
-        .filter_map(|id| st.data_waiters.remove(id))
-        .collect();
+    let ready = st.take_ready();
     drop(st);
-    for tx in done.into_values().flatten() {
-        let _ = tx.send(Ok(()));
-    }
-    for (_, w) in wakers {
-        w.wake();
-    }
+    ready.fire();
 }
 
 /// Stops the log after an I/O error: nothing more is acknowledged.
@@ -353,8 +367,14 @@ fn fail(inner: &Inner, e: StorageError) {
     st.pending.clear();
     inner.cache.clear();
     let waiters = std::mem::take(&mut st.durable);
+    let hw_waiters = std::mem::take(&mut st.hw_waiters);
+    let truncations: Vec<_> = st.truncations.drain(..).map(|(_, tx)| tx).collect();
     drop(st);
-    for tx in waiters.into_values().flatten() {
+    let all = waiters
+        .into_values()
+        .chain(hw_waiters.into_values())
+        .flatten();
+    for tx in all.chain(truncations) {
         let _ = tx.send(Err(stopped.clone()));
     }
 }

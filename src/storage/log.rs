@@ -4,10 +4,11 @@
 //! PartitionLog::open(dir, LogConfig) -> Result<PartitionLog, StorageError>   (async; spawns the flusher)
 //! open_shared(dir, LogConfig, &ShardStorage) -> same, in the shard's cache budget
 //! append(&self, records: &Bytes, leader_epoch: i32, now_ms: i64) -> Result<Appended, AppendError>  (sync)
-//! log_start_offset / log_end_offset / high_watermark (&self) -> i64
+//! log_start_offset / log_end_offset / durable_end / high_watermark (&self) -> i64
 //! read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes, ReadError>  (async; read.rs)
 //! read_data(&self, offset, max_bytes, min_one) -> Result<ReadData, ReadError>  (async; read.rs: cache Bytes or a file slice for splice)
-//! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async)
+//! read_data_replica(&self, offset, max_bytes, min_one) -> same, below the durable end (read.rs)
+//! offset_for_timestamp(&self, ts: i64) -> Result<Option<(offset, max_ts)>, StorageError>  (async; read.rs)
 //! max_timestamp(&self) -> Option<(max_ts, offset)>
 //! wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static
 //! close(&self) / delete(self) -> Result<(), StorageError>  (async)
@@ -16,6 +17,10 @@
 //! delete_records_before(&self, offset: i64) -> Result<i64, StorageError>  (async; retention.rs)
 //! enforce_retention(&self, retention_ms, retention_bytes, now_ms) -> Result<RetentionOutcome, StorageError>  (async; retention.rs)
 //! compact(&self, &CompactionConfig, now_ms) -> Result<CompactionStats, StorageError>  (async; cleaner.rs)
+//! append_replica(&self, records, now_ms) -> Result<Appended, AppendError>  (replica.rs)
+//! set_high_watermark(&self, Option<i64>); wait_for_durable(offset); wait_for_hw(offset)  (replica.rs)
+//! assign_epoch_start / latest_epoch / end_offset_for_epoch / leader_epochs  (replica.rs, epochs.rs)
+//! truncate_to(&self, offset) / truncate_fully(&self, new_start) -> Result<(), StorageError>  (async; truncate.rs)
 //! ```
 //!
 //! Semantics: `append` validates every batch first (all or nothing), runs
@@ -23,8 +28,10 @@
 //! baseOffset/leaderEpoch in a copy of the bytes, queues them for the
 //! flusher and puts them in the hot-tail cache. `Appended::durable`
 //! resolves once the flusher wrote them and (default mode) fdatasync'ed; the
-//! high watermark moves at the same moment, so readers never see data that a
-//! crash could take back. `read` serves [offset, hw): OffsetOutOfRange only
+//! durable end moves at the same moment. The high watermark is the durable
+//! end (a fresh log), or the replication layer's value bounded by it
+//! (`set_high_watermark`), so readers never see data that a crash could take
+//! back. `read` serves [offset, hw): OffsetOutOfRange only
 //! below the log start or above the log end offset (as Kafka); an offset in
 //! [hw, log end] reads empty; an offset in a gap compaction left is answered
 //! with the next batch. `max_timestamp` works at batch granularity (the
@@ -56,12 +63,13 @@ use futures_channel::oneshot;
 
 use super::batch::{self, BatchError, BatchHeader, Batches};
 use super::cache::PartitionCache;
+use super::epochs::{EpochCache, EpochFile};
 use super::flusher::{self, Notify};
 use super::producer_state::{BatchMeta, ProducerState, SeqCheck, SeqError, Staged};
-use super::reader::{DataWait, Window};
-use super::records;
+use super::reader::{DataWait, WaitKind};
 use super::recovery;
 use super::segment::Segment;
+use super::truncate::Truncation;
 use super::{AppendError, LogConfig, ShardStorage, StorageError};
 
 /// A batch queued for the flusher.
@@ -74,7 +82,7 @@ pub(super) struct Pending {
     pub data: Bytes,
 }
 
-type DurableTx = oneshot::Sender<Result<(), StorageError>>;
+pub(super) type DurableTx = oneshot::Sender<Result<(), StorageError>>;
 
 pub(super) struct State {
     pub segments: Vec<Segment>,
@@ -82,17 +90,25 @@ pub(super) struct State {
     /// inside the first segment after DeleteRecords).
     pub start: i64,
     pub log_end: i64,
-    pub hw: i64,
-    /// (segment base, size) at the last high-watermark move: bytes below
-    /// it in that segment hold only batches below `hw`.
+    /// The durable end: offsets below it are written and (fsync mode)
+    /// synced locally. The flusher moves it.
+    pub durable_end: i64,
+    /// The replication layer's high watermark (None: follow `durable_end`);
+    /// see [`State::high_watermark`].
+    pub replicated: Option<i64>,
+    /// (segment base, size) at the last durable-end move: bytes below it in
+    /// that segment hold only batches below `durable_end`.
     pub hw_mark: (i64, u64),
     pub max_ts: Option<(i64, i64)>,
     pub pending: VecDeque<Pending>,
     pub producers: ProducerState,
     /// Durable waiters by the last offset they need.
     pub durable: BTreeMap<i64, Vec<DurableTx>>,
-    /// wait_for_data registrations: id → (offset, waker).
-    pub data_waiters: BTreeMap<u64, (i64, Waker)>,
+    /// wait_for_hw waiters by the offset the high watermark must pass.
+    pub hw_waiters: BTreeMap<i64, Vec<DurableTx>>,
+    /// wait_for_data / wait_for_durable registrations: id → (what, offset,
+    /// waker).
+    pub data_waiters: BTreeMap<u64, (WaitKind, i64, Waker)>,
     pub next_waiter_id: u64,
     pub failed: Option<StorageError>,
     /// No more appends; the flusher drains and exits.
@@ -104,6 +120,12 @@ pub(super) struct State {
     pub roll_waiters: Vec<DurableTx>,
     /// A compaction is running (one at a time).
     pub cleaning: bool,
+    /// Leader epochs and their start offsets (persisted by `Inner::epoch_file`).
+    pub epochs: EpochCache,
+    /// Truncations asked of the flusher, in order. While any is queued or
+    /// running, appends are refused and retention/compaction stand aside.
+    pub truncations: VecDeque<(Truncation, DurableTx)>,
+    pub truncating: bool,
 }
 
 pub(super) struct Inner {
@@ -113,6 +135,7 @@ pub(super) struct Inner {
     pub st: RefCell<State>,
     pub wake: Notify,
     pub stats: super::stats::LogStats,
+    pub epoch_file: EpochFile,
     /// Outside `st` so the shard's budget can evict from it at any time.
     pub cache: Rc<PartitionCache>,
 }
@@ -160,7 +183,7 @@ impl std::fmt::Debug for Appended {
     }
 }
 
-fn append_error(e: BatchError) -> AppendError {
+pub(super) fn append_error(e: BatchError) -> AppendError {
     match e {
         BatchError::UnsupportedMagic(_) => AppendError::UnsupportedMagic,
         BatchError::InvalidRecord(m) => AppendError::InvalidRecord(m),
@@ -202,12 +225,17 @@ impl State {
         self.start
     }
 
-    fn accepting(&self) -> Result<(), AppendError> {
+    pub(super) fn accepting(&self) -> Result<(), AppendError> {
         if let Some(e) = &self.failed {
             return Err(AppendError::Stopped(e.to_string()));
         }
         if self.closing {
             return Err(AppendError::Stopped("log closed".into()));
+        }
+        if self.truncating {
+            // Refused rather than queued: only a follower truncates, and it
+            // appends after its truncation returned.
+            return Err(AppendError::Stopped("log is being truncated".into()));
         }
         Ok(())
     }
@@ -241,12 +269,22 @@ impl State {
         Ok(Plan::Append(planned, staged, next))
     }
 
-    /// A future resolving once `last_offset` is below the high watermark.
-    fn durable_after(
+    /// What consumers may read below: the replication layer's high
+    /// watermark bounded by the durable end (and not below the log start,
+    /// unless nothing is durable there yet), or the durable end itself.
+    pub fn high_watermark(&self) -> i64 {
+        match self.replicated {
+            None => self.durable_end,
+            Some(x) => x.max(self.start).min(self.durable_end),
+        }
+    }
+
+    /// A future resolving once `last_offset` is below the durable end.
+    pub(super) fn durable_after(
         &mut self,
         last_offset: i64,
     ) -> Pin<Box<dyn Future<Output = Result<(), StorageError>>>> {
-        if last_offset < self.hw {
+        if last_offset < self.durable_end {
             return Box::pin(std::future::ready(Ok(())));
         }
         if let Some(e) = &self.failed {
@@ -286,16 +324,22 @@ impl PartitionLog {
             .last()
             .map_or((0, 0), |s| (s.base_offset, s.size()));
         let start = rec.log_start.max(first_base).min(rec.log_end);
+        let mut epochs = rec.epochs;
+        if epochs.truncate_from_start(start) {
+            EpochFile::new(&dir).store(&epochs);
+        }
         let st = State {
             segments: rec.segments,
             start,
             log_end: rec.log_end,
-            hw: rec.log_end,
+            durable_end: rec.log_end,
+            replicated: None,
             hw_mark,
             max_ts,
             pending: VecDeque::new(),
             producers: rec.producers,
             durable: BTreeMap::new(),
+            hw_waiters: BTreeMap::new(),
             data_waiters: BTreeMap::new(),
             next_waiter_id: 0,
             failed: None,
@@ -305,14 +349,18 @@ impl PartitionLog {
             close_waiters: Vec::new(),
             roll_waiters: Vec::new(),
             cleaning: false,
+            epochs,
+            truncations: VecDeque::new(),
+            truncating: false,
         };
         let inner = Rc::new(Inner {
-            dir,
+            dir: dir.clone(),
             cache: PartitionCache::new(&shard.cache, config.cache_bytes),
             cfg: RefCell::new(config),
             st: RefCell::new(st),
             wake: Notify::default(),
             stats: super::stats::LogStats::new(shard.io.clone()),
+            epoch_file: EpochFile::new(&dir),
         });
         glommio::spawn_local(flusher::run(inner.clone())).detach();
         Ok(PartitionLog {
@@ -405,6 +453,11 @@ impl PartitionLog {
         }
         st.producers.commit(staged);
         let base_offset = st.log_end;
+        // A lower epoch than the latest would be an upstream bug; the cache
+        // ignores it rather than refusing the append.
+        if st.epochs.assign(leader_epoch, base_offset) {
+            inner.epoch_file.store(&st.epochs);
+        }
         st.log_end = next;
         let durable = st.durable_after(next - 1);
         drop(st);
@@ -426,68 +479,27 @@ impl PartitionLog {
         self.inner().st.borrow().log_end
     }
 
-    /// Offsets below it are readable: durable (fsync mode) or written
-    /// (periodic mode).
+    /// Offsets below it are readable by consumers: see
+    /// [`PartitionLog::set_high_watermark`]; by default the durable end.
     pub fn high_watermark(&self) -> i64 {
-        self.inner().st.borrow().hw
+        self.inner().st.borrow().high_watermark()
     }
 
-    /// The largest batch max timestamp below the high watermark, with the
+    /// Offsets below it are durable (fsync mode) or written (periodic mode)
+    /// locally.
+    pub fn durable_end(&self) -> i64 {
+        self.inner().st.borrow().durable_end
+    }
+
+    /// The largest batch max timestamp below the durable end, with the
     /// base offset of its batch.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         self.inner().st.borrow().max_ts
     }
 
-    /// First record at or above the log start offset whose timestamp is at
-    /// least `ts`: (its offset, its timestamp); None if no record below the
-    /// high watermark qualifies.
-    pub async fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        let mut after = i64::MIN; // base of the last segment searched
-        loop {
-            let (file, from, limit, hw, start) = {
-                let st = self.inner().st.borrow();
-                let start = st.log_start();
-                let seg = st.segments.iter().find(|s| {
-                    s.base_offset > after
-                        && s.next_offset() > start
-                        && s.max_timestamp().is_some_and(|(m, _)| m >= ts)
-                });
-                let Some(seg) = seg else { return Ok(None) };
-                after = seg.base_offset;
-                let from = seg.position_for_timestamp(ts).max(seg.position_for(start));
-                (seg.file(), from, seg.size(), st.hw, start)
-            };
-            let mut w = Window::new(file, limit);
-            let mut pos = from;
-            loop {
-                let found = w
-                    .find(pos, |h| {
-                        (h.max_timestamp >= ts && h.last_offset() >= start) || h.base_offset >= hw
-                    })
-                    .await?;
-                let Some((at, h)) = found else { break };
-                if h.base_offset >= hw {
-                    return Ok(None);
-                }
-                // The time index finds the batch; the exact record is inside
-                // it. A batch that cannot be decoded answers with its base.
-                let bytes = w.bytes(at, h.total_len()).await?;
-                match records::first_record_at_or_after(&h, bytes, ts, start) {
-                    Some(Some(found)) => return Ok(Some(found)),
-                    Some(None) => pos = at + h.total_len() as u64,
-                    None => return Ok(Some((h.base_offset.max(start), h.max_timestamp))),
-                }
-            }
-        }
-    }
-
     /// Resolves once the high watermark is above `offset`.
     pub fn wait_for_data(&self, offset: i64) -> impl Future<Output = ()> + 'static {
-        DataWait {
-            inner: self.inner().clone(),
-            offset,
-            id: None,
-        }
+        DataWait::new(self.inner().clone(), WaitKind::HighWatermark, offset)
     }
 
     /// Writes and syncs everything pending, stops the flusher, truncates the

@@ -2,9 +2,10 @@
 //! glommio, one owner shard per partition.
 //!
 //! Owns: segments, indexes, crash recovery, group-committed durability,
-//! idempotent-producer checks, the hot-tail batch cache within the shard's
-//! budget. Must not: know the
-//! wire protocol, share state across threads (everything is `!Send`), or
+//! the durable end vs the high watermark the replication layer sets,
+//! truncation, the leader-epoch cache, idempotent-producer checks, the hot-tail batch cache within the shard's
+//! budget. Must not: know the wire protocol or the replication protocol
+//! (callers decide epochs, truncation offsets and the high watermark), share state across threads (everything is `!Send`), or
 //! decompress records on the produce/fetch path (`records` does, for
 //! ListOffsets by time, and `filter`, for compaction). Retention and
 //! compaction run only when called (`enforce_retention` / `compact`, with
@@ -19,13 +20,17 @@
 //! `cleaner` (compaction and its crash-safe segment swap), `filter`
 //! (record-level rewrite of one batch, with decompression; compaction only),
 //! `checkpoint` (small atomically replaced files: log start offset, cleaner
-//! state).
+//! state), `epochs` (the persisted leader-epoch cache), `replica` (what
+//! replication uses: the follower's append, the replication high watermark
+//! and its waits, epoch queries), `truncate` (`truncate_to` /
+//! `truncate_fully`, run by the flusher).
 
 pub mod batch;
 mod budget;
 mod cache;
 mod checkpoint;
 mod cleaner;
+mod epochs;
 mod filter;
 mod flusher;
 pub mod index;
@@ -35,9 +40,11 @@ mod read;
 mod reader;
 pub mod records;
 mod recovery;
+mod replica;
 mod retention;
 pub mod segment;
 mod stats;
+mod truncate;
 
 use std::io;
 use std::rc::Rc;
@@ -142,6 +149,11 @@ pub enum StorageError {
     /// negative one other than -1): Kafka's OFFSET_OUT_OF_RANGE.
     #[error("offset {offset} out of range (high watermark {high_watermark})")]
     OffsetOutOfRange { offset: i64, high_watermark: i64 },
+    /// The log was truncated below the offset a waiter needed (a follower
+    /// truncating, or a leader that lost leadership): the data it waited
+    /// for is gone and will not become durable.
+    #[error("log truncated to {0}")]
+    Truncated(i64),
 }
 
 impl StorageError {
@@ -196,3 +208,7 @@ mod tests_compaction;
 mod tests_maintenance;
 #[cfg(test)]
 mod tests_read;
+#[cfg(test)]
+mod tests_replica;
+#[cfg(test)]
+mod tests_truncate;

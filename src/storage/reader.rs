@@ -1,5 +1,7 @@
 //! Read-side helpers of [`super::PartitionLog`]: a windowed reader over a
-//! segment file and the `wait_for_data` future.
+//! segment file, the `wait_for_data` / `wait_for_durable` future and the
+//! waking of every kind of waiter when the durable end or the high
+//! watermark rises.
 //!
 //! Owns: walking stored batch headers from an index position, cutting whole
 //! batches within the limits. Must not: read past the logical size captured
@@ -9,12 +11,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use glommio::io::DmaFile;
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
-use super::log::Inner;
+use super::log::{DurableTx, Inner, State};
 use super::recovery;
 use super::StorageError;
 
@@ -94,11 +96,90 @@ impl Window {
     }
 }
 
-/// Future of [`PartitionLog::wait_for_data`].
+/// What a [`DataWait`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WaitKind {
+    /// The high watermark (consumers).
+    HighWatermark,
+    /// The durable end (a leader's followers).
+    Durable,
+}
+
+impl State {
+    fn end_for(&self, kind: WaitKind) -> i64 {
+        match kind {
+            WaitKind::HighWatermark => self.high_watermark(),
+            WaitKind::Durable => self.durable_end,
+        }
+    }
+
+    /// Takes every waiter whose condition now holds (after the durable end
+    /// or the high watermark rose); the caller wakes them once the state
+    /// borrow is released.
+    pub(super) fn take_ready(&mut self) -> Ready {
+        let durable = self.durable_end;
+        let later = self.durable.split_off(&durable);
+        let durable_txs = std::mem::replace(&mut self.durable, later);
+        let hw = self.high_watermark();
+        let later = self.hw_waiters.split_off(&hw);
+        let hw_txs = std::mem::replace(&mut self.hw_waiters, later);
+        let ready: Vec<u64> = self
+            .data_waiters
+            .iter()
+            .filter(|(_, (kind, offset, _))| *offset < self.end_for(*kind))
+            .map(|(id, _)| *id)
+            .collect();
+        let wakers = ready
+            .iter()
+            .filter_map(|id| self.data_waiters.remove(id))
+            .map(|(_, _, w)| w)
+            .collect();
+        Ready {
+            txs: durable_txs
+                .into_values()
+                .chain(hw_txs.into_values())
+                .flatten()
+                .collect(),
+            wakers,
+        }
+    }
+}
+
+/// Waiters to resolve, taken out of the state.
+pub(super) struct Ready {
+    txs: Vec<DurableTx>,
+    wakers: Vec<Waker>,
+}
+
+impl Ready {
+    pub(super) fn fire(self) {
+        for tx in self.txs {
+            let _ = tx.send(Ok(()));
+        }
+        for w in self.wakers {
+            w.wake();
+        }
+    }
+}
+
+/// Future of [`PartitionLog::wait_for_data`] and
+/// [`PartitionLog::wait_for_durable`].
 pub(super) struct DataWait {
-    pub(super) inner: Rc<Inner>,
-    pub(super) offset: i64,
-    pub(super) id: Option<u64>,
+    inner: Rc<Inner>,
+    kind: WaitKind,
+    offset: i64,
+    id: Option<u64>,
+}
+
+impl DataWait {
+    pub(super) fn new(inner: Rc<Inner>, kind: WaitKind, offset: i64) -> DataWait {
+        DataWait {
+            inner,
+            kind,
+            offset,
+            id: None,
+        }
+    }
 }
 
 impl Future for DataWait {
@@ -107,7 +188,7 @@ impl Future for DataWait {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let mut st = this.inner.st.borrow_mut();
-        if st.hw > this.offset {
+        if st.end_for(this.kind) > this.offset {
             if let Some(id) = this.id.take() {
                 st.data_waiters.remove(&id);
             }
@@ -118,7 +199,7 @@ impl Future for DataWait {
             st.next_waiter_id
         });
         st.data_waiters
-            .insert(id, (this.offset, cx.waker().clone()));
+            .insert(id, (this.kind, this.offset, cx.waker().clone()));
         Poll::Pending
     }
 }

@@ -1,16 +1,18 @@
 //! Opening a partition directory after a clean stop or a crash.
 //!
 //! Owns: finding segments, scanning them (length sane, magic 2, CRC ok,
-//! baseOffset == expected next offset), truncating a torn or zero-padded
-//! tail, validating or rebuilding indexes, replaying producer state. Must
-//! not: leave a gap or a duplicate offset. Every segment but the last was
+//! offsets increasing), truncating a torn or zero-padded tail, validating
+//! or rebuilding indexes, replaying producer state and rebuilding the
+//! leader-epoch cache (`epochs`). Must not: leave a duplicate offset. Every segment but the last was
 //! truncated and synced before its successor was created, so a sealed
 //! segment that does not scan clean to its end is corruption: it is cut at
 //! the first bad batch and every later segment removed (Kafka does the same).
 //!
-//! Compaction leaves offset gaps inside and between sealed segments (never
-//! in the last one): a sealed segment's batches need only increasing
-//! offsets, and a segment may start above its predecessor's end.
+//! Offset gaps are allowed everywhere: compaction leaves them inside and
+//! between sealed segments, and a follower stores its leader's batches as
+//! they are (gaps included) in its active segment. So every segment's
+//! batches need only increasing offsets, the first at or after the
+//! segment's base, and a segment may start above its predecessor's end.
 //!
 //! Before listing segments, leftovers of an interrupted compaction are
 //! settled (see `cleaner`): `*.cleaned` files are deleted; a `<base>.log.swap`
@@ -28,6 +30,7 @@ use glommio::io::DmaFile;
 
 use super::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
 use super::checkpoint;
+use super::epochs::{self, EpochCache, EpochFile};
 use super::index::{OffsetIndex, TimeIndex};
 use super::producer_state::ProducerState;
 use super::segment::{self, BatchInfo, Segment};
@@ -38,6 +41,8 @@ const SCAN_CHUNK: usize = 1 << 20;
 pub struct Recovered {
     pub segments: Vec<Segment>,
     pub producers: ProducerState,
+    /// The leader-epoch cache: the persisted file reconciled with the scan.
+    pub epochs: EpochCache,
     pub log_end: i64,
     /// The persisted log start offset (0 if none); the caller bounds it by
     /// the first segment's base and the log end.
@@ -95,12 +100,25 @@ pub async fn read_exact(file: &DmaFile, pos: u64, len: usize) -> Result<Vec<u8>,
 }
 
 /// A batch stored at `pos` is acceptable if its header is sane, it fits in
-/// the file, its CRC matches and it carries the expected offset (or, in a
-/// sealed segment that compaction may have rewritten, any later one).
-fn check_stored(buf: &[u8], expected: i64, gaps: bool) -> Option<BatchHeader> {
+/// the file, its CRC matches and its offsets are at or after `expected`
+/// (the previous batch's end, or the segment's base).
+fn check_stored(buf: &[u8], expected: i64) -> Option<BatchHeader> {
     let h = batch::validate(buf).ok()?;
-    let offset_ok = h.base_offset == expected || (gaps && h.base_offset > expected);
-    (offset_ok && h.last_offset_delta >= 0).then_some(h)
+    (h.base_offset >= expected && h.last_offset_delta >= 0).then_some(h)
+}
+
+/// What a scan rebuilds from the batches it visits.
+#[derive(Default)]
+pub(super) struct Replayed {
+    pub producers: ProducerState,
+    pub epochs: EpochCache,
+}
+
+impl Replayed {
+    fn visit(&mut self, h: &BatchHeader) {
+        self.producers.replay(h);
+        self.epochs.assign(h.leader_epoch, h.base_offset);
+    }
 }
 
 /// How many bytes the batch at the start of `buf` needs, if its header
@@ -120,7 +138,6 @@ async fn scan(
     file: &DmaFile,
     file_len: u64,
     base: i64,
-    gaps: bool,
     visit: &mut dyn FnMut(&BatchHeader, u64),
 ) -> Result<ScanEnd, StorageError> {
     let mut buf: Vec<u8> = Vec::new();
@@ -143,7 +160,7 @@ async fn scan(
                 want = total;
                 break;
             }
-            let Some(h) = check_stored(&buf[at..at + total], end.next_offset, gaps) else {
+            let Some(h) = check_stored(&buf[at..at + total], end.next_offset) else {
                 stop = true;
                 break;
             };
@@ -232,7 +249,7 @@ async fn open_verified(
     file: &Rc<DmaFile>,
     base: i64,
     file_len: u64,
-    producers: &mut ProducerState,
+    replayed: &mut Replayed,
     cfg: &LogConfig,
 ) -> Result<(Option<Segment>, bool), StorageError> {
     let Some((oi, ti)) = existing_indexes(dir, base, file_len) else {
@@ -240,12 +257,12 @@ async fn open_verified(
     };
     let mut check = IndexCheck::default();
     let mut max_ts: Option<(i64, i64)> = None;
-    let end = scan(file, file_len, base, true, &mut |h, pos| {
+    let end = scan(file, file_len, base, &mut |h, pos| {
         check.visit(&oi, &ti, h, pos);
         if max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
             max_ts = Some((h.max_timestamp, h.base_offset));
         }
-        producers.replay(h);
+        replayed.visit(h);
     })
     .await?;
     if end.valid_len != file_len || !check.all_seen(&oi, &ti) {
@@ -263,18 +280,18 @@ async fn open_verified(
 async fn open_rebuilt(
     dir: &Path,
     file: &Rc<DmaFile>,
-    (base, gaps): (i64, bool),
+    base: i64,
     file_len: u64,
-    mut producers: Option<&mut ProducerState>,
+    mut replayed: Option<&mut Replayed>,
     cfg: &LogConfig,
 ) -> Result<(Segment, ScanEnd), StorageError> {
     let (oi, ti) = segment::create_indexes(dir, base, cfg)?;
     let mut seg = Segment::assemble(file.clone(), base, oi, ti, cfg);
-    let end = scan(file, file_len, base, gaps, &mut |h, pos| {
+    let end = scan(file, file_len, base, &mut |h, pos| {
         let ok = seg.record(&info(h), pos);
         debug_assert!(ok, "index sized for the segment");
-        if let Some(p) = producers.as_deref_mut() {
-            p.replay(h);
+        if let Some(r) = replayed.as_deref_mut() {
+            r.visit(h);
         }
     })
     .await?;
@@ -322,7 +339,7 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
     std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
     settle_compaction_leftovers(dir)?;
     let bases = list_segments(dir)?;
-    let mut producers = ProducerState::new();
+    let mut replayed = Replayed::default();
     let mut segments: Vec<Segment> = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
         let expected = segments.last().map(|s: &Segment| s.next_offset());
@@ -344,18 +361,17 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
             .await
             .map_err(|e| io_err("stat", &path, e))?;
         let is_last = i + 1 == bases.len();
-        let mut replayed = false;
+        let mut was_replayed = false;
         if !is_last {
-            let verified = open_verified(dir, &file, base, file_len, &mut producers, cfg).await?;
+            let verified = open_verified(dir, &file, base, file_len, &mut replayed, cfg).await?;
             if let (Some(seg), _) = verified {
                 segments.push(seg);
                 continue;
             }
-            replayed = verified.1;
+            was_replayed = verified.1;
         }
-        let replay = (!replayed).then_some(&mut producers);
-        let (mut seg, end) =
-            open_rebuilt(dir, &file, (base, !is_last), file_len, replay, cfg).await?;
+        let replay = (!was_replayed).then_some(&mut replayed);
+        let (mut seg, end) = open_rebuilt(dir, &file, base, file_len, replay, cfg).await?;
         if is_last || end.valid_len < file_len {
             if !is_last {
                 tracing::error!(base, "corrupt sealed segment; dropping later segments");
@@ -376,12 +392,67 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
         sync_dir(dir)?;
     }
     let log_end = segments.last().map_or(0, Segment::next_offset);
+    let file = EpochFile::new(dir);
+    let stored = file.load();
+    let epochs = epochs::merge_recovered(&stored, &replayed.epochs, log_end);
+    if epochs != stored {
+        file.store(&epochs);
+    }
     Ok(Recovered {
         segments,
-        producers,
+        producers: replayed.producers,
+        epochs,
         log_end,
         log_start: checkpoint::read_log_start(dir),
     })
+}
+
+/// Replays every batch of the given segment files (file, base, size), in
+/// order: the producer state and epochs a truncation leaves. A batch that
+/// does not scan is corruption here (the files were recovered or written by
+/// this process).
+pub(super) async fn replay_segments(
+    files: &[(Rc<DmaFile>, i64, u64)],
+) -> Result<Replayed, StorageError> {
+    let mut replayed = Replayed::default();
+    for (file, base, size) in files {
+        let end = scan(file, *size, *base, &mut |h, _| replayed.visit(h)).await?;
+        if end.valid_len != *size {
+            return Err(StorageError::Corrupt(format!(
+                "segment {base} does not scan to its end {size} ({} valid)",
+                end.valid_len
+            )));
+        }
+    }
+    Ok(replayed)
+}
+
+/// Reopens the segment at `base` (just truncated on disk) as the active
+/// segment, rebuilding its indexes. The old index files are unlinked first
+/// so the old segment's mappings stay valid (on the old inodes) until it is
+/// dropped.
+pub(super) async fn reopen_active(
+    dir: &Path,
+    base: i64,
+    cfg: &LogConfig,
+) -> Result<Segment, StorageError> {
+    for ext in ["index", "timeindex"] {
+        let p = segment::segment_path(dir, base, ext);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &p, e)),
+        }
+    }
+    let path = segment::segment_path(dir, base, "log");
+    let file = Rc::new(segment::open_log_file(&path, false).await?);
+    let file_len = file
+        .file_size()
+        .await
+        .map_err(|e| io_err("stat", &path, e))?;
+    let (mut seg, end) = open_rebuilt(dir, &file, base, file_len, None, cfg).await?;
+    activate(&mut seg, file_len, end.first_max_ts).await?;
+    Ok(seg)
 }
 
 /// Settles what an interrupted compaction left (see the module doc).

@@ -35,6 +35,9 @@ impl State {
     /// next segment's base, bytes of the log still kept)` holds, stopping at
     /// the first that is kept; moves the log start offset past them.
     fn take_oldest(&mut self, mut expired: impl FnMut(&Segment, i64, u64) -> bool) -> Vec<Segment> {
+        if self.truncating {
+            return Vec::new(); // the truncation owns the segment list; next pass
+        }
         let mut total: u64 = self.segments.iter().map(Segment::size).sum();
         let mut n = 0;
         while n + 1 < self.segments.len() {
@@ -59,13 +62,21 @@ impl State {
     /// rewritten: the largest over the remaining segments, ignoring a batch
     /// not yet below the high watermark (its flusher round publishes it).
     pub fn refresh_max_timestamp(&mut self) {
-        let hw = self.hw;
+        let hw = self.durable_end;
         self.max_ts = self
             .segments
             .iter()
             .filter_map(Segment::max_timestamp)
             .filter(|&(_, off)| off < hw)
             .reduce(|a, b| if b.0 > a.0 { b } else { a });
+    }
+}
+
+/// Keeps the leader-epoch cache within the log (Kafka's
+/// `truncateFromStart`) after the log start moved.
+fn trim_epochs(inner: &Inner, st: &mut State) {
+    if st.epochs.truncate_from_start(st.start) {
+        inner.epoch_file.store(&st.epochs);
     }
 }
 
@@ -95,7 +106,7 @@ impl PartitionLog {
             if let Some(e) = &st.failed {
                 return Err(e.clone());
             }
-            let hw = st.hw;
+            let hw = st.high_watermark();
             let target = if offset == -1 { hw } else { offset };
             if !(0..=hw).contains(&target) {
                 return Err(StorageError::OffsetOutOfRange {
@@ -114,7 +125,9 @@ impl PartitionLog {
         let removed = {
             let mut st = inner.st.borrow_mut();
             st.start = st.start.max(target);
-            st.take_oldest(|_, next_base, _| next_base <= target)
+            let removed = st.take_oldest(|_, next_base, _| next_base <= target);
+            trim_epochs(inner, &mut st);
+            removed
         };
         delete_files(inner, removed);
         Ok(self.log_start_offset())
@@ -161,13 +174,15 @@ impl PartitionLog {
         let removed = {
             let mut st = inner.st.borrow_mut();
             let start = st.start;
-            st.take_oldest(|seg, next_base, total| {
+            let removed = st.take_oldest(|seg, next_base, total| {
                 let by_time =
                     cutoff.is_some_and(|c| seg.max_timestamp().is_none_or(|(ts, _)| ts < c));
                 let by_size = retention_bytes >= 0
                     && total.saturating_sub(seg.size()) >= retention_bytes as u64;
                 by_time || by_size || next_base <= start
-            })
+            });
+            trim_epochs(inner, &mut st);
+            removed
         };
         let (segments_deleted, bytes_deleted) = delete_files(inner, removed);
         Ok(RetentionOutcome {

@@ -237,15 +237,20 @@ impl Segment {
     ) -> bool {
         let size = self.size + pending.0;
         let batches = pending.1 + 1;
+        // Index entries hold offsets relative to the base as u32; a
+        // follower's batch far past an (even empty) segment's base needs a
+        // segment of its own.
+        if b.last_offset - self.base_offset > i32::MAX as i64 {
+            return true;
+        }
         if size == 0 {
-            return false; // an empty segment takes any batch
+            return false; // an empty segment takes any other batch
         }
         let max_bytes = cfg.segment_bytes.clamp(1, i32::MAX as u64);
         size + b.len > max_bytes
             || self
                 .first_append_ms
                 .is_some_and(|t| append_ms.saturating_sub(t) >= cfg.segment_ms as i64)
-            || b.last_offset - self.base_offset > i32::MAX as i64
             || self.offset_index.len() + batches >= self.offset_index.capacity()
             || self.time_index.len() + batches + 1 >= self.time_index.capacity()
     }

@@ -28,7 +28,21 @@ fi
 
 work=$(mktemp -d)
 pids=""
-trap 'kill $pids 2>/dev/null || true; rm -rf "$work"' EXIT
+# Stops the brokers and waits (30 s at most, then kill -9) for them to exit
+# before removing their data: one still shutting down may be writing to it.
+stop_brokers() {
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 300); do
+    local alive=""
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  kill -9 $pids 2>/dev/null || true
+  sleep 0.2
+  rm -rf "$work"
+}
+trap stop_brokers EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # FJORD_NODES=3 runs the suite against a three-node cluster (each node a

@@ -66,6 +66,8 @@ class Node:
         self.host = cluster.netns.address(node_id) if cluster.netns else "127.0.0.1"
         self.port = 9092 if cluster.netns else free_port()
         self.cport = 9093 if cluster.netns else free_port()
+        # Prometheus text (--metrics-addr), served by every node.
+        self.mport = 9094 if cluster.netns else free_port()
         self.dir = os.path.join(cluster.dir, f"node{node_id}")
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.dir, exist_ok=True)
@@ -89,13 +91,18 @@ class Node:
         return f"{self.host}:{self.port}"
 
     @property
+    def metrics_addr(self):
+        return f"{self.host}:{self.mport}"
+
+    @property
     def metadata_dir(self):
         return os.path.join(self.data_dir, "metadata")
 
     def command(self):
         settings = {"node.id": str(self.id), "controller.quorum.voters": self.cluster.voters,
                     "process.roles": self.roles, **FAST, **self.cluster.settings}
-        cmd = [FJORD, "serve", "--listen", self.bootstrap, "--data-dir", self.data_dir, "--cores", "1"]
+        cmd = [FJORD, "serve", "--listen", self.bootstrap, "--data-dir", self.data_dir, "--cores", "1",
+               "--metrics-addr", self.metrics_addr]
         if self.is_voter:
             cmd += ["--controller-listen", f"{self.host}:{self.cport}"]
         if self.cluster.netns:

@@ -3,6 +3,8 @@ node, each with a veth pair whose host end sits on a bridge in the test's
 own namespace, so the test reaches every node and the nodes reach each
 other through the bridge. `partition(i)` takes node i's link down (it can
 reach no one and no one can reach it); `heal(i)` brings it back.
+`isolate(i)` cuts node i off from the other nodes but not from the test's
+clients (blackhole routes); `rejoin(i)` undoes it.
 
 Names carry the test process's pid so that runs side by side do not meet.
 """
@@ -67,6 +69,20 @@ class Network:
 
     def heal(self, i):
         ip("link", "set", self.host_link(i), "up")
+
+    def isolate(self, i):
+        """Cuts node i off from the other nodes only: blackhole routes both
+        ways, so the test (and its clients) still reach every node."""
+        for j in self.nodes:
+            if j != i:
+                ip("-n", self.namespace(i), "route", "add", "blackhole", f"{self.address(j)}/32")
+                ip("-n", self.namespace(j), "route", "add", "blackhole", f"{self.address(i)}/32")
+
+    def rejoin(self, i):
+        for j in self.nodes:
+            if j != i:
+                ip("-n", self.namespace(i), "route", "del", "blackhole", f"{self.address(j)}/32")
+                ip("-n", self.namespace(j), "route", "del", "blackhole", f"{self.address(i)}/32")
 
     def close(self):
         for i in self.nodes:

@@ -71,6 +71,7 @@ fn create_places_replicas_over_live_brokers() {
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..
         } = record
         else {
             panic!("record {record:?}");

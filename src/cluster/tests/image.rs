@@ -141,6 +141,7 @@ fn topics_partitions_and_configs() {
         leader: 1,
         leader_epoch: 1,
         partition_epoch: 1,
+        ..PartitionImage::default()
     };
     assert_eq!(cluster.topic("t").partitions[1], expected);
 }

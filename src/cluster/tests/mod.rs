@@ -2,7 +2,10 @@
 //! drives it: plans and lifecycle records applied to an image, entry by entry.
 
 mod commands;
+mod elections;
 mod image;
+mod partitions;
+mod reassignment;
 mod registry;
 mod security;
 
@@ -18,6 +21,7 @@ fn defaults() -> Defaults {
     Defaults {
         num_partitions: 2,
         default_replication_factor: 1,
+        unclean_leader_election: false,
     }
 }
 
@@ -130,5 +134,7 @@ fn partition(
         leader,
         leader_epoch: epochs.0,
         partition_epoch: epochs.1,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }

@@ -1,0 +1,83 @@
+"""Helpers for the replication tests: who leads a partition and who is in
+its ISR (as a client sees it), and the record batches each replica holds on
+disk, read straight from its segment files, so a test can check that every
+replica stores the same bytes at the same offsets."""
+import glob
+import os
+import struct
+import threading
+import time
+
+from confluent_kafka import Producer
+
+
+def partition_state(cluster, ask, topic, partition=0, timeout=5):
+    """(leader, replicas, isr) of a partition, as node `ask` answers."""
+    md = cluster.admin(ask).list_topics(topic, timeout=timeout)
+    p = md.topics[topic].partitions[partition]
+    return p.leader, list(p.replicas), sorted(p.isrs)
+
+
+def batches(data_dir, topic, partition):
+    """[(base offset, last offset, leader epoch, crc)] of every batch in the
+    partition's segment files, in order; stops at a segment's zero padding
+    or torn tail."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(data_dir, f"{topic}-{partition}", "*.log"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 61 <= len(data):
+            base, length, epoch = struct.unpack_from(">qii", data, pos)
+            if length < 49 or pos + 12 + length > len(data):
+                break
+            crc, = struct.unpack_from(">I", data, pos + 17)
+            last_delta, = struct.unpack_from(">i", data, pos + 23)
+            out.append((base, base + last_delta, epoch, crc))
+            pos += 12 + length
+    return out
+
+
+class Writer:
+    """An idempotent acks=all producer writing `value-<n>` to one partition
+    from a thread until stopped, remembering what was acknowledged."""
+
+    def __init__(self, bootstrap, topic, partition=0, **conf):
+        self.topic, self.partition = topic, partition
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "linger.ms": 2, "message.timeout.ms": 60000, **conf})
+        self.acked = {}  # value -> offset
+        self.failed = []
+        self.sent = 0
+        self.ack_times = []  # (time, count) at each ack
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _delivered(self, err, msg):
+        if err is not None:
+            self.failed.append(str(err))
+            return
+        self.acked[msg.value()] = msg.offset()
+        self.ack_times.append(time.time())
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.producer.produce(self.topic, value=b"value-%d" % self.sent, partition=self.partition,
+                                      on_delivery=self._delivered)
+                self.sent += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.002)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def first_ack_after(self, t):
+        return next((a for a in list(self.ack_times) if a > t), None)
+
+    def stop(self, flush_timeout=60):
+        self._stop.set()
+        self._thread.join()
+        self.producer.flush(flush_timeout)
