@@ -282,7 +282,10 @@ impl Broker {
             Ok(_) => {}
             Err(code) if answers_pending => {
                 let error = ResponseError::try_from_code(code).expect("the controller's own code");
-                leader.alter_failed(error);
+                if !leader.alter_failed(error) {
+                    // Outcome unknown: sent again until the image settles it.
+                    part.alter_sent = Some(ctx.now);
+                }
             }
             Err(_) => {}
         }

@@ -1,10 +1,9 @@
 //! The simulated controller: one reliable process holding the real
 //! `MetadataImage`, driven by the real broker lifecycle (`Registry`:
 //! heartbeats, session expiry, fence and unfence through
-//! `partition_change`) and the real registration planning
-//! (`commands::plan`), plus AlterPartition validated as Kafka's
-//! `ReplicationControlManager` does. Every change is one "committed" batch
-//! at the next offset; the image is published to every broker over the
+//! `partition_change`), and the real registration and AlterPartition
+//! planning (`commands::plan`). Every change is one "committed" batch at
+//! the next offset; the image is published to every broker over the
 //! simulated network on change and now and then (brokers catch up with it
 //! as with the metadata log).
 //!
@@ -13,12 +12,10 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use crate::cluster::commands::{self, Command, Defaults};
 use crate::cluster::image::{MetadataImage, PartitionImage, NO_LEADER};
-use crate::cluster::partition_change;
 use crate::cluster::records::MetadataRecord;
 use crate::cluster::registry::Registry;
 use crate::replication::leader::AlterIsr;
@@ -57,6 +54,8 @@ impl Controller {
                 leader: NO_LEADER,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             });
         }
         let mut image = MetadataImage::default();
@@ -128,11 +127,7 @@ impl Controller {
             port: 9092,
             rack: None,
         };
-        let defaults = Defaults {
-            num_partitions: 1,
-            default_replication_factor: 3,
-        };
-        match commands::plan(&self.image, &defaults, &command) {
+        match commands::plan(&self.image, &defaults(), &command) {
             Ok(plan) => {
                 self.commit(plan.records, ctx);
                 let epoch = self.image.offset as i64;
@@ -195,10 +190,9 @@ impl Controller {
         }
     }
 
-    /// Kafka's AlterPartition checks (until `cluster` plans the command):
-    /// the sender is the registered leader at the current leader and
-    /// partition epochs, the new ISR holds it, and every member it adds is
-    /// registered, unfenced and at the broker epoch the leader saw (KIP-903).
+    /// AlterPartition as the real controller plans it
+    /// (`cluster::partition_commands`); the answer is the partition's
+    /// state after it, or the refusal's error code.
     fn alter_partition(
         &mut self,
         broker: i32,
@@ -207,50 +201,27 @@ impl Controller {
         alter: &AlterIsr,
         ctx: &mut Ctx,
     ) -> Result<PartitionImage, i16> {
-        let current = self.partition(partition).clone();
-        let registered = self.image.brokers.get(&broker);
-        if registered.is_none_or(|b| b.epoch != broker_epoch) {
-            return Err(ResponseError::StaleBrokerEpoch.code());
-        }
-        if current.leader != broker {
-            return Err(ResponseError::NotLeaderOrFollower.code());
-        }
-        if alter.leader_epoch != current.leader_epoch {
-            return Err(ResponseError::FencedLeaderEpoch.code());
-        }
-        if alter.partition_epoch != current.partition_epoch {
-            return Err(ResponseError::InvalidUpdateVersion.code());
-        }
-        let ids: Vec<i32> = alter.new_isr.iter().map(|(r, _)| *r).collect();
-        let well_formed = ids.contains(&broker)
-            && ids.iter().all(|r| current.replicas.contains(r))
-            && (1..ids.len()).all(|i| !ids[..i].contains(&ids[i]));
-        if !well_formed {
-            return Err(ResponseError::InvalidRequest.code());
-        }
-        for &(r, epoch) in &alter.new_isr {
-            let eligible = self
-                .image
-                .brokers
-                .get(&r)
-                .is_some_and(|b| !b.fenced && (epoch < 0 || b.epoch == epoch));
-            if !current.isr.contains(&r) && !eligible {
-                return Err(ResponseError::IneligibleReplica.code());
-            }
-        }
-        let isr: Vec<i32> = current
-            .replicas
-            .iter()
-            .copied()
-            .filter(|r| ids.contains(r))
-            .collect();
-        let image = &self.image;
-        let record = partition_change::build(self.topic_id, partition, &current, isr, |b| {
-            image.is_live(b)
-        });
-        if let Some(record) = record {
-            self.commit(vec![record], ctx);
-        }
+        let command = Command::AlterPartition {
+            broker_id: broker,
+            broker_epoch,
+            topic_id: self.topic_id,
+            partition,
+            leader_epoch: alter.leader_epoch,
+            partition_epoch: alter.partition_epoch,
+            new_isr: alter.new_isr.clone(),
+        };
+        let plan = commands::plan(&self.image, &defaults(), &command).map_err(|r| r.code)?;
+        self.commit(plan.records, ctx);
         Ok(self.partition(partition).clone())
+    }
+}
+
+/// Cluster defaults: no unclean elections (the sim checks that nothing
+/// committed is lost, which an unclean election may do by design).
+fn defaults() -> Defaults {
+    Defaults {
+        num_partitions: 1,
+        default_replication_factor: 3,
+        unclean_leader_election: false,
     }
 }
