@@ -71,6 +71,11 @@ pub struct LeaderState {
     committed: Committed,
     /// The ISR proposed and not yet committed or refused.
     pending: Option<AlterIsr>,
+    /// A proposal refused as not applied, whose copies may still be
+    /// applied (a duplicate or retry delivered late has the same partition
+    /// epoch): its additions bound the high watermark until the partition
+    /// epoch moves past it.
+    refused: Option<AlterIsr>,
     followers: BTreeMap<i32, FollowerProgress>,
     /// The leader's own durable end.
     local_durable: i64,
@@ -104,6 +109,7 @@ impl LeaderState {
             me,
             committed,
             pending: None,
+            refused: None,
             followers,
             local_durable: hw,
             hw,
@@ -165,6 +171,10 @@ impl LeaderState {
         if settled {
             self.pending = None;
         }
+        let moot = |r: &AlterIsr| committed.partition_epoch > r.partition_epoch;
+        if self.refused.as_ref().is_some_and(moot) {
+            self.refused = None;
+        }
         self.followers.retain(|r, _| committed.replicas.contains(r));
         for r in &committed.replicas {
             if *r != self.me {
@@ -178,7 +188,10 @@ impl LeaderState {
     /// The controller answered the proposal with `error`. Only an answer
     /// proving the change was not applied (INELIGIBLE_REPLICA,
     /// OPERATION_NOT_ATTEMPTED) clears it, so the next event may propose
-    /// again from the committed state; returns whether it did. After any
+    /// again from the committed state; returns whether it did. Even then a
+    /// late duplicate or retry of the same request, carrying the same
+    /// partition epoch, could still be applied: its additions keep bounding
+    /// the high watermark until the image's partition epoch passes it. After any
     /// other error the outcome is unknown (a retry of a request that was
     /// applied is refused for its stale partition epoch; a deposed leader
     /// is refused whatever happened), so the pending ISR keeps bounding the
@@ -193,7 +206,7 @@ impl LeaderState {
             ResponseError::IneligibleReplica | ResponseError::OperationNotAttempted
         );
         if not_applied {
-            self.pending = None;
+            self.refused = self.pending.take();
         }
         not_applied
     }
@@ -315,11 +328,13 @@ impl LeaderState {
     }
 
     /// The replicas whose durable end bounds the high watermark: the
-    /// committed ISR plus any member a pending change adds.
+    /// committed ISR plus any member a pending change adds, or a refused
+    /// one whose late copy could still be applied.
     fn maximal_isr(&self) -> impl Iterator<Item = i32> + '_ {
         let added = self
             .pending
             .iter()
+            .chain(&self.refused)
             .flat_map(|p| p.new_isr.iter().map(|(r, _)| *r))
             .filter(|r| !self.committed.isr.contains(r));
         self.committed.isr.iter().copied().chain(added)

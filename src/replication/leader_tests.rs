@@ -182,3 +182,21 @@ fn a_late_fetch_of_an_earlier_incarnation_counts_for_nothing() {
     assert_eq!(l.follower(2).unwrap().durable_end, 40);
     assert_eq!(l.high_watermark(), 90);
 }
+
+/// Found by the replication simulation (seed 164092): an expansion was
+/// refused (the new member not yet unfenced), the leader's high watermark
+/// passed the member, then a duplicate of the same request reached the
+/// controller after the member was unfenced and was applied; the member,
+/// holding none of it, was elected next.
+#[test]
+fn a_refused_expansion_bounds_the_high_watermark_until_the_epoch_moves() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
+    assert!(l.alter_failed(ResponseError::IneligibleReplica));
+    assert!(l.pending().is_none(), "free to propose again");
+    l.on_local_durable(150);
+    assert_eq!(l.on_fetch(3, 12, 150, 20).0, None, "2 may still join");
+    // Any committed change moves the partition epoch past the request.
+    assert_eq!(l.update(committed(&[1, 3], 8), 30), Some(150));
+}
