@@ -26,6 +26,13 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::error::ResponseError;
+
+/// How long a refused ISR addition keeps bounding the high watermark: three
+/// times the controller client's deadline (`cluster::node::SUBMIT_TIMEOUT`,
+/// 5 s), within which every retry of the request has been sent.
+pub const REFUSED_TTL_MS: i64 = 15_000;
+
 /// What the leader knows of one follower.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FollowerProgress {
@@ -69,6 +76,13 @@ pub struct LeaderState {
     committed: Committed,
     /// The ISR proposed and not yet committed or refused.
     pending: Option<AlterIsr>,
+    /// A proposal refused as not applied, whose copies may still be
+    /// applied (a duplicate or retry delivered late has the same partition
+    /// epoch): its additions bound the high watermark until the partition
+    /// epoch moves past it.
+    refused: Option<AlterIsr>,
+    /// When `tick` first saw `refused` (for `REFUSED_TTL_MS`).
+    refused_seen_ms: Option<i64>,
     followers: BTreeMap<i32, FollowerProgress>,
     /// The leader's own durable end.
     local_durable: i64,
@@ -102,6 +116,8 @@ impl LeaderState {
             me,
             committed,
             pending: None,
+            refused: None,
+            refused_seen_ms: None,
             followers,
             local_durable: hw,
             hw,
@@ -163,6 +179,10 @@ impl LeaderState {
         if settled {
             self.pending = None;
         }
+        let moot = |r: &AlterIsr| committed.partition_epoch > r.partition_epoch;
+        if self.refused.as_ref().is_some_and(moot) {
+            self.refused = None;
+        }
         self.followers.retain(|r, _| committed.replicas.contains(r));
         for r in &committed.replicas {
             if *r != self.me {
@@ -173,9 +193,54 @@ impl LeaderState {
         self.advance()
     }
 
-    /// The controller refused the proposal (or it was lost): propose again
-    /// from the committed state on the next event.
-    pub fn alter_failed(&mut self) {
+    /// The controller answered the proposal with `error`. Only an answer
+    /// proving the change was not applied (INELIGIBLE_REPLICA,
+    /// OPERATION_NOT_ATTEMPTED) clears it, so the next event may propose
+    /// again from the committed state; returns whether it did. Even then a
+    /// late duplicate or retry of the same request, carrying the same
+    /// partition epoch, could still be applied: its additions keep bounding
+    /// the high watermark until the image's partition epoch passes it. After any
+    /// other error the outcome is unknown (a retry of a request that was
+    /// applied is refused for its stale partition epoch; a deposed leader
+    /// is refused whatever happened), so the pending ISR keeps bounding the
+    /// high watermark until the image settles it (Kafka's
+    /// `handleAlterPartitionError`). A proposal that got no answer at all
+    /// must be sent again as it is (`pending()`), never reported here:
+    /// dropping an expansion the controller did commit would let the high
+    /// watermark pass a replica that may be the next leader.
+    pub fn alter_failed(&mut self, error: ResponseError) -> bool {
+        let not_applied = matches!(
+            error,
+            ResponseError::IneligibleReplica | ResponseError::OperationNotAttempted
+        );
+        if not_applied {
+            self.refused = self.pending.take();
+        }
+        not_applied
+    }
+
+    /// A refused proposal bounds the high watermark only while a copy of it
+    /// could still arrive: well past any retry of the broker's controller
+    /// client. Without this, a refused addition that never comes back
+    /// would hold the high watermark (and acks=all) at its last durable end
+    /// until something else changed the partition.
+    fn expire_refused(&mut self, now_ms: i64) {
+        match (&self.refused, self.refused_seen_ms) {
+            (None, _) => self.refused_seen_ms = None,
+            (Some(_), None) => self.refused_seen_ms = Some(now_ms),
+            (Some(_), Some(seen)) if now_ms - seen > REFUSED_TTL_MS => {
+                self.refused = None;
+                self.refused_seen_ms = None;
+                self.advance();
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+
+    /// Drops the pending proposal the caller decided not to send after all
+    /// (it cannot have been applied, so nothing keeps bounding the high
+    /// watermark).
+    pub fn withdraw(&mut self) {
         self.pending = None;
     }
 
@@ -198,6 +263,11 @@ impl LeaderState {
         let Some(progress) = self.followers.get_mut(&replica) else {
             return (None, None); // not a replica (any more)
         };
+        if broker_epoch >= 0 && broker_epoch < progress.broker_epoch {
+            // A fetch of an earlier incarnation, arriving late: it holds
+            // nothing now (Kafka refuses it as a stale fetch state).
+            return (None, None);
+        }
         if broker_epoch != progress.broker_epoch {
             // A new incarnation: what the old one held says nothing.
             *progress = FollowerProgress {
@@ -220,6 +290,7 @@ impl LeaderState {
     /// Proposes dropping ISR members that have not caught up within
     /// replica.lag.time.max.ms.
     pub fn tick(&mut self, now_ms: i64) -> Option<AlterIsr> {
+        self.expire_refused(now_ms);
         if self.pending.is_some() {
             return None;
         }
@@ -291,11 +362,13 @@ impl LeaderState {
     }
 
     /// The replicas whose durable end bounds the high watermark: the
-    /// committed ISR plus any member a pending change adds.
+    /// committed ISR plus any member a pending change adds, or a refused
+    /// one whose late copy could still be applied.
     fn maximal_isr(&self) -> impl Iterator<Item = i32> + '_ {
         let added = self
             .pending
             .iter()
+            .chain(&self.refused)
             .flat_map(|p| p.new_isr.iter().map(|(r, _)| *r))
             .filter(|r| !self.committed.isr.contains(r));
         self.committed.isr.iter().copied().chain(added)

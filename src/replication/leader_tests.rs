@@ -1,4 +1,5 @@
 use super::*;
+use kafka_protocol::error::ResponseError;
 
 const LAG: i64 = 30_000;
 
@@ -127,8 +128,31 @@ fn a_refused_proposal_can_be_made_again() {
     l.on_fetch(3, 12, 100, 10);
     assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
     assert!(l.on_fetch(2, 11, 100, 11).1.is_none());
-    l.alter_failed();
+    assert!(l.alter_failed(ResponseError::IneligibleReplica));
     assert!(l.on_fetch(2, 11, 100, 12).1.is_some());
+}
+
+/// Found by the replication simulation (seed 1328): the reply to an
+/// expansion was lost, the leader dropped the proposal and took its high
+/// watermark past the new member, which the controller had put in the ISR
+/// and later elected with none of those records.
+#[test]
+fn an_expansion_of_unknown_outcome_keeps_bounding_the_high_watermark() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    let expand = l.on_fetch(2, 11, 100, 10).1.expect("2 caught up");
+    // The controller may have applied it: a retry is refused for its stale
+    // partition epoch, and that proves nothing.
+    assert!(!l.alter_failed(ResponseError::InvalidUpdateVersion));
+    assert!(!l.alter_failed(ResponseError::FencedLeaderEpoch));
+    assert_eq!(l.pending(), Some(&expand));
+    l.on_local_durable(150);
+    assert_eq!(l.on_fetch(3, 12, 150, 20).0, None, "2 still bounds it");
+    assert_eq!(l.high_watermark(), 100);
+    // The image settles it either way.
+    assert_eq!(l.update(committed(&[1, 2, 3], 8), 30), None);
+    assert!(l.pending().is_none());
+    assert_eq!(l.on_fetch(2, 11, 150, 40).0, Some(150));
 }
 
 #[test]
@@ -145,4 +169,52 @@ fn a_stale_image_is_ignored_and_removed_replicas_forgotten() {
     l.update(shrunk, 10);
     assert!(l.follower(3).is_none());
     assert_eq!(l.on_fetch(3, 12, 100, 20), (None, None));
+}
+
+#[test]
+fn a_late_fetch_of_an_earlier_incarnation_counts_for_nothing() {
+    let mut l = leader(&[1, 2]);
+    assert_eq!(l.on_fetch(2, 11, 50, 10).0, None);
+    // Restarted (broker epoch 12), it truncated to 40; then a fetch the
+    // old incarnation sent before crashing arrives.
+    l.on_fetch(2, 12, 40, 20);
+    assert_eq!(l.on_fetch(2, 11, 100, 21), (None, None));
+    assert_eq!(l.follower(2).unwrap().durable_end, 40);
+    assert_eq!(l.high_watermark(), 90);
+}
+
+/// Found by the replication simulation (seed 164092): an expansion was
+/// refused (the new member not yet unfenced), the leader's high watermark
+/// passed the member, then a duplicate of the same request reached the
+/// controller after the member was unfenced and was applied; the member,
+/// holding none of it, was elected next.
+#[test]
+fn a_refused_expansion_bounds_the_high_watermark_until_the_epoch_moves() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
+    assert!(l.alter_failed(ResponseError::IneligibleReplica));
+    assert!(l.pending().is_none(), "free to propose again");
+    l.on_local_durable(150);
+    assert_eq!(l.on_fetch(3, 12, 150, 20).0, None, "2 may still join");
+    // Any committed change moves the partition epoch past the request.
+    assert_eq!(l.update(committed(&[1, 3], 8), 30), Some(150));
+}
+
+/// The other side of the test above: a refused addition that never comes
+/// back must not hold the high watermark (and acks=all) forever when
+/// nothing else changes the partition.
+#[test]
+fn a_refused_expansion_stops_bounding_the_high_watermark_after_its_ttl() {
+    let mut l = leader(&[1, 3]);
+    l.on_fetch(3, 12, 100, 10);
+    assert!(l.on_fetch(2, 11, 100, 10).1.is_some());
+    assert!(l.alter_failed(ResponseError::IneligibleReplica));
+    l.on_local_durable(150);
+    assert_eq!(l.on_fetch(3, 12, 150, 20).0, None);
+    assert_eq!(l.tick(1_000), None); // starts the clock
+    l.tick(1_000 + REFUSED_TTL_MS);
+    assert_eq!(l.high_watermark(), 100, "not yet");
+    l.tick(1_001 + REFUSED_TTL_MS);
+    assert_eq!(l.high_watermark(), 150);
 }

@@ -18,3 +18,4 @@
 pub mod divergence;
 pub mod follower;
 pub mod leader;
+pub mod sim;

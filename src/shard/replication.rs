@@ -412,8 +412,16 @@ fn result(error_code: i16, log: &PartitionLog, hw: i64) -> FetchResult {
     }
 }
 
-/// Sends an ISR change to the active controller; a refusal lets the leader
-/// propose again (the image, once it changes, settles a success).
+/// How long a proposal without a definite answer waits to be sent again.
+const PROPOSE_RETRY: Duration = Duration::from_millis(500);
+
+/// Sends an ISR change to the active controller, again and again while it
+/// is still the leader's pending proposal and no answer settles it: only a
+/// refusal proving it was not applied lets the leader propose anew
+/// (`LeaderState::alter_failed`); a success, or an applied change whose
+/// answer was lost, is settled by the image. Dropping a proposal of
+/// unknown outcome would let the high watermark pass a replica the
+/// controller may have put in the ISR.
 fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: AlterIsr) {
     let topic_id = match shard.image.borrow().topics.get(topic) {
         Some(t) => t.id,
@@ -429,7 +437,7 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
             fenced,
             "not proposing a fenced replica for the ISR"
         );
-        retry_later(shard, topic, partition, epoch);
+        withdraw_later(shard, topic, partition, epoch);
         return;
     }
     let me = shard.node_id();
@@ -446,43 +454,56 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
         partition,
         leader_epoch: alter.leader_epoch,
         partition_epoch: alter.partition_epoch,
-        new_isr: alter.new_isr,
+        new_isr: alter.new_isr.clone(),
     };
     let shard = shard.clone();
     let topic = topic.to_string();
     glommio::spawn_local(async move {
-        let answer = router::to_controller(&shard, ShardRequest::Submit(command)).await;
-        let accepted = matches!(
-            answer,
-            Some(ShardResponse::Submitted(Ok(Reply::PartitionAltered { .. })))
-        );
-        if !accepted {
+        loop {
+            let request = ShardRequest::Submit(command.clone());
+            let answer = router::to_controller(&shard, request).await;
+            let refusal = match &answer {
+                Some(ShardResponse::Submitted(Ok(Reply::PartitionAltered { .. }))) => return,
+                Some(ShardResponse::Submitted(Err(refusal))) => {
+                    ResponseError::try_from_code(refusal.code)
+                }
+                _ => None,
+            };
             tracing::info!(
                 topic,
                 partition,
                 "ISR change not accepted: {}",
                 describe(&answer)
             );
-            retry_later(&shard, &topic, partition, epoch);
+            {
+                let mut rep = shard.replication.borrow_mut();
+                let Some(l) = rep.leaders.get_mut(&topic, partition) else {
+                    return;
+                };
+                let still_pending =
+                    l.state.leader_epoch() == epoch && l.state.pending() == Some(&alter);
+                if !still_pending || refusal.is_some_and(|e| l.state.alter_failed(e)) {
+                    return;
+                }
+            }
+            glommio::timer::sleep(PROPOSE_RETRY).await;
         }
     })
     .detach();
 }
 
-/// Pause between a refused (or withheld) ISR change and the next one.
-const ALTER_RETRY: Duration = Duration::from_millis(500);
-
-/// Lets the leader propose again after `ALTER_RETRY` (Kafka retries
-/// AlterPartition with a backoff too), if it still leads in `epoch`.
-fn retry_later(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32) {
+/// Drops a proposal that was never sent after `PROPOSE_RETRY`, so the
+/// leader asks again then (with the image of that time) instead of on each
+/// of the follower's fetches.
+fn withdraw_later(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32) {
     let shard = shard.clone();
     let topic = topic.to_string();
     glommio::spawn_local(async move {
-        glommio::timer::sleep(ALTER_RETRY).await;
+        glommio::timer::sleep(PROPOSE_RETRY).await;
         let mut rep = shard.replication.borrow_mut();
         if let Some(l) = rep.leaders.get_mut(&topic, partition) {
             if l.state.leader_epoch() == epoch {
-                l.state.alter_failed();
+                l.state.withdraw();
             }
         }
     })

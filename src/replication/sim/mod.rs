@@ -1,0 +1,140 @@
+//! A deterministic simulation of Kafka replication over the sans-IO state
+//! machines (`LeaderState`, `FetchSession`, `divergence`) and the real
+//! controller rules (`cluster::partition_change`, `Registry`,
+//! `commands::plan`), in the style of the quorum simulator: one seed picks
+//! the cluster (3 or 5 brokers, 1–4 partitions, replication factor 3 or 5,
+//! min.insync.replicas) and the fault rates (network delay, loss,
+//! duplication, partitions; broker crashes losing what was not flushed;
+//! disk delays) and drives every random choice.
+//!
+//! - `world`: clock, event queue, faults, the liveness phase.
+//! - `net`: nodes, messages, delivery faults.
+//! - `log`: a broker's disk for one partition (batches, epoch cache,
+//!   durable prefix).
+//! - `controller`: registration, heartbeats, fencing, AlterPartition,
+//!   publishing the image.
+//! - `broker`, `replica`: roles from the image, produce and consumer
+//!   reads; fetching and serving fetches.
+//! - `clients`: a producer and a consumer per partition.
+//! - `checker`: the invariants (listed there).
+//!
+//! `FJORD_SIM_SEED=n cargo test --lib replication::sim` replays seed n;
+//! `cargo run --example simulate_replication -- --seed n` prints its trace.
+//!
+//! Must not: be used by the broker. It is public only so the example can
+//! drive it; nothing in it runs unless called.
+
+mod broker;
+mod checker;
+mod clients;
+mod controller;
+mod log;
+mod net;
+mod replica;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+pub use world::{Stats, World};
+
+/// splitmix64: tiny, fast, good enough to drive a simulation.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x7e91_1ca7_10f5_eed5)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, n)`; 0 when n is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// One seed's cluster, timeouts and fault rates (‰ are per mille, per
+/// 10 ms fault tick unless said otherwise).
+#[derive(Debug, Clone)]
+pub struct Swarm {
+    pub brokers: usize,
+    pub partitions: usize,
+    pub rf: usize,
+    pub min_isr: usize,
+    /// Virtual ms of the faulty phase.
+    pub safety_ms: i64,
+    /// ‰ per live broker.
+    pub crash: u64,
+    pub down_max_ms: i64,
+    /// ‰ that the network partition changes.
+    pub split: u64,
+    pub disk_max_ms: i64,
+    /// ‰ per flush that the disk stalls (up to a second).
+    pub stall: u64,
+    pub produce_every_ms: i64,
+    /// Produces a producer has out at once.
+    pub max_inflight: usize,
+    pub session_timeout_ms: i64,
+    pub lag_max_ms: i64,
+}
+
+impl Swarm {
+    pub fn new(rng: &mut Rng) -> Swarm {
+        let brokers = [3, 5][rng.below(2) as usize];
+        let rf = if brokers == 5 && rng.chance(300) {
+            5
+        } else {
+            3
+        };
+        let min_isr = match rng.below(10) {
+            0 => 1,
+            1 => 3,
+            _ => 2,
+        };
+        Swarm {
+            brokers,
+            partitions: 1 + rng.below(4) as usize,
+            rf,
+            min_isr,
+            safety_ms: 2_000 + rng.below(3_000) as i64,
+            crash: rng.below(15),
+            down_max_ms: 20 + rng.below(1_500) as i64,
+            split: rng.below(50),
+            disk_max_ms: 1 + rng.below(30) as i64,
+            stall: rng.below(30),
+            produce_every_ms: 2 + rng.below(30) as i64,
+            max_inflight: 1 + rng.below(4) as usize,
+            session_timeout_ms: 200 + rng.below(800) as i64,
+            lag_max_ms: 100 + rng.below(600) as i64,
+        }
+    }
+}
+
+/// Runs one seed: the faulty safety phase, then the healed liveness phase.
+/// `trace` prints every event.
+pub fn run_seed(seed: u64, trace: bool) -> Result<World, String> {
+    let mut w = World::new(seed, trace);
+    if trace {
+        println!("seed {seed}: {:?}", w.swarm);
+    }
+    let safety = w.swarm.safety_ms;
+    w.run_until(safety)?;
+    w.heal();
+    w.converge()?;
+    Ok(w)
+}

@@ -1,0 +1,173 @@
+//! The simulated network: who talks (`Node`), what they say (`Msg`), and
+//! the faults between them: delay, loss, duplication (so reordering), and
+//! partitions (groups of nodes; a message crosses only within a group,
+//! judged when it arrives).
+//!
+//! Must not: decide anything about replication; it only carries messages.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::cluster::image::{MetadataImage, PartitionImage};
+use crate::replication::follower::{FetchPlan, Reply};
+use crate::replication::leader::AlterIsr;
+
+use super::log::Batch;
+use super::Rng;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    Controller,
+    Broker(i32),
+    Producer(usize),
+    Consumer(usize),
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Register {
+        broker: i32,
+        incarnation: Uuid,
+    },
+    Registered {
+        incarnation: Uuid,
+        epoch: i64,
+    },
+    Heartbeat {
+        broker: i32,
+        epoch: i64,
+        metadata_offset: u64,
+    },
+    /// The broker epoch the controller no longer knows.
+    StaleEpoch {
+        epoch: i64,
+    },
+    Alter {
+        broker: i32,
+        broker_epoch: i64,
+        partition: i32,
+        alter: AlterIsr,
+    },
+    /// The partition's state after the change, or the error code.
+    AlterReply {
+        partition: i32,
+        /// The proposal answered.
+        alter: AlterIsr,
+        result: Result<PartitionImage, i16>,
+    },
+    Image(Arc<MetadataImage>),
+    Fetch {
+        id: u64,
+        broker: i32,
+        broker_epoch: i64,
+        plans: Vec<FetchPlan>,
+    },
+    /// One (reply, batches) per plan, in plan order.
+    FetchReply {
+        id: u64,
+        parts: Vec<(Reply, Vec<Batch>)>,
+    },
+    Produce {
+        id: u64,
+        partition: i32,
+        ids: Vec<u64>,
+    },
+    /// The base offset, or the error code.
+    ProduceReply {
+        id: u64,
+        result: Result<i64, i16>,
+    },
+    Read {
+        id: u64,
+        partition: i32,
+        offset: i64,
+        leader_epoch: i32,
+    },
+    /// The high watermark and the (offset, id) records below it.
+    ReadReply {
+        id: u64,
+        result: Result<(i64, Vec<(i64, u64)>), i16>,
+    },
+    Metadata {
+        id: u64,
+        partition: i32,
+    },
+    /// (leader, leader epoch) as the answering broker's image has it.
+    MetadataReply {
+        id: u64,
+        leader: Option<(i32, i32)>,
+    },
+}
+
+/// Fault rates of the network (‰ per message) and its current partition.
+#[derive(Debug)]
+pub struct Net {
+    pub max_delay_ms: i64,
+    pub loss: u64,
+    pub duplicate: u64,
+    /// Group of each node index; messages cross only within a group.
+    groups: Vec<u64>,
+    brokers: usize,
+    partitions: usize,
+    pub faulty: bool,
+}
+
+impl Net {
+    pub fn new(brokers: usize, partitions: usize, rng: &mut Rng) -> Net {
+        Net {
+            max_delay_ms: 1 + rng.below(30) as i64,
+            loss: rng.below(80),
+            duplicate: rng.below(50),
+            groups: vec![0; 1 + brokers + 2 * partitions],
+            brokers,
+            partitions,
+            faulty: true,
+        }
+    }
+
+    fn index(&self, node: Node) -> usize {
+        match node {
+            Node::Controller => 0,
+            Node::Broker(b) => b as usize,
+            Node::Producer(p) => 1 + self.brokers + p,
+            Node::Consumer(p) => 1 + self.brokers + self.partitions + p,
+        }
+    }
+
+    /// The arrival times of a message sent now: none if lost, two if
+    /// duplicated.
+    pub fn arrivals(&self, now: i64, rng: &mut Rng) -> Vec<i64> {
+        let faulty = self.faulty;
+        if faulty && rng.chance(self.loss) {
+            return Vec::new();
+        }
+        let copies = if faulty && rng.chance(self.duplicate) {
+            2
+        } else {
+            1
+        };
+        (0..copies)
+            .map(|_| now + 1 + rng.below(self.max_delay_ms as u64) as i64)
+            .collect()
+    }
+
+    pub fn connected(&self, a: Node, b: Node) -> bool {
+        self.groups[self.index(a)] == self.groups[self.index(b)]
+    }
+
+    /// Cuts the nodes into up to three groups at random.
+    pub fn partition(&mut self, rng: &mut Rng) {
+        for g in self.groups.iter_mut() {
+            *g = rng.below(3);
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.groups.iter_mut().for_each(|g| *g = 0);
+    }
+
+    pub fn is_split(&self) -> bool {
+        self.groups.iter().any(|g| *g != self.groups[0])
+    }
+}
