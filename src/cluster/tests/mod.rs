@@ -22,6 +22,7 @@ fn defaults() -> Defaults {
         num_partitions: 2,
         default_replication_factor: 1,
         unclean_leader_election: false,
+        min_insync_replicas: 1,
     }
 }
 
@@ -136,5 +137,15 @@ fn partition(
         partition_epoch: epochs.1,
         adding_replicas: Vec::new(),
         removing_replicas: Vec::new(),
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }
+}
+
+/// `record` (a `Partition` one) with the ELR `ids`.
+fn with_elr(mut record: MetadataRecord, ids: &[i32]) -> MetadataRecord {
+    if let MetadataRecord::Partition { elr, .. } = &mut record {
+        *elr = ids.to_vec();
+    }
+    record
 }
