@@ -3,6 +3,7 @@
 
 mod commands;
 mod elections;
+mod elr;
 mod image;
 mod partitions;
 mod reassignment;
