@@ -431,6 +431,19 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
         Some(t) => t.id,
         None => return,
     };
+    if let Some(fenced) = fenced_addition(shard, topic, partition, &alter) {
+        // The controller would refuse (INELIGIBLE_REPLICA): a restarted
+        // follower catches up before it is unfenced. Ask again later
+        // rather than on its every fetch.
+        tracing::debug!(
+            topic,
+            partition,
+            fenced,
+            "not proposing a fenced replica for the ISR"
+        );
+        retry_later(shard, topic, partition, epoch);
+        return;
+    }
     let me = shard.node_id();
     let broker_epoch = shard
         .image
@@ -462,15 +475,42 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
                 "ISR change not accepted: {}",
                 describe(&answer)
             );
-            let mut rep = shard.replication.borrow_mut();
-            if let Some(l) = rep.leaders.get_mut(&topic, partition) {
-                if l.state.leader_epoch() == epoch {
-                    l.state.alter_failed();
-                }
+            retry_later(&shard, &topic, partition, epoch);
+        }
+    })
+    .detach();
+}
+
+/// Pause between a refused (or withheld) ISR change and the next one.
+const ALTER_RETRY: Duration = Duration::from_millis(500);
+
+/// Lets the leader propose again after `ALTER_RETRY` (Kafka retries
+/// AlterPartition with a backoff too), if it still leads in `epoch`.
+fn retry_later(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32) {
+    let shard = shard.clone();
+    let topic = topic.to_string();
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(ALTER_RETRY).await;
+        let mut rep = shard.replication.borrow_mut();
+        if let Some(l) = rep.leaders.get_mut(&topic, partition) {
+            if l.state.leader_epoch() == epoch {
+                l.state.alter_failed();
             }
         }
     })
     .detach();
+}
+
+/// A member the change would add to the ISR that the image shows fenced.
+fn fenced_addition(shard: &Shard, topic: &str, partition: i32, alter: &AlterIsr) -> Option<i32> {
+    let current = shard.partition_state(topic, partition)?.isr;
+    let image = shard.image.borrow();
+    alter
+        .new_isr
+        .iter()
+        .map(|(r, _)| *r)
+        .filter(|r| !current.contains(r))
+        .find(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
 }
 
 fn describe(answer: &Option<ShardResponse>) -> String {
