@@ -1,5 +1,6 @@
 //! `fjord topic describe`: one topic's id, partitions (leader, leader
-//! epoch, replicas, ISR, each replica's lag) and config overrides.
+//! epoch, replicas, ISR, eligible leader replicas, each replica's lag) and
+//! config overrides.
 //!
 //! Partitions come from DescribeTopicPartitions (KIP-966), following its
 //! cursor page by page, when the broker has it, and from Metadata otherwise.
@@ -13,7 +14,9 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeTopicPartitionsRequest};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, DescribeConfigsRequest, DescribeTopicPartitionsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
@@ -45,6 +48,10 @@ struct Partition {
     leader_epoch: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
+    /// Eligible leader replicas and the last known ones (KIP-966; only
+    /// DescribeTopicPartitions has them).
+    elr: Vec<i32>,
+    last_known_elr: Vec<i32>,
     offline_replicas: Vec<i32>,
     /// Offset lag by replica id, for replicas whose broker answered.
     lag: BTreeMap<i32, i64>,
@@ -121,6 +128,8 @@ fn describe_paged(
                 leader_epoch: p.leader_epoch,
                 replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
                 isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                elr: broker_ids(p.eligible_leader_replicas.as_deref()),
+                last_known_elr: broker_ids(p.last_known_elr.as_deref()),
                 offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
                 lag: BTreeMap::new(),
                 error: partition_error(p.error_code),
@@ -146,6 +155,11 @@ fn describe_paged(
     Ok(topic)
 }
 
+/// Node ids of a nullable broker list (null: none).
+fn broker_ids(list: Option<&[BrokerId]>) -> Vec<i32> {
+    list.unwrap_or_default().iter().map(|b| b.0).collect()
+}
+
 fn describe_metadata(client: &mut Client, name: &str) -> Result<Description, ClientError> {
     let request = vec![MetadataRequestTopic::default().with_name(Some(topic_name(name)))];
     let topics = metadata(client, Some(request))?;
@@ -168,6 +182,8 @@ fn describe_metadata(client: &mut Client, name: &str) -> Result<Description, Cli
             leader_epoch: p.leader_epoch,
             replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
             isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
             offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
             lag: BTreeMap::new(),
             error: partition_error(p.error_code),
@@ -219,6 +235,25 @@ fn overrides(
         .collect())
 }
 
+/// One partition's table row, with its ELR columns when `elr`.
+fn row(p: &Partition, elr: bool) -> Vec<String> {
+    let mut row = vec![
+        p.partition.to_string(),
+        p.leader.to_string(),
+        p.leader_epoch.to_string(),
+        ids(&p.replicas),
+        ids(&p.isr),
+    ];
+    if elr {
+        row.extend([ids(&p.elr), ids(&p.last_known_elr)]);
+    }
+    row.extend([
+        lag::render(&p.lag, &p.replicas),
+        p.error.clone().unwrap_or_default(),
+    ]);
+    row
+}
+
 fn render(topic: &Description) -> String {
     let mut out = format!("Topic:     {}\n", topic.name);
     out.push_str(&format!(
@@ -229,22 +264,17 @@ fn render(topic: &Description) -> String {
         out.push_str("Internal:  yes\n");
     }
     out.push_str(&format!("Partitions ({}):\n", topic.partitions.len()));
-    let rows: Vec<Vec<String>> = topic
+    // The ELR columns only when some partition has one: they are rare.
+    let elr = topic
         .partitions
         .iter()
-        .map(|p| {
-            vec![
-                p.partition.to_string(),
-                p.leader.to_string(),
-                p.leader_epoch.to_string(),
-                ids(&p.replicas),
-                ids(&p.isr),
-                lag::render(&p.lag, &p.replicas),
-                p.error.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let headers = ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LAG", ""];
+        .any(|p| !p.elr.is_empty() || !p.last_known_elr.is_empty());
+    let rows: Vec<Vec<String>> = topic.partitions.iter().map(|p| row(p, elr)).collect();
+    let mut headers = vec!["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR"];
+    if elr {
+        headers.extend(["ELR", "LAST-KNOWN-ELR"]);
+    }
+    headers.extend(["LAG", ""]);
     out.push_str(&table("  ", &headers, &rows));
     match &topic.configs {
         Section::Ok(configs) if configs.is_empty() => out.push_str("Configs:   (all defaults)\n"),
@@ -258,4 +288,38 @@ fn render(topic: &Description) -> String {
         Section::Failed { error } => out.push_str(&format!("Configs:   error: {error}\n")),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(elr: &[i32]) -> Partition {
+        Partition {
+            partition: 0,
+            leader: 2,
+            leader_epoch: 3,
+            replicas: vec![1, 2, 3],
+            isr: vec![2],
+            elr: elr.to_vec(),
+            last_known_elr: Vec::new(),
+            offline_replicas: Vec::new(),
+            lag: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn elr_columns_appear_only_when_some_partition_has_one() {
+        let mut topic = empty("t");
+        topic.partitions = vec![partition(&[])];
+        assert!(!render(&topic).contains("ELR"));
+        topic.partitions.push(partition(&[1, 3]));
+        let text = render(&topic);
+        assert!(
+            text.contains("ELR") && text.contains("LAST-KNOWN-ELR"),
+            "{text}"
+        );
+        assert!(text.contains("1,3"), "{text}");
+    }
 }

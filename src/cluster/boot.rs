@@ -56,7 +56,7 @@ pub async fn start(
         publish_wake: Default::default(),
         proposals: RefCell::new(HashMap::new()),
         command_lock: glommio::sync::Semaphore::new(1),
-        registry: RefCell::new(Registry::new(options.defaults.unclean_leader_election)),
+        registry: RefCell::new(Registry::new(options.defaults.clone())),
         broker_sessions: RefCell::new(HashMap::new()),
         was_leader: Cell::new(false),
         leader_since: Cell::new(0),

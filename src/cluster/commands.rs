@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::elections::{self, ElectionResult};
-use super::image::{MetadataImage, TopicImage};
+use super::image::{MetadataImage, PartitionImage, TopicImage};
 use super::partition_change;
 use super::partition_commands;
 use super::placement::{self, Candidate};
@@ -39,13 +39,16 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 pub const MAX_PARTITIONS_PER_REQUEST: usize = 10_000;
 
 /// Broker settings the controller needs to fill in defaults.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Defaults {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     /// unclean.leader.election.enable of topics without their own.
     #[serde(default)]
     pub unclean_leader_election: bool,
+    /// min.insync.replicas of topics without their own (0 counts as 1).
+    #[serde(default)]
+    pub min_insync_replicas: i32,
 }
 
 /// A change asked of the active controller (from any broker).
@@ -221,21 +224,13 @@ pub fn plan(
             host,
             port,
             rack,
-        } => register_broker(
-            image,
-            *node_id,
-            *incarnation,
-            host,
-            *port,
-            rack,
-            defaults.unclean_leader_election,
-        ),
+        } => register_broker(image, *node_id, *incarnation, host, *port, rack, defaults),
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
         Command::Security(command) => Ok(security_commands::plan_security(image, command)),
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
-        Command::AlterPartition { .. } => partition_commands::plan(image, command),
-        Command::ElectLeaders { .. } => elections::plan(image, command),
-        Command::AlterPartitionReassignments { .. } => reassignment::plan(image, command),
+        Command::AlterPartition { .. } => partition_commands::plan(image, defaults, command),
+        Command::ElectLeaders { .. } => elections::plan(image, defaults, command),
+        Command::AlterPartitionReassignments { .. } => reassignment::plan(image, defaults, command),
     }
 }
 
@@ -390,7 +385,7 @@ fn register_broker(
     host: &str,
     port: i32,
     rack: &Option<String>,
-    unclean_default: bool,
+    defaults: &Defaults,
 ) -> Result<Plan, Refusal> {
     if node_id < 0 {
         let msg = format!("Invalid broker id {node_id}: node ids are not negative.");
@@ -405,7 +400,7 @@ fn register_broker(
     };
     let mut records = vec![record];
     if image.brokers.contains_key(&node_id) {
-        records.extend(partition_change::on_fence(image, node_id, unclean_default));
+        records.extend(partition_change::on_fence(image, node_id, defaults));
     }
     Ok(Plan {
         records,
@@ -573,17 +568,14 @@ fn new_partitions(
             );
             return Err(Refusal::new(ResponseError::InvalidReplicaAssignment, msg));
         };
-        records.push(MetadataRecord::Partition {
-            topic_id,
-            partition: i32::try_from(partition).unwrap_or(i32::MAX),
+        let state = PartitionImage {
             replicas,
             isr,
             leader,
-            leader_epoch: 0,
-            partition_epoch: 0,
-            adding_replicas: Vec::new(),
-            removing_replicas: Vec::new(),
-        });
+            ..PartitionImage::default()
+        };
+        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+        records.push(partition_change::record(topic_id, partition, &state));
     }
     Ok(records)
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::error::ResponseError;
 
-use super::commands::{Command, Plan, Refusal, Reply};
+use super::commands::{Command, Defaults, Plan, Refusal, Reply};
 use super::image::{MetadataImage, PartitionImage, TopicImage, NO_LEADER};
 use super::partition_change;
 use super::records::MetadataRecord;
@@ -27,7 +27,11 @@ pub const UNCLEAN: i8 = 1;
 pub type ElectionResult = (String, i32, i16, Option<String>);
 
 /// Plans `Command::ElectLeaders`; any other command is refused.
-pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
+pub fn plan(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    command: &Command,
+) -> Result<Plan, Refusal> {
     let Command::ElectLeaders {
         election_type,
         partitions,
@@ -48,7 +52,7 @@ pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
     let mut records = Vec::new();
     let mut results = Vec::new();
     for (topic, partition) in targets {
-        let outcome = elect_one(image, *election_type, &topic, partition);
+        let outcome = elect_one(image, defaults, *election_type, (&topic, partition));
         let (code, message) = match outcome {
             Ok(record) => {
                 records.push(record);
@@ -89,9 +93,9 @@ fn every_partition(image: &MetadataImage) -> Vec<(String, i32)> {
 /// or possible.
 fn elect_one(
     image: &MetadataImage,
+    defaults: &Defaults,
     election_type: i8,
-    topic: &str,
-    partition: i32,
+    (topic, partition): (&str, i32),
 ) -> Result<MetadataRecord, Refusal> {
     let Some((topic, current)) = image
         .topic(topic)
@@ -104,7 +108,11 @@ fn elect_one(
     let state = if election_type == PREFERRED {
         preferred(current, is_live)
     } else {
-        unclean(current, is_live)
+        unclean(
+            current,
+            partition_change::Rules::of(topic, defaults).min_isr,
+            is_live,
+        )
     }
     .map_err(|(error, why)| Refusal::new(error, format!("{}-{partition}: {why}", topic.name)))?;
     Ok(partition_change::record(topic.id, partition, &state))
@@ -132,16 +140,21 @@ fn preferred(
     Ok(with_leader(current, first, current.isr.clone()))
 }
 
-/// A leaderless partition gets a live ISR member, else any live replica
-/// (which becomes the whole ISR).
-fn unclean(current: &PartitionImage, is_live: impl Fn(i32) -> bool) -> Result<PartitionImage, Why> {
+/// A leaderless partition gets a live ISR member, else a live ELR member
+/// (both clean: `partition_change::settle`), else any live replica (which
+/// becomes the whole ISR).
+fn unclean(
+    current: &PartitionImage,
+    min_isr: i32,
+    is_live: impl Fn(i32) -> bool,
+) -> Result<PartitionImage, Why> {
     if current.leader != NO_LEADER {
         let why = "the partition has a leader";
         return Err((ResponseError::ElectionNotNeeded, why));
     }
-    let clean = partition_change::elect(&current.replicas, &current.isr, &is_live);
-    if clean != NO_LEADER {
-        return Ok(with_leader(current, clean, current.isr.clone()));
+    let clean = partition_change::settle(current, current.clone(), min_isr, &is_live);
+    if let Some(state) = clean.filter(|s| s.leader != NO_LEADER) {
+        return Ok(state);
     }
     match partition_change::elect_unclean(&current.replicas, &is_live) {
         NO_LEADER => Err((
@@ -200,7 +213,8 @@ pub fn rebalance_plan(image: &MetadataImage, imbalance_percentage: u32) -> Vec<M
 }
 
 /// How many of `records`, planned against `image`, elect a leader that was
-/// not in the partition's ISR over the same replicas: unclean elections. (A
+/// in neither the partition's ISR nor its ELR over the same replicas:
+/// unclean elections. (A
 /// completed reassignment may hand the leadership to a replica that joined
 /// the ISR in the same change; it changes the replicas, so is not counted.)
 pub fn count_unclean(image: &MetadataImage, records: &[MetadataRecord]) -> usize {
@@ -222,6 +236,7 @@ pub fn count_unclean(image: &MetadataImage, records: &[MetadataRecord]) -> usize
             *leader != NO_LEADER
                 && *leader != b.leader
                 && !b.isr.contains(leader)
+                && !b.elr.contains(leader)
                 && *replicas == b.replicas
         })
     };

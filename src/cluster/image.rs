@@ -74,6 +74,15 @@ pub struct PartitionImage {
     pub adding_replicas: Vec<i32>,
     #[serde(default)]
     pub removing_replicas: Vec<i32>,
+    /// Eligible leader replicas (KIP-966): out of the ISR, yet holding
+    /// everything below the high watermark, which stopped when the ISR
+    /// fell below min.insync.replicas (`elr`). Never an ISR member.
+    #[serde(default)]
+    pub elr: Vec<i32>,
+    /// The ELR's members when ISR and ELR last both emptied: the replicas
+    /// most likely to hold the most, for an operator to bring back.
+    #[serde(default)]
+    pub last_known_elr: Vec<i32>,
 }
 
 impl MetadataImage {
@@ -126,6 +135,8 @@ impl MetadataImage {
                 partition_epoch,
                 adding_replicas,
                 removing_replicas,
+                elr,
+                last_known_elr,
             } => {
                 let image = PartitionImage {
                     replicas: replicas.clone(),
@@ -135,6 +146,8 @@ impl MetadataImage {
                     partition_epoch: *partition_epoch,
                     adding_replicas: adding_replicas.clone(),
                     removing_replicas: removing_replicas.clone(),
+                    elr: elr.clone(),
+                    last_known_elr: last_known_elr.clone(),
                 };
                 self.set_partition(topic_id, *partition, image);
             }

@@ -5,7 +5,7 @@
 //! - `records`, `image`: the metadata log's records and the state they build.
 //!   Pure data; no I/O, no glommio.
 //! - `placement`, `commands`, `security_commands`, `partition_commands`,
-//!   `elections`, `reassignment`, `registry`, `partition_change`, `seed`:
+//!   `elections`, `elr`, `reassignment`, `registry`, `partition_change`, `seed`:
 //!   the active controller's decisions (where replicas go, which records a
 //!   request becomes — topics, ACLs, SCRAM credentials, dynamic configs,
 //!   ISR changes, elections, reassignments —, which brokers to fence, who
@@ -24,6 +24,7 @@ pub mod boot;
 mod client;
 pub mod commands;
 pub mod elections;
+pub mod elr;
 pub mod image;
 mod lifecycle;
 pub mod node;

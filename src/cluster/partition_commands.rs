@@ -11,13 +11,17 @@
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use super::commands::{Command, Plan, Refusal, Reply};
+use super::commands::{Command, Defaults, Plan, Refusal, Reply};
 use super::image::{MetadataImage, PartitionImage};
 use super::partition_change;
 
 /// Plans the partition commands; any other command is refused (it is
 /// `commands::plan`'s to route, never a panic).
-pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
+pub fn plan(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    command: &Command,
+) -> Result<Plan, Refusal> {
     match command {
         Command::AlterPartition {
             broker_id,
@@ -29,6 +33,7 @@ pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
             new_isr,
         } => alter_partition(
             image,
+            defaults,
             &IsrChange {
                 broker_id: *broker_id,
                 broker_epoch: *broker_epoch,
@@ -57,12 +62,20 @@ struct IsrChange<'a> {
     new_isr: &'a [(i32, i64)],
 }
 
-fn alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<Plan, Refusal> {
+/// An accepted change also moves the ELR: members joining the ISR leave
+/// it, and members leaving an ISR that falls below min.insync.replicas
+/// join it (`elr::track`).
+fn alter_partition(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    change: &IsrChange,
+) -> Result<Plan, Refusal> {
     check_broker_epoch(image, change.broker_id, change.broker_epoch)?;
     let current = partition_by_id(image, change.topic_id, change.partition)?;
     check_leadership(current, change)?;
     let isr = checked_isr(image, current, change.new_isr)?;
-    let Some(next) = partition_change::next(current, isr, |b| image.is_live(b)) else {
+    let min_isr = partition_change::min_isr_of(image, &change.topic_id, defaults);
+    let Some(next) = partition_change::next(current, isr, min_isr, |b| image.is_live(b)) else {
         return Ok(Plan {
             records: Vec::new(),
             reply: altered(current),

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use kafka_protocol::error::ResponseError;
 
-use super::commands::{Command, Plan, Refusal, Reply};
+use super::commands::{Command, Defaults, Plan, Refusal, Reply};
 use super::elections::ElectionResult;
 use super::image::{MetadataImage, PartitionImage};
 use super::partition_change;
@@ -26,7 +26,11 @@ use super::records::MetadataRecord;
 
 /// Plans `Command::AlterPartitionReassignments`: one result per entry, in
 /// request order (an entry naming a partition already named is refused).
-pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
+pub fn plan(
+    image: &MetadataImage,
+    defaults: &Defaults,
+    command: &Command,
+) -> Result<Plan, Refusal> {
     let Command::AlterPartitionReassignments { reassignments } = command else {
         let msg = "not a reassignment command";
         return Err(Refusal::new(ResponseError::InvalidRequest, msg));
@@ -36,7 +40,7 @@ pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
     let mut results: Vec<ElectionResult> = Vec::new();
     for (topic, partition, target) in reassignments {
         let outcome = if seen.insert((topic, *partition)) {
-            reassign_one(image, topic, *partition, target.as_deref())
+            reassign_one(image, defaults, (topic, *partition), target.as_deref())
         } else {
             let msg = format!("{topic}-{partition} is named more than once.");
             Err(Refusal::new(ResponseError::InvalidRequest, msg))
@@ -60,8 +64,8 @@ pub fn plan(image: &MetadataImage, command: &Command) -> Result<Plan, Refusal> {
 /// partition's reassignment; `Ok(None)` when nothing changes.
 fn reassign_one(
     image: &MetadataImage,
-    topic: &str,
-    partition: i32,
+    defaults: &Defaults,
+    (topic, partition): (&str, i32),
     target: Option<&[i32]>,
 ) -> Result<Option<MetadataRecord>, Refusal> {
     let Some((topic, current)) = image
@@ -72,12 +76,13 @@ fn reassign_one(
         return Err(Refusal::new(ResponseError::UnknownTopicOrPartition, msg));
     };
     let is_live = |b| image.is_live(b);
+    let min_isr = partition_change::Rules::of(topic, defaults).min_isr;
     let next = match target {
         Some(target) => {
             check_target(image, target)?;
-            start(current, target, is_live)
+            start(current, target, min_isr, is_live)
         }
-        None => cancel(current, is_live)?,
+        None => cancel(current, min_isr, is_live)?,
     };
     Ok(next.map(|state| partition_change::record(topic.id, partition, &state)))
 }
@@ -104,9 +109,11 @@ fn check_target(image: &MetadataImage, target: &[i32]) -> Result<(), Refusal> {
 /// The state moving `current` towards `target` (replacing any move in
 /// progress). A replica is joining unless it was a replica before any move
 /// began: one still joining an earlier move must still catch up.
+/// `min_isr` is the topic's (for the ELR).
 pub fn start(
     current: &PartitionImage,
     target: &[i32],
+    min_isr: i32,
     is_live: impl Fn(i32) -> bool,
 ) -> Option<PartitionImage> {
     let original: Vec<i32> = without(&current.replicas, &current.adding_replicas);
@@ -117,13 +124,14 @@ pub fn start(
         removing_replicas: removing,
         ..current.clone()
     };
-    partition_change::settle(current, complete_if_ready(proposed), is_live)
+    partition_change::settle(current, complete_if_ready(proposed), min_isr, is_live)
 }
 
 /// The state going back to the replicas before the move; `Ok(None)` when
 /// none is in progress is refused as Kafka does.
 pub fn cancel(
     current: &PartitionImage,
+    min_isr: i32,
     is_live: impl Fn(i32) -> bool,
 ) -> Result<Option<PartitionImage>, Refusal> {
     if !current.is_reassigning() {
@@ -146,7 +154,9 @@ pub fn cancel(
         removing_replicas: Vec::new(),
         ..current.clone()
     };
-    Ok(partition_change::settle(current, proposed, is_live))
+    Ok(partition_change::settle(
+        current, proposed, min_isr, is_live,
+    ))
 }
 
 /// `state` with its reassignment completed if every joining replica is in

@@ -66,6 +66,12 @@ pub enum MetadataRecord {
         adding_replicas: Vec<i32>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         removing_replicas: Vec<i32>,
+        /// Eligible leader replicas and the last known ones (KIP-966;
+        /// absent in logs from before them, and when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        elr: Vec<i32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        last_known_elr: Vec<i32>,
     },
     RemoveTopic {
         id: Uuid,

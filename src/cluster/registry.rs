@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use kafka_protocol::error::ResponseError;
 
-use super::commands::Refusal;
+use super::commands::{Defaults, Refusal};
 use super::image::MetadataImage;
 use super::partition_change;
 use super::records::MetadataRecord;
@@ -41,8 +41,8 @@ struct Pending {
 
 #[derive(Default, Debug)]
 pub struct Registry {
-    /// unclean.leader.election.enable of topics without their own.
-    unclean_default: bool,
+    /// Election settings of topics without their own.
+    defaults: Defaults,
     last_heartbeat_ms: HashMap<i32, u64>,
     pending: HashMap<i32, Pending>,
     /// The latest time any call brought.
@@ -50,11 +50,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry whose fencing and unfencing elect uncleanly, for topics
-    /// without their own setting, when `unclean_default` is set.
-    pub fn new(unclean_default: bool) -> Registry {
+    /// A registry whose fencing and unfencing follow `defaults`
+    /// (unclean.leader.election.enable, min.insync.replicas) for topics
+    /// without their own settings.
+    pub fn new(defaults: Defaults) -> Registry {
         Registry {
-            unclean_default,
+            defaults,
             ..Registry::default()
         }
     }
@@ -93,7 +94,7 @@ impl Registry {
             }
             self.mark(node_id, epoch, false);
             return Ok((
-                unfence_records(image, node_id, epoch, self.unclean_default),
+                unfence_records(image, node_id, epoch, &self.defaults),
                 reply(false, false),
             ));
         }
@@ -103,7 +104,7 @@ impl Registry {
         }
         self.mark(node_id, epoch, true);
         Ok((
-            fence_records(image, node_id, epoch, self.unclean_default),
+            fence_records(image, node_id, epoch, &self.defaults),
             reply(true, true),
         ))
     }
@@ -232,7 +233,7 @@ impl Registry {
         let mut scratch;
         let mut current = image;
         for &(node_id, epoch) in brokers {
-            let fence = fence_records(current, node_id, epoch, self.unclean_default);
+            let fence = fence_records(current, node_id, epoch, &self.defaults);
             self.mark(node_id, epoch, true);
             if brokers.len() > 1 {
                 scratch = current.clone();
@@ -251,26 +252,22 @@ pub fn fence_records(
     image: &MetadataImage,
     node_id: i32,
     epoch: i64,
-    unclean_default: bool,
+    defaults: &Defaults,
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::FenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_fence(image, node_id, unclean_default));
+    records.extend(partition_change::on_fence(image, node_id, defaults));
     records
 }
 
 /// `node_id` unfenced: the record, then leaders for the leaderless
-/// partitions whose ISR holds it (or, unclean, whose replicas do).
+/// partitions whose ISR or ELR holds it (or, unclean, whose replicas do).
 pub fn unfence_records(
     image: &MetadataImage,
     node_id: i32,
     epoch: i64,
-    unclean_default: bool,
+    defaults: &Defaults,
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::UnfenceBroker { node_id, epoch }];
-    records.extend(partition_change::on_unfence(
-        image,
-        node_id,
-        unclean_default,
-    ));
+    records.extend(partition_change::on_unfence(image, node_id, defaults));
     records
 }

@@ -75,6 +75,8 @@ pub fn seed_topic(
         partition_epoch: 0,
         adding_replicas: Vec::new(),
         removing_replicas: Vec::new(),
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }));
     records
 }

@@ -103,9 +103,8 @@ fn describe(topic: &TopicImage, first: i32, last: i32) -> DescribeTopicPartition
                 .with_leader_epoch(state.leader_epoch)
                 .with_replica_nodes(ids(&state.replicas))
                 .with_isr_nodes(ids(&state.isr))
-                // Until replication: no replica beyond the ISR is eligible.
-                .with_eligible_leader_replicas(Some(Vec::new()))
-                .with_last_known_elr(Some(Vec::new()))
+                .with_eligible_leader_replicas(Some(ids(&state.elr)))
+                .with_last_known_elr(Some(ids(&state.last_known_elr)))
                 .with_offline_replicas(Vec::new())
         })
         .collect();

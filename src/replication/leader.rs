@@ -20,6 +20,10 @@
 //! - The high watermark is the minimum durable end over the *maximal* ISR:
 //!   the committed ISR plus members being added, and members being removed
 //!   until the controller commits the removal. It never goes back.
+//! - It advances only while the committed ISR has min.insync.replicas
+//!   members (at most the replica count; KIP-966). So replicas leaving an
+//!   ISR that falls short hold everything below it: the controller's
+//!   eligible leader replicas (`cluster::elr`).
 //!
 //! Must not: count a follower progress from an earlier incarnation (a
 //! different broker epoch), or propose while another proposal is in flight.
@@ -91,6 +95,8 @@ pub struct LeaderState {
     /// only once it holds everything written before it.
     epoch_start: i64,
     lag_max_ms: i64,
+    /// min.insync.replicas (`set_min_isr`); 1 until told.
+    min_isr: usize,
 }
 
 impl LeaderState {
@@ -123,7 +129,22 @@ impl LeaderState {
             hw,
             epoch_start: log_end,
             lag_max_ms,
+            min_isr: 1,
         }
+    }
+
+    /// The topic's min.insync.replicas: below it (or below the replica
+    /// count, if smaller) the committed ISR holds the high watermark still.
+    /// Takes effect at the next event that may move the high watermark.
+    pub fn set_min_isr(&mut self, min_isr: i32) {
+        self.min_isr = usize::try_from(min_isr).unwrap_or(0).max(1);
+    }
+
+    /// Whether the committed ISR is too small for the high watermark to
+    /// advance (Kafka's `isUnderMinIsr` with ELR).
+    pub fn under_min_isr(&self) -> bool {
+        let effective = self.min_isr.min(self.committed.replicas.len());
+        self.committed.isr.len() < effective
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -355,10 +376,11 @@ impl LeaderState {
         Some(alter)
     }
 
-    /// No other replica bounds the high watermark: it is the leader's own
-    /// durable end (the log can follow it without asking).
+    /// No other replica bounds the high watermark, nor does a short ISR
+    /// hold it: it is the leader's own durable end (the log can follow it
+    /// without asking).
     pub fn alone(&self) -> bool {
-        self.maximal_isr().all(|r| r == self.me)
+        !self.under_min_isr() && self.maximal_isr().all(|r| r == self.me)
     }
 
     /// The replicas whose durable end bounds the high watermark: the
@@ -374,8 +396,12 @@ impl LeaderState {
         self.committed.isr.iter().copied().chain(added)
     }
 
-    /// Raises the high watermark to what the maximal ISR holds.
+    /// Raises the high watermark to what the maximal ISR holds, unless the
+    /// committed ISR is too small.
     fn advance(&mut self) -> Option<i64> {
+        if self.under_min_isr() {
+            return None;
+        }
         let mut min = self.local_durable;
         for r in self.maximal_isr() {
             if r == self.me {

@@ -218,3 +218,35 @@ fn a_refused_expansion_stops_bounding_the_high_watermark_after_its_ttl() {
     l.tick(1_001 + REFUSED_TTL_MS);
     assert_eq!(l.high_watermark(), 150);
 }
+
+#[test]
+fn the_high_watermark_waits_while_the_isr_is_below_min_isr() {
+    let mut l = leader(&[1, 2, 3]);
+    l.set_min_isr(2);
+    l.on_fetch(2, 11, 100, 10);
+    assert_eq!(l.on_fetch(3, 12, 100, 10).0, Some(100));
+    // 2 and 3 dropped: the leader alone may not move it, acks=1 or not.
+    assert_eq!(l.update(committed(&[1], 8), 20), None);
+    assert!(l.under_min_isr());
+    assert!(!l.alone(), "a short ISR holds the high watermark");
+    assert_eq!(l.on_local_durable(150), None);
+    let (hw, alter) = l.on_fetch(2, 11, 150, 30);
+    assert_eq!(hw, None, "a member being added is not yet committed");
+    assert!(alter.is_some(), "2 caught up is proposed back in");
+    // 2 back in the committed ISR: two members, it moves again.
+    assert_eq!(l.update(committed(&[1, 2], 9), 40), Some(150));
+}
+
+#[test]
+fn min_isr_above_the_replica_count_counts_as_the_replica_count() {
+    let solo = Committed {
+        replicas: vec![1],
+        isr: vec![1],
+        leader_epoch: 4,
+        partition_epoch: 7,
+    };
+    let mut l = LeaderState::new(1, solo, 90, 100, 0, LAG);
+    l.set_min_isr(2);
+    assert!(!l.under_min_isr() && l.alone());
+    assert_eq!(l.on_local_durable(120), Some(120));
+}

@@ -201,7 +201,9 @@ pub fn reconcile(shard: &Rc<Shard>) {
             rep.leaders.remove(&key.0, key.1);
             retry_when_truncated(shard, log);
         } else if state.leader == me && current {
-            let led_now = lead(&mut rep, key.clone(), &log, state, me, now, lag_ms);
+            let min_isr = shard.topic_config(&topic).min_insync_replicas;
+            let limits = Limits { lag_ms, min_isr };
+            let led_now = lead(&mut rep, key.clone(), &log, state, me, now, limits);
             shard
                 .metrics
                 .replication
@@ -261,6 +263,14 @@ struct Led {
     expanded: bool,
 }
 
+/// A leader's topic settings: replica.lag.time.max.ms and the topic's
+/// min.insync.replicas (below which its high watermark stays).
+#[derive(Clone, Copy)]
+struct Limits {
+    lag_ms: i64,
+    min_isr: i32,
+}
+
 /// Leads the partition as the image has it.
 fn lead(
     rep: &mut ShardReplication,
@@ -269,7 +279,7 @@ fn lead(
     state: &PartitionImage,
     me: i32,
     now: i64,
-    lag_ms: i64,
+    limits: Limits,
 ) -> Led {
     let (shrank, expanded) = match rep.leaders.get(&key.0, key.1).map(|l| l.state.committed()) {
         // Only a newer state is a change (`update` ignores older ones).
@@ -281,7 +291,7 @@ fn lead(
         }
         _ => (false, false),
     };
-    let new = lead_epoch(rep, key, log, state, me, now, lag_ms);
+    let new = lead_epoch(rep, key, log, state, me, now, limits);
     Led {
         new,
         shrank,
@@ -297,10 +307,11 @@ fn lead_epoch(
     state: &PartitionImage,
     me: i32,
     now: i64,
-    lag_ms: i64,
+    limits: Limits,
 ) -> bool {
     match rep.leaders.get_mut(&key.0, key.1) {
         Some(l) if l.state.leader_epoch() == state.leader_epoch => {
+            l.state.set_min_isr(limits.min_isr);
             l.state.on_local_durable(log.durable_end());
             l.state.update(committed(state), now);
             apply_hw(log, &l.state);
@@ -310,8 +321,9 @@ fn lead_epoch(
             // Kafka's makeLeader: the new epoch starts at the log end.
             log.assign_epoch_start(state.leader_epoch, log.log_end_offset());
             let hw = log.high_watermark().min(log.log_end_offset());
-            let mut s =
-                LeaderState::new(me, committed(state), hw, log.log_end_offset(), now, lag_ms);
+            let end = log.log_end_offset();
+            let mut s = LeaderState::new(me, committed(state), hw, end, now, limits.lag_ms);
+            s.set_min_isr(limits.min_isr);
             s.on_local_durable(log.durable_end());
             apply_hw(log, &s);
             // Replacing the entry drops the old epoch's waiters.

@@ -290,6 +290,11 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             unclean_leader_election: config.cluster.unclean_leader_election,
+            min_insync_replicas: crate::config::topic::TopicConfig::resolve(
+                config,
+                &Default::default(),
+            )
+            .min_insync_replicas,
         },
         controller_listen: bound.map(|a| a.to_string()),
         broker: config.cluster.broker.then(|| BrokerEndpoint {

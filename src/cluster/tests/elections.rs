@@ -15,16 +15,24 @@ fn state(cluster: &Cluster, name: &str, p: usize) -> PartitionImage {
     cluster.topic(name).partitions[p].clone()
 }
 
+/// The test defaults with unclean.leader.election.enable as given.
+fn unclean(enabled: bool) -> Defaults {
+    Defaults {
+        unclean_leader_election: enabled,
+        ..defaults()
+    }
+}
+
 fn fence(cluster: &mut Cluster, node_id: i32, unclean_default: bool) -> Vec<MetadataRecord> {
     let epoch = cluster.image.brokers[&node_id].epoch;
-    let records = fence_records(&cluster.image, node_id, epoch, unclean_default);
+    let records = fence_records(&cluster.image, node_id, epoch, &unclean(unclean_default));
     cluster.commit(&records);
     records
 }
 
 fn unfence(cluster: &mut Cluster, node_id: i32, unclean_default: bool) {
     let epoch = cluster.image.brokers[&node_id].epoch;
-    let records = unfence_records(&cluster.image, node_id, epoch, unclean_default);
+    let records = unfence_records(&cluster.image, node_id, epoch, &unclean(unclean_default));
     cluster.commit(&records);
 }
 
@@ -45,7 +53,7 @@ fn lagging() -> (Cluster, Uuid) {
 }
 
 #[test]
-fn fencing_the_last_isr_member_stays_leaderless_when_clean() {
+fn fencing_the_last_isr_member_leaves_it_eligible_and_leaderless_when_clean() {
     let (mut cluster, _) = lagging();
     assert_eq!(offline_partitions(&cluster.image), 0);
     let image = cluster.image.clone();
@@ -54,11 +62,14 @@ fn fencing_the_last_isr_member_stays_leaderless_when_clean() {
     assert_eq!(count_elections(&image, &records), 0);
     assert_eq!(offline_partitions(&cluster.image), 1);
     let p = state(&cluster, "t", 0);
-    assert_eq!((p.leader, p.isr.clone()), (NO_LEADER, vec![1]));
-    // Its last ISR member back: a clean election.
+    assert_eq!(
+        (p.leader, p.isr.clone(), p.elr.clone()),
+        (NO_LEADER, vec![], vec![1])
+    );
+    // Its last ISR member back (from the ELR): a clean election.
     let image = cluster.image.clone();
     let epoch = cluster.image.brokers[&1].epoch;
-    let records = unfence_records(&cluster.image, 1, epoch, false);
+    let records = unfence_records(&cluster.image, 1, epoch, &defaults());
     cluster.commit(&records);
     assert_eq!(count_elections(&image, &records), 1);
     assert_eq!(count_unclean(&image, &records), 0);

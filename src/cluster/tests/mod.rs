@@ -3,6 +3,7 @@
 
 mod commands;
 mod elections;
+mod elr;
 mod image;
 mod partitions;
 mod reassignment;
@@ -22,6 +23,7 @@ fn defaults() -> Defaults {
         num_partitions: 2,
         default_replication_factor: 1,
         unclean_leader_election: false,
+        min_insync_replicas: 1,
     }
 }
 
@@ -136,5 +138,15 @@ fn partition(
         partition_epoch: epochs.1,
         adding_replicas: Vec::new(),
         removing_replicas: Vec::new(),
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }
+}
+
+/// `record` (a `Partition` one) with the ELR `ids`.
+fn with_elr(mut record: MetadataRecord, ids: &[i32]) -> MetadataRecord {
+    if let MetadataRecord::Partition { elr, .. } = &mut record {
+        *elr = ids.to_vec();
+    }
+    record
 }

@@ -97,7 +97,8 @@ fn fencing_the_only_replica_leaves_the_partition_leaderless_until_it_returns() {
         fence,
         vec![
             MetadataRecord::FenceBroker { node_id: 1, epoch },
-            partition(id, 0, &[1], &[1], NO_LEADER, (1, 1)),
+            // Out of the ISR but eligible: its log survives the fencing.
+            with_elr(partition(id, 0, &[1], &[], NO_LEADER, (1, 1)), &[1]),
         ]
     );
     assert!(
@@ -249,6 +250,9 @@ fn controlled_shutdown_fences_and_moves_leaders() {
     cluster.commit(&last);
     assert_eq!(last.len(), 3);
     for p in &cluster.topic("t").partitions {
-        assert_eq!((p.leader, &p.isr[..]), (NO_LEADER, &[2][..]));
+        assert_eq!(
+            (p.leader, &p.isr[..], &p.elr[..]),
+            (NO_LEADER, &[][..], &[2][..])
+        );
     }
 }

@@ -330,6 +330,7 @@ impl Broker {
         let log = &mut part.log;
         log.assign_epoch(epoch, log.end());
         let mut leader = LeaderState::new(id, committed(state), log.hw, log.end(), ctx.now, lag);
+        leader.set_min_isr(self.cfg.min_isr as i32);
         leader.on_local_durable(log.durable_end());
         ctx.trace(|| {
             format!(

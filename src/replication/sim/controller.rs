@@ -29,6 +29,7 @@ pub const TOPIC: &str = "t";
 pub struct Controller {
     pub image: MetadataImage,
     registry: Registry,
+    defaults: Defaults,
     topic_id: Uuid,
     brokers: Vec<i32>,
     session_timeout_ms: i64,
@@ -39,7 +40,13 @@ pub struct Controller {
 impl Controller {
     /// A cluster with one topic whose partitions have `assignment`'s
     /// replicas, all in the ISR and leaderless until brokers unfence.
-    pub fn new(brokers: Vec<i32>, assignment: &[Vec<i32>], session_timeout_ms: i64) -> Controller {
+    pub fn new(
+        brokers: Vec<i32>,
+        assignment: &[Vec<i32>],
+        session_timeout_ms: i64,
+        min_isr: usize,
+    ) -> Controller {
+        let defaults = defaults(min_isr);
         let topic_id = Uuid::from_u64_pair(0xf10d, 1);
         let mut records = vec![MetadataRecord::Topic {
             name: TOPIC.to_string(),
@@ -56,13 +63,16 @@ impl Controller {
                 partition_epoch: 0,
                 adding_replicas: Vec::new(),
                 removing_replicas: Vec::new(),
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             });
         }
         let mut image = MetadataImage::default();
         image.apply_batch(1, &records);
         Controller {
             image,
-            registry: Registry::default(),
+            registry: Registry::new(defaults.clone()),
+            defaults,
             topic_id,
             brokers,
             session_timeout_ms,
@@ -127,7 +137,7 @@ impl Controller {
             port: 9092,
             rack: None,
         };
-        match commands::plan(&self.image, &defaults(), &command) {
+        match commands::plan(&self.image, &self.defaults, &command) {
             Ok(plan) => {
                 self.commit(plan.records, ctx);
                 let epoch = self.image.offset as i64;
@@ -210,18 +220,20 @@ impl Controller {
             partition_epoch: alter.partition_epoch,
             new_isr: alter.new_isr.clone(),
         };
-        let plan = commands::plan(&self.image, &defaults(), &command).map_err(|r| r.code)?;
+        let plan = commands::plan(&self.image, &self.defaults, &command).map_err(|r| r.code)?;
         self.commit(plan.records, ctx);
         Ok(self.partition(partition).clone())
     }
 }
 
 /// Cluster defaults: no unclean elections (the sim checks that nothing
-/// committed is lost, which an unclean election may do by design).
-fn defaults() -> Defaults {
+/// committed is lost, which an unclean election may do by design); the
+/// swarm's min.insync.replicas, which decides the eligible leader replicas.
+fn defaults(min_isr: usize) -> Defaults {
     Defaults {
         num_partitions: 1,
         default_replication_factor: 3,
         unclean_leader_election: false,
+        min_insync_replicas: min_isr as i32,
     }
 }

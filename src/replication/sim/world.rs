@@ -76,7 +76,7 @@ impl Ctx<'_> {
 }
 
 enum Event {
-    Deliver { from: Node, to: Node, msg: Msg },
+    Deliver { from: Node, to: Node, msg: Box<Msg> },
     Flush(i32, u64, i32, u64),
     Tick(Node),
     Faults,
@@ -140,7 +140,12 @@ impl World {
             request_timeout_ms: 200,
             max_batches: 1 + rng.below(8) as usize,
         };
-        let controller = Controller::new(ids.clone(), &assignment, swarm.session_timeout_ms);
+        let controller = Controller::new(
+            ids.clone(),
+            &assignment,
+            swarm.session_timeout_ms,
+            swarm.min_isr,
+        );
         let n = swarm.partitions;
         let mut w = World {
             rng,
@@ -202,7 +207,7 @@ impl World {
         match next.event {
             Event::Deliver { from, to, msg } => {
                 if self.net.connected(from, to) {
-                    self.nodes.deliver(from, to, msg, &mut ctx);
+                    self.nodes.deliver(from, to, *msg, &mut ctx);
                 } else {
                     ctx.stats.dropped += 1;
                 }
@@ -244,7 +249,7 @@ impl World {
         for (from, to, msg) in out {
             self.stats.messages += 1;
             for at in self.net.arrivals(self.now, &mut self.rng) {
-                let msg = msg.clone();
+                let msg = Box::new(msg.clone());
                 self.schedule(at, Event::Deliver { from, to, msg });
             }
         }
