@@ -14,6 +14,12 @@
     cargo build --release --bin fjord --example fjord-perf
     FJORD_BIN=target/release/fjord perf/replication.py [ROUNDS]
     DURATION=30 ...   # measured seconds per run (default: the workload's)
+    CONSUMERS=0 ...   # no consumer: the leader's CPU is produce + followers only
+
+The workload's consumer reads below the high watermark, which moves in
+larger steps with followers in the ISR, so its fetches (and the leader's
+CPU for them) differ between RF 1 and RF 3: the leader's CPU per GB sent
+to followers is measured with CONSUMERS=0.
 
 Each round starts a fresh cluster. Prints every round and the medians.
 """
@@ -64,6 +70,8 @@ def one_round(rf):
                "--bootstrap", cluster.bootstrap(1), "--broker-pid", str(pids[1]), "--out", out]
         if os.environ.get("DURATION"):
             cmd += ["--duration", os.environ["DURATION"]]
+        if os.environ.get("CONSUMERS"):
+            cmd += ["--consumers", os.environ["CONSUMERS"]]
         subprocess.run(cmd, check=True, capture_output=True)
         cpu = {i: cpu_seconds(p) - before[i] for i, p in pids.items()}
         gb = topic_bytes(cluster.node(1).data_dir) / 1e9

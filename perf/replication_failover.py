@@ -8,8 +8,8 @@ measure
 
 1. election: until a surviving broker's Metadata names another leader
    (polled every 10 ms);
-2. first ack: until the producer receives its first acknowledgement after
-   the kill (records in flight at the kill are re-sent to the new leader);
+2. first ack: until the first record produced after the kill is
+   acknowledged;
 
 then restart the killed node and wait until it is back in the ISR.
 Counts acknowledged records missing from the partition afterwards.

@@ -49,7 +49,8 @@ class Writer:
         self.acked = {}  # value -> offset
         self.failed = []
         self.sent = 0
-        self.ack_times = []  # (time, count) at each ack
+        self.sent_at = {}  # value -> time it was handed to the producer
+        self.ack_times = []  # (ack time, send time) of each ack
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -58,12 +59,14 @@ class Writer:
             self.failed.append(str(err))
             return
         self.acked[msg.value()] = msg.offset()
-        self.ack_times.append(time.time())
+        self.ack_times.append((time.time(), self.sent_at.get(msg.value(), 0)))
 
     def _run(self):
         while not self._stop.is_set():
             try:
-                self.producer.produce(self.topic, value=b"value-%d" % self.sent, partition=self.partition,
+                value = b"value-%d" % self.sent
+                self.sent_at[value] = time.time()
+                self.producer.produce(self.topic, value=value, partition=self.partition,
                                       on_delivery=self._delivered)
                 self.sent += 1
             except BufferError:
@@ -75,7 +78,8 @@ class Writer:
         return self
 
     def first_ack_after(self, t):
-        return next((a for a in list(self.ack_times) if a > t), None)
+        """When the first record produced after `t` was acknowledged."""
+        return next((acked for acked, sent in list(self.ack_times) if sent > t), None)
 
     def stop(self, flush_timeout=60):
         self._stop.set()
