@@ -238,10 +238,18 @@ pub fn reconcile(shard: &Rc<Shard>) {
 fn retry_when_truncated(shard: &Rc<Shard>, log: PartitionLog) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        while log.is_truncating() {
+        // Bounded: a log that failed mid-truncation stays failed, and the
+        // next image reconciles anyway.
+        for _ in 0..6_000 {
+            if !log.is_truncating() {
+                reconcile(&shard);
+                return;
+            }
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
-        reconcile(&shard);
+        tracing::warn!(
+            "a truncation did not finish within 30 s; leadership waits for the next image"
+        );
     })
     .detach();
 }
