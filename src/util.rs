@@ -41,3 +41,15 @@ where
         .join()
         .expect("test panicked");
 }
+
+/// The seeds test `shard` of a deterministic simulation runs: those of
+/// `0..seeds` equal to `shard` modulo `shards` (so the harness spreads them
+/// over cores), or only `FJORD_SIM_SEED` (on shard 0) when it is set.
+#[cfg(test)]
+pub fn sim_seeds(shard: u64, seeds: u64, shards: u64) -> Vec<u64> {
+    match std::env::var("FJORD_SIM_SEED") {
+        Ok(s) if shard == 0 => vec![s.parse().expect("FJORD_SIM_SEED must be a number")],
+        Ok(_) => Vec::new(),
+        Err(_) => (0..seeds).filter(|s| s % shards == shard).collect(),
+    }
+}

@@ -97,13 +97,7 @@ fn elect_one(
     election_type: i8,
     (topic, partition): (&str, i32),
 ) -> Result<MetadataRecord, Refusal> {
-    let Some((topic, current)) = image
-        .topic(topic)
-        .and_then(|t| Some((t, t.partition(partition)?)))
-    else {
-        let msg = format!("Partition {topic}-{partition} does not exist.");
-        return Err(Refusal::new(ResponseError::UnknownTopicOrPartition, msg));
-    };
+    let (topic, current) = partition_change::existing(image, topic, partition)?;
     let is_live = |b| image.is_live(b);
     let state = if election_type == PREFERRED {
         preferred(current, is_live)

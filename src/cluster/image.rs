@@ -204,6 +204,16 @@ impl MetadataImage {
         serde_json::from_slice(bytes).map_err(|e| format!("metadata snapshot: {e}"))
     }
 
+    /// A partition of a topic, with its topic.
+    pub fn topic_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<(&TopicImage, &PartitionImage)> {
+        let t = self.topic(topic)?;
+        Some((t, t.partition(partition)?))
+    }
+
     pub fn topic(&self, name: &str) -> Option<&TopicImage> {
         self.topics.get(name)
     }

@@ -93,6 +93,22 @@ pub fn every_partition(
     records
 }
 
+/// The named partition and its topic, or Kafka's refusal for a partition
+/// that does not exist (ElectLeaders, reassignments).
+pub fn existing<'a>(
+    image: &'a MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Result<(&'a TopicImage, &'a PartitionImage), super::commands::Refusal> {
+    image.topic_partition(topic, partition).ok_or_else(|| {
+        let msg = format!("Partition {topic}-{partition} does not exist.");
+        super::commands::Refusal::new(
+            kafka_protocol::error::ResponseError::UnknownTopicOrPartition,
+            msg,
+        )
+    })
+}
+
 /// The leader election: the first replica, in replica order, that is in
 /// `isr` and live; `NO_LEADER` if none is.
 pub fn elect(replicas: &[i32], isr: &[i32], is_live: impl Fn(i32) -> bool) -> i32 {

@@ -68,13 +68,7 @@ fn reassign_one(
     (topic, partition): (&str, i32),
     target: Option<&[i32]>,
 ) -> Result<Option<MetadataRecord>, Refusal> {
-    let Some((topic, current)) = image
-        .topic(topic)
-        .and_then(|t| Some((t, t.partition(partition)?)))
-    else {
-        let msg = format!("Partition {topic}-{partition} does not exist.");
-        return Err(Refusal::new(ResponseError::UnknownTopicOrPartition, msg));
-    };
+    let (topic, current) = partition_change::existing(image, topic, partition)?;
     let is_live = |b| image.is_live(b);
     let min_isr = partition_change::Rules::of(topic, defaults).min_isr;
     let next = match target {

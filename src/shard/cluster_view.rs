@@ -78,6 +78,14 @@ impl Shard {
         leader_epoch_matches(epoch, client_epoch).map(|()| epoch)
     }
 
+    /// This broker's epoch (the offset of its registration record) as the
+    /// image has it, -1 before it registered: followers send it in Fetch
+    /// (KIP-903), leaders in AlterPartition.
+    pub fn broker_epoch(&self) -> i64 {
+        let me = self.node_id();
+        self.image.borrow().brokers.get(&me).map_or(-1, |b| b.epoch)
+    }
+
     /// A registered broker's endpoint (this broker's as it listens now).
     pub fn broker(&self, node_id: i32) -> Option<BrokerRegistration> {
         let mut broker = self.image.borrow().brokers.get(&node_id).cloned()?;

@@ -283,12 +283,7 @@ fn whole_batches(records: Bytes) -> Bytes {
 
 fn fetch_request(shard: &Shard, plans: &[FetchPlan]) -> FetchRequest {
     let me = shard.node_id();
-    let broker_epoch = shard
-        .image
-        .borrow()
-        .brokers
-        .get(&me)
-        .map_or(-1, |b| b.epoch);
+    let broker_epoch = shard.broker_epoch();
     let cfg = &shard.config.replication;
     let mut topics: Vec<FetchTopic> = Vec::new();
     for plan in plans {

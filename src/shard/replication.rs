@@ -461,12 +461,7 @@ fn propose(shard: &Rc<Shard>, topic: &str, partition: i32, epoch: i32, alter: Al
         return;
     }
     let me = shard.node_id();
-    let broker_epoch = shard
-        .image
-        .borrow()
-        .brokers
-        .get(&me)
-        .map_or(-1, |b| b.epoch);
+    let broker_epoch = shard.broker_epoch();
     let command = Command::AlterPartition {
         broker_id: me,
         broker_epoch,

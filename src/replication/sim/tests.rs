@@ -25,14 +25,7 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
 }
 
 fn shard(n: u64) {
-    if let Ok(s) = std::env::var("FJORD_SIM_SEED") {
-        if n == 0 {
-            let seed = s.parse().expect("FJORD_SIM_SEED must be a number");
-            run_seeds(std::iter::once(seed));
-        }
-        return;
-    }
-    run_seeds((0..SEEDS).filter(|s| s % SHARDS == n));
+    run_seeds(crate::util::sim_seeds(n, SEEDS, SHARDS).into_iter());
 }
 
 #[test]
