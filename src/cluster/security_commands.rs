@@ -109,7 +109,7 @@ pub fn plan_dynamic_configs(
 /// carried into the log.
 pub fn seed(security: &SecurityState, dynamic: &DynamicConfigState) -> Vec<MetadataRecord> {
     let mut records: Vec<MetadataRecord> = security
-        .acls
+        .acls()
         .iter()
         .filter(|b| match b.validate() {
             Ok(()) => true,

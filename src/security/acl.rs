@@ -194,8 +194,8 @@ impl AclFilter {
 }
 
 /// The operations Kafka's `AclEntry.supportedOperations` lists for a
-/// resource type: with every operation allowed (fjord authorizes everyone),
-/// these are a client's authorized operations on such a resource.
+/// resource type: the operations an authorized-operations field reports on
+/// (`super::authorizer::authorized_operations`).
 pub fn supported_operations(resource_type: i8) -> &'static [i8] {
     use operation::*;
     match resource_type {
@@ -227,7 +227,8 @@ pub fn supported_operations(resource_type: i8) -> &'static [i8] {
 }
 
 /// The authorized-operations bit field Kafka sends (bit n = operation code
-/// n) when every operation on a resource of this type is allowed.
+/// n) when every operation on a resource of this type is allowed: with the
+/// authorizer disabled, or for a super user.
 pub fn authorized_operations(resource_type: i8) -> i32 {
     supported_operations(resource_type)
         .iter()

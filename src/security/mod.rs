@@ -10,16 +10,25 @@
 //! from each shard's image. [`legacy`] reads what a single-node fjord kept
 //! in `DATA_DIR/security/`, to seed a new log.
 //!
-//! Must not: enforce anything. fjord has no authentication, so every client
-//! is the ANONYMOUS principal and every operation is allowed. ACLs are
-//! stored, validated, filtered and answered exactly as a Kafka broker with
-//! StandardAuthorizer does, so admin tools that manage them work, but they
-//! restrict nobody (and authorized-operation fields report everything
-//! allowed, see [`acl::authorized_operations`]). SCRAM credentials are kept
-//! for the same reason and no login uses them. It must never return or log
-//! a secret: only mechanisms and iteration counts leave this module.
+//! Also owns the authorization decision ([`authorizer`]): Kafka's
+//! StandardAuthorizer rules over those bindings, as pure functions of the
+//! image's [`SecurityState`], the authorizer configuration and who asks.
+//! This module decides; the handlers and the connection enforce, asking it
+//! for each operation a request needs.
+//!
+//! Must not: do I/O on the request path, take locks, or enforce anything
+//! itself. With the authorizer disabled (the default) every decision is
+//! "allowed" and costs nothing. SCRAM credentials are kept, validated and
+//! described as Kafka does. This module must never return or log a secret:
+//! only mechanisms and iteration counts leave it.
 
 pub mod acl;
+mod acl_index;
+pub mod authorizer;
+#[cfg(test)]
+mod authorizer_props;
+#[cfg(test)]
+mod authorizer_tests;
 pub mod legacy;
 pub mod scram;
 pub mod state;

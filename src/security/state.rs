@@ -6,11 +6,13 @@
 //! changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
 
 use super::acl::{AclBinding, AclFilter};
+use super::acl_index::AclIndex;
 use super::scram::{self, ScramCredential};
 use super::{DerivedUpsertion, Outcome, UserCredentials};
 
@@ -18,13 +20,38 @@ use super::{DerivedUpsertion, Outcome, UserCredentials};
 pub type Users = BTreeMap<String, BTreeMap<i8, ScramCredential>>;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct SecurityState {
     /// Sorted so that bindings of one resource pattern are adjacent, which
-    /// is how DescribeAcls groups them.
-    #[serde(default)]
-    pub acls: BTreeSet<AclBinding>,
-    #[serde(default)]
+    /// is how DescribeAcls groups them. Private: it changes only through
+    /// [`SecurityState::add_acl`] and [`SecurityState::remove_acl`], which
+    /// keep `acl_index` in step.
+    acls: BTreeSet<AclBinding>,
     pub users: Users,
+    /// `acls` arranged for the authorizer. Not stored: rebuilt when a
+    /// state is read. Shared between the images that clone this state
+    /// until one of them changes its ACLs.
+    #[serde(skip)]
+    acl_index: Arc<AclIndex>,
+}
+
+/// The stored form of a [`SecurityState`], which the index is rebuilt from.
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(default)]
+    acls: BTreeSet<AclBinding>,
+    #[serde(default)]
+    users: Users,
+}
+
+impl From<Stored> for SecurityState {
+    fn from(stored: Stored) -> SecurityState {
+        SecurityState {
+            acl_index: Arc::new(AclIndex::build(&stored.acls)),
+            acls: stored.acls,
+            users: stored.users,
+        }
+    }
 }
 
 /// What one DeleteAcls filter matched, or why it was refused.
@@ -197,14 +224,31 @@ impl SecurityState {
         ok()
     }
 
+    /// Every ACL binding, sorted.
+    pub fn acls(&self) -> &BTreeSet<AclBinding> {
+        &self.acls
+    }
+
+    /// The bindings arranged for the authorizer.
+    pub(super) fn acl_index(&self) -> &AclIndex {
+        &self.acl_index
+    }
+
     /// Applies an added binding (already present: no change).
     pub fn add_acl(&mut self, binding: AclBinding) {
-        self.acls.insert(binding);
+        if !self.acls.contains(&binding) {
+            Arc::make_mut(&mut self.acl_index).insert(&binding);
+            self.acls.insert(binding);
+        }
     }
 
     /// Applies a removed binding; false if it was not there.
     pub fn remove_acl(&mut self, binding: &AclBinding) -> bool {
-        self.acls.remove(binding)
+        let removed = self.acls.remove(binding);
+        if removed {
+            Arc::make_mut(&mut self.acl_index).remove(binding);
+        }
+        removed
     }
 
     /// Applies an upserted credential.

@@ -233,7 +233,7 @@ server_key = "ff00"
     .unwrap();
     let state = super::legacy::load(dir.path()).unwrap();
     assert_eq!(
-        state.acls.iter().collect::<Vec<_>>(),
+        state.acls().iter().collect::<Vec<_>>(),
         [&acl(
             "orders",
             pattern::LITERAL,

@@ -132,7 +132,7 @@ fn deleted_acls_are_reported_per_filter_and_removed_once() {
     );
     cluster.commit(&plan.records);
     assert_eq!(
-        cluster.image.security.acls.iter().collect::<Vec<_>>(),
+        cluster.image.security.acls().iter().collect::<Vec<_>>(),
         [&other]
     );
 }
@@ -305,7 +305,7 @@ fn a_sole_voter_seeds_the_single_node_security_state() {
     assert_eq!(image.security.users, security.users);
     // The invalid binding a single node could not have accepted stays out.
     assert_eq!(
-        image.security.acls.iter().collect::<Vec<_>>(),
+        image.security.acls().iter().collect::<Vec<_>>(),
         [&acl("orders", "User:alice")]
     );
 
