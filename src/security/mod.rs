@@ -16,11 +16,14 @@
 //! StandardAuthorizer does, so admin tools that manage them work, but they
 //! restrict nobody (and authorized-operation fields report everything
 //! allowed, see [`acl::authorized_operations`]). SCRAM credentials are kept
-//! for the same reason and no login uses them. It must never return or log
+//! for the same reason; [`sasl`] has the SASL server mechanisms (PLAIN,
+//! SCRAM, OAUTHBEARER) that can check logins against them, as sans-IO
+//! state machines the connection code drives. It must never return or log
 //! a secret: only mechanisms and iteration counts leave this module.
 
 pub mod acl;
 pub mod legacy;
+pub mod sasl;
 pub mod scram;
 pub mod state;
 #[cfg(test)]
