@@ -12,15 +12,16 @@
 //!
 //! Also owns the authorization decision ([`authorizer`]): Kafka's
 //! StandardAuthorizer rules over those bindings, as pure functions of the
-//! image's [`SecurityState`], the authorizer configuration and who asks.
-//! This module decides; the handlers and the connection enforce, asking it
-//! for each operation a request needs.
+//! image's [`SecurityState`], the authorizer configuration and who asks;
+//! and the SASL server mechanisms ([`sasl`]: PLAIN, SCRAM, OAUTHBEARER) as
+//! sans-IO state machines the connection drives. [`session`] is who a
+//! connection authenticated as. This module decides; the handlers and the
+//! connection enforce.
 //!
 //! Must not: do I/O on the request path, take locks, or enforce anything
 //! itself. With the authorizer disabled (the default) every decision is
-//! "allowed" and costs nothing. SCRAM credentials are kept, validated and
-//! described as Kafka does. This module must never return or log a secret:
-//! only mechanisms and iteration counts leave it.
+//! "allowed" and costs nothing. This module must never return or log a
+//! secret: only mechanisms and iteration counts leave it.
 
 pub mod acl;
 mod acl_index;
@@ -30,6 +31,7 @@ mod authorizer_props;
 #[cfg(test)]
 mod authorizer_tests;
 pub mod legacy;
+pub mod sasl;
 pub mod scram;
 pub mod state;
 #[cfg(test)]
