@@ -7,15 +7,27 @@
 //! ring and pipe pool. Must not: know the Kafka protocol (frames are built
 //! by `protocol`) or touch the logs (file chunks arrive as descriptors that
 //! the sender owns and closes).
+//!
+//! `tls` is the TLS transport (rustls) for SSL listeners: a handshake, then
+//! a reader and a writer half; it encrypts, so it copies instead of
+//! splicing. `principal_rules` maps a client certificate's DN to a name.
 
 mod pipes;
+pub mod principal_rules;
 mod ring;
 mod send;
+pub mod tls;
+mod tls_files;
+mod x500_name;
 
 pub use self::send::{set_nonblocking, Chunk, Frame, Sender};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_files_tests;
+#[cfg(test)]
+mod tls_tests;
 
 /// A second descriptor of `stream`, so one task can read while another
 /// writes (the connection's reader and writer, or a request/response pair).
