@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fjord::config::listeners::{self, ListenerSpec};
 use fjord::config::{parse_core_list, BrokerConfig, CoreSpec};
 use fjord::shard::runtime::{serve, ServeOptions};
 
@@ -46,10 +47,13 @@ struct TuneArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Address to accept Kafka clients on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    listen: String,
-    /// host:port clients are told to connect to (default: the listen address).
+    /// Address of one PLAINTEXT listener for Kafka clients (port 0 picks a
+    /// free port). Default 127.0.0.1:9092; the `listeners` setting instead
+    /// configures several, with security protocols.
+    #[arg(long)]
+    listen: Option<String>,
+    /// host:port clients are told to connect to (default: the listen
+    /// address); with `listeners`, use `advertised.listeners`.
     #[arg(long)]
     advertise: Option<String>,
     /// Where partition logs live.
@@ -72,6 +76,11 @@ struct ServeArgs {
     /// A broker setting, e.g. --set num.partitions=4 (repeatable; wins over --config).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// A SCRAM credential to create before any client can connect, as
+    /// kafka-storage.sh format takes it:
+    /// 'SCRAM-SHA-512=[name=admin,password=admin-secret]' (repeatable).
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=...,password=...]")]
+    add_scram: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -107,8 +116,7 @@ fn main() -> ExitCode {
 fn run(args: ServeArgs) -> Result<(), String> {
     let config =
         BrokerConfig::load(args.config.as_deref(), &args.set).map_err(|e| e.to_string())?;
-    let listen = resolve("listen", &args.listen)?;
-    let advertise = args.advertise.as_deref().map(split_host_port).transpose()?;
+    let (listeners, controller_from_listeners) = listeners(&args, &config)?;
     let cpus = cpus(args.cores.as_deref())?;
     let metrics_addr = args
         .metrics_addr
@@ -119,17 +127,55 @@ fn run(args: ServeArgs) -> Result<(), String> {
         .controller_listen
         .as_deref()
         .map(|a| resolve("controller-listen", a))
-        .transpose()?;
+        .transpose()?
+        .or(controller_from_listeners);
+    let scram_users = args
+        .add_scram
+        .iter()
+        .map(|s| {
+            fjord::security::sasl::add_scram::parse(s).map_err(|e| format!("--add-scram: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     serve(ServeOptions {
         controller_listen,
-        listen,
-        advertise,
+        listeners,
+        scram_users,
         data_dir: args.data_dir,
         cpus,
         config,
         metrics_addr,
     })
     .map_err(|e| e.to_string())
+}
+
+/// The client listeners: the `listeners` setting, or one PLAINTEXT
+/// listener on --listen (and --advertise); plus the controller listener's
+/// address when `listeners` names it.
+fn listeners(
+    args: &ServeArgs,
+    config: &BrokerConfig,
+) -> Result<(Vec<ListenerSpec>, Option<SocketAddr>), String> {
+    let security = &config.security;
+    if !security.listeners.trim().is_empty() {
+        if args.listen.is_some() || args.advertise.is_some() {
+            return Err("--listen/--advertise and the listeners setting exclude each other".into());
+        }
+        return listeners::resolve(&listeners::ListenerSettings {
+            listeners: &security.listeners,
+            advertised_listeners: &security.advertised_listeners,
+            protocol_map: &security.protocol_map,
+            controller_listener_names: &security.controller_listener_names,
+        });
+    }
+    let listen = resolve("listen", args.listen.as_deref().unwrap_or("127.0.0.1:9092"))?;
+    let advertised = args.advertise.as_deref().map(split_host_port).transpose()?;
+    let spec = ListenerSpec {
+        name: "PLAINTEXT".into(),
+        protocol: listeners::SecurityProtocol::Plaintext,
+        bind: listen,
+        advertised,
+    };
+    Ok((vec![spec], None))
 }
 
 fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, String> {

@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 section() { printf '\n=== %s ===\n' "$*"; }
 
 section "prerequisites"
-if ! command -v kcat >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+# kcat; openssl makes the tests' certificates; libssl-dev gives the
+# librdkafka suite TLS (its SASL_SSL run).
+if ! command -v kcat >/dev/null || ! command -v openssl >/dev/null || ! [ -e /usr/include/openssl/ssl.h ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat openssl libssl-dev >/dev/null
 fi
 python3 -c 'import confluent_kafka, kafka, pytest' 2>/dev/null ||
   python3 -m pip install -q --root-user-action=ignore confluent-kafka kafka-python pytest
@@ -29,5 +31,8 @@ FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 
 section "librdkafka test suite against a three-node cluster"
 FJORD_NODES=3 FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
+
+section "librdkafka test suite over SASL_SSL (SCRAM-SHA-512, ACLs enforced)"
+FJORD_SECURITY=sasl_ssl FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 
 section "all tests passed"

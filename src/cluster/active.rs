@@ -279,7 +279,8 @@ async fn bootstrap(node: &Rc<ClusterNode>) {
             return Ok(Vec::new());
         }
         let legacy = &node.options.legacy;
-        Ok(seed::first_entry(legacy, sole_voter, node.node_id))
+        let scram = &node.options.bootstrap_scram;
+        Ok(seed::first_entry(legacy, scram, sole_voter, node.node_id))
     })
     .await;
     match result {

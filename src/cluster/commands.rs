@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::elections::{self, ElectionResult};
-use super::image::{MetadataImage, PartitionImage, TopicImage};
+use super::image::{ListenerEndpoint, MetadataImage, PartitionImage, TopicImage};
 use super::partition_change;
 use super::partition_commands;
 use super::placement::{self, Candidate};
@@ -87,6 +87,9 @@ pub enum Command {
         host: String,
         port: i32,
         rack: Option<String>,
+        /// Every client listener as advertised (Metadata answers with the
+        /// one a client came in on); host/port above are the inter-broker one.
+        listeners: Vec<ListenerEndpoint>,
     },
     AllocateProducerIds {
         node_id: i32,
@@ -218,13 +221,7 @@ pub fn plan(
             configs,
             validate_only,
         } => validated(alter_configs(image, name, configs)?, *validate_only),
-        Command::RegisterBroker {
-            node_id,
-            incarnation,
-            host,
-            port,
-            rack,
-        } => register_broker(image, *node_id, *incarnation, host, *port, rack, defaults),
+        Command::RegisterBroker { .. } => register_broker(image, command, defaults),
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
         Command::Security(command) => Ok(security_commands::plan_security(image, command)),
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
@@ -380,23 +377,32 @@ fn alter_configs(
 /// as if fenced, so no partition keeps a fenced leader.
 fn register_broker(
     image: &MetadataImage,
-    node_id: i32,
-    incarnation: Uuid,
-    host: &str,
-    port: i32,
-    rack: &Option<String>,
+    command: &Command,
     defaults: &Defaults,
 ) -> Result<Plan, Refusal> {
+    let Command::RegisterBroker {
+        node_id,
+        incarnation,
+        host,
+        port,
+        rack,
+        listeners,
+    } = command
+    else {
+        unreachable!("register_broker plans RegisterBroker only");
+    };
+    let node_id = *node_id;
     if node_id < 0 {
         let msg = format!("Invalid broker id {node_id}: node ids are not negative.");
         return Err(Refusal::new(ResponseError::InvalidRequest, msg));
     }
     let record = MetadataRecord::RegisterBroker {
         node_id,
-        incarnation,
-        host: host.to_string(),
-        port,
+        incarnation: *incarnation,
+        host: host.clone(),
+        port: *port,
         rack: rack.clone(),
+        listeners: listeners.clone(),
     };
     let mut records = vec![record];
     if image.brokers.contains_key(&node_id) {

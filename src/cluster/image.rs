@@ -48,6 +48,33 @@ pub struct BrokerRegistration {
     pub port: i32,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// Client listeners as advertised; empty in records written before
+    /// fjord had listeners (then host/port serve every client).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerEndpoint>,
+}
+
+/// One client listener of a broker, as clients are told to reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerRegistration {
+    /// Where a client that came in on listener `name` reaches this broker:
+    /// the listener of that name, else (older registrations) host/port.
+    /// None: the broker has no such listener (Kafka leaves it out).
+    pub fn endpoint(&self, name: &str) -> Option<(&str, i32)> {
+        if self.listeners.is_empty() {
+            return Some((self.host.as_str(), self.port));
+        }
+        self.listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| (l.host.as_str(), l.port))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +124,7 @@ impl MetadataImage {
                 host,
                 port,
                 rack,
+                listeners,
             } => {
                 let registration = BrokerRegistration {
                     node_id: *node_id,
@@ -106,6 +134,7 @@ impl MetadataImage {
                     port: *port,
                     rack: rack.clone(),
                     fenced: true,
+                    listeners: listeners.clone(),
                 };
                 self.brokers.insert(*node_id, registration);
             }

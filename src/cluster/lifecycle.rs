@@ -44,6 +44,7 @@ async fn register(node: &Rc<ClusterNode>, incarnation: uuid::Uuid) -> Duration {
         host: endpoint.host,
         port: endpoint.port,
         rack: node.options.cluster.rack.clone(),
+        listeners: endpoint.listeners,
     };
     let request = ControllerRequest::Command(command);
     let timeout = Duration::from_millis(node.options.cluster.heartbeat_interval_ms.max(1000));

@@ -50,6 +50,8 @@ pub struct BrokerEndpoint {
     pub incarnation: uuid::Uuid,
     pub host: String,
     pub port: i32,
+    /// Every client listener as advertised.
+    pub listeners: Vec<super::image::ListenerEndpoint>,
 }
 
 /// What a single-node fjord kept outside any log, to seed a new metadata
@@ -76,6 +78,8 @@ pub struct NodeOptions {
     pub controller_listen: Option<String>,
     /// `None`: a controller-only node.
     pub broker: Option<BrokerEndpoint>,
+    /// `--add-scram`: credentials the first entry of a new log carries.
+    pub bootstrap_scram: Vec<(String, crate::security::scram::ScramCredential)>,
     pub legacy: LegacyState,
 }
 

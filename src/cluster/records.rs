@@ -28,6 +28,8 @@ pub enum MetadataRecord {
         host: String,
         port: i32,
         rack: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listeners: Vec<super::image::ListenerEndpoint>,
     },
     /// No leadership, no client traffic (missed heartbeats, closed
     /// connection, or a controlled shutdown).

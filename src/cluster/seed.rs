@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::node::LegacyState;
 use super::records::MetadataRecord;
 use super::security_commands;
+use crate::security::scram::ScramCredential;
 
 /// The first record of every cluster's log.
 pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
@@ -19,14 +20,30 @@ pub fn bootstrap(cluster_id: String) -> Vec<MetadataRecord> {
 
 /// A new log's first entry, written by its first active controller
 /// (`node_id`). Only a sole voter carries a single-node data dir's state
-/// over; a new multi-node cluster starts empty with a fresh id.
-pub fn first_entry(legacy: &LegacyState, sole_voter: bool, node_id: i32) -> Vec<MetadataRecord> {
+/// over; a new multi-node cluster starts empty with a fresh id. Either
+/// starts with the `--add-scram` credentials (`scram`), as Kafka's
+/// bootstrap records do, so the first admin exists before any broker
+/// registers and so before any client can connect.
+pub fn first_entry(
+    legacy: &LegacyState,
+    scram: &[(String, ScramCredential)],
+    sole_voter: bool,
+    node_id: i32,
+) -> Vec<MetadataRecord> {
     let cluster_id = legacy
         .cluster_id
         .clone()
         .filter(|_| sole_voter)
         .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let mut records = bootstrap(cluster_id);
+    records.extend(
+        scram
+            .iter()
+            .map(|(user, credential)| MetadataRecord::ScramCredential {
+                user: user.clone(),
+                credential: credential.clone(),
+            }),
+    );
     if !sole_voter {
         return records;
     }

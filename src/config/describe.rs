@@ -5,9 +5,8 @@
 //! Three kinds of entry, in this order:
 //! - the static settings of the settings table: read-only; source
 //!   STATIC_BROKER_CONFIG when given by file or `--set`, else DEFAULT_CONFIG;
-//! - the listener settings fjord derives from its command line (`listeners`,
-//!   `advertised.listeners`, `controller.listener.names`): read-only,
-//!   STATIC_BROKER_CONFIG;
+//!   `listeners` and `advertised.listeners` show the listeners as bound
+//!   (STATIC_BROKER_CONFIG), whether from the settings or `--listen`;
 //! - Kafka's run-time configs of [`BROKER_DYNAMIC`]: writable;
 //!   DYNAMIC_BROKER_CONFIG when stored, else DEFAULT_CONFIG.
 //!
@@ -84,7 +83,20 @@ impl BrokerConfig {
         advertised: (&str, i32),
     ) -> Vec<BrokerEntry> {
         let mut entries: Vec<BrokerEntry> = SETTINGS.iter().map(|s| self.static_entry(s)).collect();
-        entries.extend(self.listener_entries(advertised));
+        for entry in &mut entries {
+            if !matches!(entry.name, "listeners" | "advertised.listeners") {
+                continue;
+            }
+            if let Some(value) = self.listener_value(entry.name, advertised) {
+                entry.source = ConfigSource::StaticBroker;
+                entry.synonyms = vec![Synonym {
+                    name: entry.name,
+                    value: Some(value.clone()),
+                    source: ConfigSource::StaticBroker,
+                }];
+                entry.value = Some(value);
+            }
+        }
         entries.extend(
             BROKER_DYNAMIC
                 .iter()
@@ -135,48 +147,26 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// `listeners`, `advertised.listeners` and `controller.listener.names`.
-    fn listener_entries(&self, (host, port): (&str, i32)) -> Vec<BrokerEntry> {
-        let advertised = match host.contains(':') {
+    /// `listeners` and `advertised.listeners` as bound (Kafka shows the
+    /// resolved values), else as `advertised` says.
+    fn listener_value(&self, name: &str, (host, port): (&str, i32)) -> Option<String> {
+        if let Some((bound, advertised)) = &self.bound_listeners {
+            return Some(
+                if name == "listeners" {
+                    bound
+                } else {
+                    advertised
+                }
+                .clone(),
+            );
+        }
+        if !super::get_value(&self.values, name).is_empty() {
+            return None;
+        }
+        Some(match host.contains(':') {
             true => format!("PLAINTEXT://[{host}]:{port}"),
             false => format!("PLAINTEXT://{host}:{port}"),
-        };
-        let listen = self
-            .listen
-            .map_or_else(|| advertised.clone(), |addr| format!("PLAINTEXT://{addr}"));
-        let derived = [
-            (
-                "listeners",
-                listen,
-                "Where the broker accepts clients (--listen)",
-            ),
-            (
-                "advertised.listeners",
-                advertised,
-                "What clients are told to connect to (--advertise, else --listen)",
-            ),
-            (
-                "controller.listener.names",
-                "CONTROLLER".to_string(),
-                "The listener of the controller quorum",
-            ),
-        ];
-        derived
-            .into_iter()
-            .map(|(name, value, doc)| BrokerEntry {
-                name,
-                value: Some(value.clone()),
-                source: ConfigSource::StaticBroker,
-                read_only: true,
-                kind: ConfigType::String,
-                doc,
-                synonyms: vec![Synonym {
-                    name,
-                    value: Some(value),
-                    source: ConfigSource::StaticBroker,
-                }],
-            })
-            .collect()
+        })
     }
 }
 
@@ -249,7 +239,10 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let cfg = BrokerConfig::load(None, &sets).unwrap();
-        let cfg = cfg.with_listen("0.0.0.0:9092".parse().unwrap());
+        let cfg = cfg.with_listeners(
+            "PLAINTEXT://0.0.0.0:9092".into(),
+            "PLAINTEXT://broker-1.example:19092".into(),
+        );
         cfg.describe(&dynamic, &BTreeMap::new(), ("broker-1.example", 19092))
     }
 
@@ -316,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn listeners_are_derived_and_read_only() {
+    fn listeners_show_as_bound_and_read_only() {
         let entries = describe(&[], &[]);
         for (name, value) in [
             ("listeners", "PLAINTEXT://0.0.0.0:9092"),
@@ -380,15 +373,7 @@ mod tests {
     #[test]
     fn every_entry_is_named_once_typed_and_documented() {
         let entries = describe(&[], &[]);
-        let derived = [
-            "listeners",
-            "advertised.listeners",
-            "controller.listener.names",
-        ];
-        assert_eq!(
-            entries.len(),
-            SETTINGS.len() + derived.len() + BROKER_DYNAMIC.len()
-        );
+        assert_eq!(entries.len(), SETTINGS.len() + BROKER_DYNAMIC.len());
         for (i, e) in entries.iter().enumerate() {
             assert!(
                 entries[..i].iter().all(|o| o.name != e.name),

@@ -7,7 +7,6 @@
 //! What DescribeConfigs shows of them is in [`describe`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +27,14 @@ pub enum ConfigError {
 
 pub mod describe;
 pub mod dynamic;
+pub mod listeners;
 pub mod replication;
+pub mod security;
 mod settings;
 pub mod topic;
 mod types;
 pub use replication::ReplicationConfig;
+pub use security::SecurityConfig;
 use settings::SETTINGS;
 pub use types::ConfigType;
 
@@ -41,8 +43,9 @@ pub struct BrokerConfig {
     values: BTreeMap<&'static str, String>,
     /// The settings given by file or `--set` (the rest are defaults).
     explicit: BTreeSet<&'static str>,
-    /// The address clients connect to, once bound (`listeners`).
-    listen: Option<SocketAddr>,
+    /// The listeners as bound and as advertised, once bound
+    /// (DescribeConfigs' `listeners` and `advertised.listeners`).
+    bound_listeners: Option<(String, String)>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -63,6 +66,7 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     pub cluster: ClusterConfig,
     pub replication: ReplicationConfig,
+    pub security: SecurityConfig,
 }
 
 /// Membership and quorum settings (Kafka's names).
@@ -114,6 +118,18 @@ impl BrokerConfig {
             .map(|s| (s.name, s.default.to_string()))
             .collect();
         let mut explicit = BTreeSet::new();
+        let mut per_listener = BTreeMap::new();
+        let mut assign = |values: &mut BTreeMap<&'static str, String>,
+                          explicit: &mut BTreeSet<&'static str>,
+                          name: &str,
+                          value: String| {
+            let lower = name.to_ascii_lowercase();
+            if security::is_listener_override(&lower) {
+                per_listener.insert(lower, value);
+                return Ok(());
+            }
+            set(values, explicit, name, value)
+        };
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
@@ -123,7 +139,7 @@ impl BrokerConfig {
             let mut flat = Vec::new();
             flatten("", &table, &mut flat);
             for (name, value) in flat {
-                set(&mut values, &mut explicit, &name, value)?;
+                assign(&mut values, &mut explicit, &name, value)?;
             }
         }
         for item in overrides {
@@ -131,14 +147,15 @@ impl BrokerConfig {
                 .split_once('=')
                 .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
             let value = value.trim().to_string();
-            set(&mut values, &mut explicit, name.trim(), value)?;
+            assign(&mut values, &mut explicit, name.trim(), value)?;
         }
-        BrokerConfig::from_values(values, explicit)
+        BrokerConfig::from_values(values, explicit, per_listener)
     }
 
     fn from_values(
         values: BTreeMap<&'static str, String>,
         explicit: BTreeSet<&'static str>,
+        listener_overrides: BTreeMap<String, String>,
     ) -> Result<BrokerConfig, ConfigError> {
         let get = |n: &str| values.get(n).cloned().unwrap_or_default();
         let roll_ms = match get("log.roll.ms").as_str() {
@@ -196,9 +213,10 @@ impl BrokerConfig {
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
             replication: replication::replication_config(&get)?,
+            security: security::security_config(&get, &values, &listener_overrides)?,
             values,
             explicit,
-            listen: None,
+            bound_listeners: None,
         };
         let positive = [
             ("num.partitions", cfg.num_partitions as i64),
@@ -266,10 +284,10 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// The config with the address clients connect to, once bound
-    /// (DescribeConfigs' `listeners`).
-    pub fn with_listen(mut self, listen: SocketAddr) -> BrokerConfig {
-        self.listen = Some(listen);
+    /// The config with its listeners as bound and as advertised, in
+    /// Kafka's `NAME://host:port,...` form (DescribeConfigs shows them).
+    pub fn with_listeners(mut self, bound: String, advertised: String) -> BrokerConfig {
+        self.bound_listeners = Some((bound, advertised));
         self
     }
 }

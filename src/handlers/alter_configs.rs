@@ -11,11 +11,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin::{self, Outcome, BROKER, TOPIC};
 use crate::config::dynamic::ConfigEdit;
+use crate::security::session::Session;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {

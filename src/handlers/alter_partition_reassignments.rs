@@ -19,12 +19,14 @@ use kafka_protocol::messages::{
 use super::security_common::{mismatch, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::elections::ElectionResult;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 type Reassignment = (String, i32, Option<Vec<i32>>);
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {

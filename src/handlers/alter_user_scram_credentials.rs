@@ -16,11 +16,13 @@ use kafka_protocol::messages::{
 use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::security_commands::SecurityCommand;
+use crate::security::session::Session;
 use crate::security::{DerivedUpsertion, ScramUpsertion};
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {

@@ -7,9 +7,15 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::protocol::versions::{supported_range, SUPPORTED};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
-pub async fn handle(_: &Rc<Shard>, _version: i16, _: ApiVersionsRequest) -> ApiVersionsResponse {
+pub async fn handle(
+    _: &Rc<Shard>,
+    _session: &Session,
+    _version: i16,
+    _: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(api_keys())
 }
 

@@ -9,11 +9,13 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::topic_admin;
+use crate::security::session::Session;
 use crate::shard::messages::ShardRequest;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {

@@ -8,10 +8,12 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::group_common::{call, group_id, text};
 use crate::group::types::{GroupCall, GroupReply};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {

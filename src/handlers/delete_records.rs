@@ -13,11 +13,13 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::topics;
+use crate::security::session::Session;
 use crate::shard::messages::DeleteRecordsPart;
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {

@@ -10,11 +10,13 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use uuid::Uuid;
 
 use super::topics;
+use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {

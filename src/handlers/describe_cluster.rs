@@ -11,18 +11,20 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use crate::security::acl::{authorized_operations, resource};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 const BROKERS: i8 = 1;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Session,
     version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(shard.cluster_id()))
-        .with_controller_id(BrokerId(shard.controller_for_clients()));
+        .with_controller_id(BrokerId(shard.controller_for_clients(&session.listener)));
     if request.include_cluster_authorized_operations {
         response =
             response.with_cluster_authorized_operations(authorized_operations(resource::CLUSTER));
@@ -39,7 +41,7 @@ pub async fn handle(
         }
     }
     let brokers = shard
-        .live_brokers()
+        .live_brokers(&session.listener)
         .into_iter()
         .map(|(node, host, port, rack)| {
             DescribeClusterBroker::default()

@@ -29,6 +29,7 @@ use super::topic_admin;
 use crate::config::describe::{BrokerEntry, ConfigSource, Synonym};
 use crate::config::dynamic::{Configs, Target, GROUP_CONFIGS};
 use crate::config::ConfigType;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 const TOPIC: i8 = 2;
@@ -44,6 +45,7 @@ struct Include {
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {

@@ -10,10 +10,12 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::{call, group_id, text, wire};
 use crate::group::types::{GroupCall, GroupReply};
 use crate::security::acl::{authorized_operations, resource};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {

@@ -14,10 +14,12 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::security::session::Session;
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::wire::QuorumState;
+use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
@@ -20,6 +21,7 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     _request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {

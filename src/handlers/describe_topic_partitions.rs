@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::image::TopicImage;
 use crate::security::acl::{authorized_operations, resource};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// Kafka's cap on partitions per response.
@@ -24,6 +25,7 @@ const MAX_PARTITIONS: i32 = 2000;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {

@@ -13,10 +13,12 @@ use kafka_protocol::messages::{
 };
 
 use super::security_common::{wire, wire_opt};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {

@@ -14,10 +14,12 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicN
 use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::elections::{ElectionResult, PREFERRED};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::topics;
 use crate::net::Frame;
 use crate::protocol::fetch_frame::{self, CurrentLeader, NodeEndpoint, PartitionData, TopicData};
+use crate::security::session::Session;
 use crate::shard::cluster_view::{leader_epoch_matches, NotHere};
 use crate::shard::messages::{FetchPart, FetchResult, ReadData, ReplicaFetch};
 use crate::shard::{router, Shard};
@@ -39,6 +40,7 @@ struct TopicSlots {
 /// them (cache buffers or file slices), never copied.
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Session,
     version: i16,
     request: FetchRequest,
     correlation_id: i32,
@@ -110,7 +112,7 @@ pub async fn handle(
     let deadline = if errors { Instant::now() } else { deadline };
     let results = read_until_ready(shard, parts, min_bytes, max_bytes, deadline).await;
     let mut results: Vec<Option<FetchResult>> = results.into_iter().map(Some).collect();
-    let endpoints = leader_endpoints(shard, &slots, version);
+    let endpoints = leader_endpoints(shard, &slots, version, &session.listener);
     let topics = slots
         .into_iter()
         .map(|t| respond_topic(t, &mut results, version))
@@ -142,7 +144,12 @@ fn current_leader(not_here: &NotHere, version: i16) -> Option<CurrentLeader> {
 }
 
 /// The endpoints of the leaders the partitions name (v16+).
-fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<NodeEndpoint> {
+fn leader_endpoints(
+    shard: &Shard,
+    topics: &[TopicSlots],
+    version: i16,
+    listener: &str,
+) -> Vec<NodeEndpoint> {
     let leaders = topics
         .iter()
         .flat_map(|t| &t.partitions)
@@ -151,7 +158,7 @@ fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<N
             _ => None,
         });
     shard
-        .leader_endpoints(leaders)
+        .leader_endpoints(leaders, listener)
         .into_iter()
         .map(|b| NodeEndpoint {
             node_id: b.node_id,

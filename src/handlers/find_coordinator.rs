@@ -12,6 +12,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::group::OFFSETS_TOPIC;
+use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
@@ -19,6 +20,7 @@ const KEY_TYPE_GROUP: i8 = 0;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    session: &Session,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -28,7 +30,8 @@ pub async fn handle(
         Err(E::CoordinatorNotAvailable)
     };
     let answer = |key: StrBytes| {
-        let coordinator = ready.and_then(|()| coordinator_of(shard, key.as_str()));
+        let coordinator =
+            ready.and_then(|()| coordinator_of(shard, key.as_str(), &session.listener));
         let error = coordinator.as_ref().err().copied();
         let message = match (error, request.key_type) {
             (None, _) => None,
@@ -72,19 +75,20 @@ pub async fn handle(
 }
 
 /// The live broker leading the group's `__consumer_offsets` partition.
-fn coordinator_of(shard: &Shard, group_id: &str) -> Result<(i32, String, i32), E> {
+fn coordinator_of(shard: &Shard, group_id: &str, listener: &str) -> Result<(i32, String, i32), E> {
     let partition =
         crate::group::route::group_partition(shard, group_id).ok_or(E::CoordinatorNotAvailable)?;
     let leader = shard
         .partition_state(OFFSETS_TOPIC, partition)
         .map(|p| p.leader)
         .ok_or(E::CoordinatorNotAvailable)?;
-    match shard.broker(leader) {
+    let me = &shard.identity;
+    match shard.broker_on(leader, listener) {
         Some(b) if !b.fenced => Ok((b.node_id, b.host, b.port)),
-        _ if leader == shard.node_id() => {
-            let me = &shard.identity;
-            Ok((me.node_id, me.host.clone(), me.port))
-        }
+        _ if leader == me.node_id => match me.listeners.iter().find(|l| l.name == listener) {
+            Some(mine) => Ok((me.node_id, mine.host.clone(), mine.port)),
+            None => Err(E::CoordinatorNotAvailable),
+        },
         _ => Err(E::CoordinatorNotAvailable),
     }
 }

@@ -6,10 +6,12 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::group_common::{call, opt_text, text};
 use crate::group::types::{GroupCall, GroupReply, MemberRef};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {

@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::topic_admin::{self, Outcome, BROKER, GROUP, TOPIC};
 use crate::config::dynamic::ConfigEdit;
 use crate::config::topic;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 const SET: i8 = 0;
@@ -26,6 +27,7 @@ const SUBTRACT: i8 = 3;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {

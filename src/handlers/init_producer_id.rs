@@ -8,11 +8,13 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {

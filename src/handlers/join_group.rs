@@ -8,10 +8,12 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::group_common::{call, opt_text, text, wire};
 use crate::group::types::{GroupCall, GroupReply, JoinArgs, JoinResult};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: JoinGroupRequest,
     client_id: String,

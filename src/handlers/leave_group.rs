@@ -7,10 +7,12 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::group_common::{call, opt_text, text, wire};
 use crate::group::types::{GroupCall, GroupReply, MemberRef};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {

@@ -8,10 +8,12 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::group_common::{group_id, wire};
 use crate::group::route;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {

@@ -11,11 +11,13 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::topics;
+use crate::security::session::Session;
 use crate::shard::messages::{OffsetAnswer, OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {

@@ -13,10 +13,12 @@ use kafka_protocol::messages::{
 };
 
 use crate::cluster::image::{MetadataImage, TopicImage};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {

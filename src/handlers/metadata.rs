@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topics;
 use crate::security::acl::{authorized_operations, resource};
+use crate::security::session::Session;
 use crate::shard::messages::TopicMeta;
 use crate::shard::Shard;
 use uuid::Uuid;
@@ -23,7 +24,12 @@ use uuid::Uuid;
 /// Kafka's "authorized operations not requested" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    session: &Session,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
     // v0 sends an empty list for "all topics"; v1+ sends null.
     let wanted = match request.topics {
         Some(t) if !(version == 0 && t.is_empty()) => Some(t),
@@ -69,7 +75,7 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
         }
     }
     let brokers = shard
-        .live_brokers()
+        .live_brokers(&session.listener)
         .into_iter()
         .map(|(node, host, port, rack)| {
             MetadataResponseBroker::default()
@@ -83,7 +89,7 @@ pub async fn handle(shard: &Rc<Shard>, version: i16, request: MetadataRequest) -
         .with_brokers(brokers)
         .with_cluster_id((version >= 2).then(|| StrBytes::from_string(shard.cluster_id())))
         .with_controller_id(BrokerId(if version >= 1 {
-            shard.controller_for_clients()
+            shard.controller_for_clients(&session.listener)
         } else {
             -1
         }))

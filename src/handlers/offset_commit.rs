@@ -12,10 +12,12 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicN
 use super::group_common::{call, opt_text, text, wire};
 use super::topics;
 use crate::group::types::{CommitArgs, CommitPart, GroupCall, GroupReply};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {

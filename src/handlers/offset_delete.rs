@@ -10,10 +10,12 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::group_common::{call, text};
 use crate::group::types::{GroupCall, GroupReply};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {

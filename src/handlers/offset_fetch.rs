@@ -14,10 +14,12 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::{call, group_id, text, wire};
 use super::topics;
 use crate::group::types::{FetchedOffset, GroupCall, GroupReply};
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {

@@ -15,11 +15,13 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::topics;
+use crate::security::session::Session;
 use crate::shard::messages::{OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
+    _session: &Session,
     _version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {

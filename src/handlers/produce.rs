@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::topics;
+use crate::security::session::Session;
 use crate::shard::cluster_view::NotHere;
 use crate::shard::messages::{ProducePart, ProduceResult};
 use crate::shard::{router, Shard};
@@ -41,7 +42,12 @@ struct TopicSlots {
     partitions: Vec<(i32, Slot)>,
 }
 
-pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> PendingProduce {
+pub async fn start(
+    shard: &Rc<Shard>,
+    session: &Session,
+    version: i16,
+    request: ProduceRequest,
+) -> PendingProduce {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     let mut parts = Vec::new();
@@ -83,7 +89,7 @@ pub async fn start(shard: &Rc<Shard>, version: i16, request: ProduceRequest) -> 
         topics_out.push(slots);
     }
     let pending = router::produce(shard, acks, request.timeout_ms, parts).await;
-    let endpoints = leader_endpoints(shard, &topics_out, version);
+    let endpoints = leader_endpoints(shard, &topics_out, version, &session.listener);
     Box::pin(async move {
         let results = pending.await;
         if acks == 0 {
@@ -185,7 +191,12 @@ fn respond_topic(
 
 /// KIP-951 (v10+): the endpoints of the leaders named in NOT_LEADER errors,
 /// so the client moves without asking for metadata.
-fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<NodeEndpoint> {
+fn leader_endpoints(
+    shard: &Shard,
+    topics: &[TopicSlots],
+    version: i16,
+    listener: &str,
+) -> Vec<NodeEndpoint> {
     if version < 10 {
         return Vec::new();
     }
@@ -198,7 +209,7 @@ fn leader_endpoints(shard: &Shard, topics: &[TopicSlots], version: i16) -> Vec<N
                 _ => None,
             });
     shard
-        .leader_endpoints(leaders)
+        .leader_endpoints(leaders, listener)
         .into_iter()
         .map(|b| {
             NodeEndpoint::default()

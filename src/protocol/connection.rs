@@ -8,23 +8,30 @@
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures_lite::AsyncReadExt;
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::task::JoinHandle;
 
+use super::authentication::{Admit, Authenticator};
 use super::dispatch::{self, Pending};
+use super::listener::Listener;
+use super::transport::{Reader, Writer};
 use crate::net::Frame;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 const READ_CHUNK: usize = 64 * 1024;
-/// What a read that had to wait for data reads at most (the rest follows
-/// with direct receives).
-const WAIT_READ: usize = 4096;
+/// A TLS handshake not done by then closes the connection (a client that
+/// stalls mid-handshake must not hold a connection forever).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+type Responses = local_channel::LocalSender<JoinHandle<Result<Option<Frame>, String>>>;
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, listener: Arc<Listener>) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -34,19 +41,15 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tracing::warn!(%peer, "socket: {e}");
         return;
     }
-    let writer_stream = match crate::net::dup_stream(&stream) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(%peer, "dup socket: {e}");
-            return;
-        }
+    let Some((reader, writer, certificate_user)) = open(stream, &listener, &peer).await else {
+        return;
     };
     let inflight = shard.config.max_inflight_requests_per_connection.max(1);
     let (queue, responses) =
         local_channel::new_bounded::<JoinHandle<Result<Option<Frame>, String>>>(inflight);
     let writer = glommio::spawn_local(write_responses(
         shard.clone(),
-        writer_stream,
+        writer,
         responses,
         peer.clone(),
     ));
@@ -56,7 +59,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .map_or(peer.as_str(), |(h, _)| h)
         .trim_matches(['[', ']'])
         .to_string();
-    if let Err(reason) = read_requests(&shard, stream, &queue, &peer_host).await {
+    let session = Session::new(certificate_user.as_deref(), &peer_host, &listener.name);
+    let gate = Authenticator::new(listener, session);
+    if let Err(reason) = read_requests(&shard, reader, &queue, gate).await {
         tracing::info!(%peer, "closing connection: {reason}");
     }
     drop(queue);
@@ -64,22 +69,65 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     shard.metrics.connection_closed();
 }
 
+/// The connection's two halves (after the TLS handshake on a TLS
+/// listener) and the principal name its client certificate maps to.
+async fn open(
+    stream: TcpStream,
+    listener: &Listener,
+    peer: &str,
+) -> Option<(Reader, Writer, Option<String>)> {
+    let Some(tls) = &listener.tls else {
+        let writer = match crate::net::dup_stream(&stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, "dup socket: {e}");
+                return None;
+            }
+        };
+        return Some((Reader::Plain(stream), Writer::Plain(writer), None));
+    };
+    let handshake = glommio::timer::timeout(TLS_HANDSHAKE_TIMEOUT, async {
+        tls.accept(stream)
+            .await
+            .map_err(glommio::GlommioError::from)
+    });
+    match handshake.await {
+        Ok((reader, writer, user)) => Some((Reader::Tls(reader), Writer::Tls(writer), user)),
+        Err(e) => {
+            tracing::info!(%peer, listener = %listener.name, "TLS handshake failed: {e}");
+            None
+        }
+    }
+}
+
 async fn read_requests(
     shard: &Rc<Shard>,
-    mut stream: TcpStream,
-    queue: &local_channel::LocalSender<JoinHandle<Result<Option<Frame>, String>>>,
-    peer_host: &str,
+    mut reader: Reader,
+    queue: &Responses,
+    mut gate: Authenticator,
 ) -> Result<(), String> {
-    let max_frame = shard.config.socket_request_max_bytes;
     let mut buffer = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        let Some(frame) = next_frame(&mut stream, &mut buffer, max_frame).await? else {
+        let max_frame = gate.max_frame(shard.config.socket_request_max_bytes);
+        let Some(frame) = next_frame(&mut reader, &mut buffer, max_frame).await? else {
             return Ok(());
         };
         if shard.stopping.get() {
             return Err("broker shutting down".into());
         }
-        let pending: Pending = dispatch::start(shard, frame, peer_host).await?;
+        // The image is only borrowed while the gate decides (no await).
+        let admitted = gate.admit(&frame, &shard.image.borrow().security);
+        let pending: Pending = match admitted {
+            Admit::Dispatch(session) => dispatch::start(shard, frame, &session).await?,
+            Admit::Answer(frame) => answered(frame),
+            Admit::AnswerAndClose(frame, reason) => {
+                let _ = queue
+                    .send(glommio::spawn_local(answered(frame)).detach())
+                    .await;
+                return Err(reason);
+            }
+            Admit::Close(reason) => return Err(reason),
+        };
         let task = glommio::spawn_local(pending).detach();
         if queue.send(task).await.is_err() {
             return Err("response writer stopped".into());
@@ -87,10 +135,14 @@ async fn read_requests(
     }
 }
 
+fn answered(frame: Bytes) -> Pending {
+    Box::pin(std::future::ready(Ok(Some(Frame::Whole(frame)))))
+}
+
 /// Reads the next length-prefixed frame. `Ok(None)` on a clean EOF between
 /// frames.
 async fn next_frame(
-    stream: &mut TcpStream,
+    reader: &mut Reader,
     buffer: &mut BytesMut,
     max_frame: usize,
 ) -> Result<Option<Bytes>, String> {
@@ -99,7 +151,7 @@ async fn next_frame(
             let length = (&buffer[..4]).get_i32();
             if length < 0 || length as usize > max_frame {
                 return Err(format!(
-                    "request of {length} bytes exceeds socket.request.max.bytes ({max_frame})"
+                    "request of {length} bytes exceeds the frame limit ({max_frame})"
                 ));
             }
             let needed = 4 + length as usize;
@@ -112,7 +164,7 @@ async fn next_frame(
             buffer.reserve(READ_CHUNK);
         }
         let start = buffer.len();
-        match fill(stream, buffer).await {
+        match reader.fill(buffer).await {
             Ok(0) => {
                 return if start == 0 {
                     Ok(None)
@@ -126,44 +178,9 @@ async fn next_frame(
     }
 }
 
-/// Appends what the socket has to `buffer`'s spare capacity. A direct,
-/// non-blocking recv first, so the (often megabytes of) spare room is
-/// never zero-filled; only when nothing is there yet does glommio wait,
-/// reading into a small zeroed part. Returns 0 at end of stream.
-async fn fill(stream: &mut TcpStream, buffer: &mut BytesMut) -> std::io::Result<usize> {
-    let spare = buffer.spare_capacity_mut();
-    // SAFETY: recv writes at most `spare.len()` bytes into memory we own.
-    let r = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            spare.as_mut_ptr().cast(),
-            spare.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if r >= 0 {
-        // SAFETY: the kernel initialized the first `r` spare bytes.
-        unsafe { buffer.set_len(buffer.len() + r as usize) };
-        return Ok(r as usize);
-    }
-    let err = std::io::Error::last_os_error();
-    if !matches!(
-        err.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-    ) {
-        return Err(err);
-    }
-    let start = buffer.len();
-    let room = (buffer.capacity() - start).clamp(1, WAIT_READ);
-    buffer.resize(start + room, 0);
-    let read = stream.read(&mut buffer[start..]).await;
-    buffer.truncate(start + *read.as_ref().unwrap_or(&0));
-    read
-}
-
 async fn write_responses(
     shard: Rc<Shard>,
-    mut stream: TcpStream,
+    mut writer: Writer,
     responses: local_channel::LocalReceiver<JoinHandle<Result<Option<Frame>, String>>>,
     peer: String,
 ) {
@@ -177,10 +194,10 @@ async fn write_responses(
             }
             None => break,
         };
-        if let Err(e) = shard.sender.write(&mut stream, frame).await {
+        if let Err(e) = writer.write(&shard.sender, frame).await {
             tracing::debug!(%peer, "write: {e}");
             break;
         }
     }
-    let _ = stream.shutdown(std::net::Shutdown::Both).await;
+    writer.shutdown().await;
 }

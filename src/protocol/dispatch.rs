@@ -19,6 +19,7 @@ use super::codec::decode;
 use super::{unimplemented, versions};
 use crate::handlers;
 use crate::net::Frame;
+use crate::security::session::Session;
 use crate::shard::Shard;
 
 /// The response frame to write, or `None` when Kafka sends no response
@@ -28,7 +29,11 @@ pub type Pending = Pin<Box<dyn Future<Output = Result<Option<Frame>, String>>>>;
 /// Decodes `frame` (without its length prefix) and starts handling it.
 /// `Err` means the frame is not a request fjord can answer: the connection is
 /// closed and the reason logged once.
-pub async fn start(shard: &Rc<Shard>, frame: Bytes, peer_host: &str) -> Result<Pending, String> {
+pub async fn start(
+    shard: &Rc<Shard>,
+    frame: Bytes,
+    session: &Rc<Session>,
+) -> Result<Pending, String> {
     let key = if frame.len() >= 2 {
         frame.slice(0..2).get_i16()
     } else {
@@ -37,7 +42,7 @@ pub async fn start(shard: &Rc<Shard>, frame: Bytes, peer_host: &str) -> Result<P
     shard.metrics.request(key);
     let started = Instant::now();
     let size = frame.len();
-    let pending = start_inner(shard, frame, peer_host)
+    let pending = start_inner(shard, frame, session)
         .await
         .inspect_err(|_| shard.metrics.error(key))?;
     // Produce and Fetch also get their bytes and latency recorded.
@@ -63,7 +68,7 @@ pub async fn start(shard: &Rc<Shard>, frame: Bytes, peer_host: &str) -> Result<P
 async fn start_inner(
     shard: &Rc<Shard>,
     mut frame: Bytes,
-    peer_host: &str,
+    session: &Rc<Session>,
 ) -> Result<Pending, String> {
     if frame.len() < 8 {
         return Err(format!(
@@ -106,8 +111,9 @@ async fn start_inner(
         ($request:ty, $handler:path) => {{
             let request: $request = decode(&mut frame, version)?;
             let shard = shard.clone();
+            let session = session.clone();
             Ok(Box::pin(async move {
-                let response = $handler(&shard, version, request).await;
+                let response = $handler(&shard, &session, version, request).await;
                 framed(api_key, version, correlation_id, &response)
             }) as Pending)
         }};
@@ -117,7 +123,7 @@ async fn start_inner(
     match api_key {
         ApiKey::Produce => {
             let request: m::ProduceRequest = decode(&mut frame, version)?;
-            let pending = handlers::produce::start(shard, version, request).await;
+            let pending = handlers::produce::start(shard, session, version, request).await;
             Ok(Box::pin(async move {
                 match pending.await {
                     Some(response) => framed(api_key, version, correlation_id, &response),
@@ -128,8 +134,11 @@ async fn start_inner(
         ApiKey::Fetch => {
             let request: m::FetchRequest = decode(&mut frame, version)?;
             let shard = shard.clone();
+            let session = session.clone();
             Ok(Box::pin(async move {
-                let frame = handlers::fetch::handle(&shard, version, request, correlation_id).await;
+                let frame =
+                    handlers::fetch::handle(&shard, &session, version, request, correlation_id)
+                        .await;
                 Ok(Some(frame))
             }))
         }
@@ -160,12 +169,19 @@ async fn start_inner(
                 .as_ref()
                 .map(|c| c.to_string())
                 .unwrap_or_default();
-            let client_host = format!("/{peer_host}");
+            let client_host = format!("/{}", session.host);
             let shard = shard.clone();
+            let session = session.clone();
             Ok(Box::pin(async move {
-                let response =
-                    handlers::join_group::handle(&shard, version, request, client_id, client_host)
-                        .await;
+                let response = handlers::join_group::handle(
+                    &shard,
+                    &session,
+                    version,
+                    request,
+                    client_id,
+                    client_host,
+                )
+                .await;
                 framed(api_key, version, correlation_id, &response)
             }))
         }

@@ -4,11 +4,15 @@
 //! This layer turns bytes into typed requests and typed responses back into
 //! bytes. It owns no broker state: what a request does is in `handlers`.
 
+pub mod authentication;
 pub mod client_codec;
 pub mod codec;
 pub mod connection;
 pub mod dispatch;
 pub mod fetch_frame;
+pub mod listener;
+mod sasl_settings;
+pub mod transport;
 pub mod unimplemented;
 pub mod versions;
 

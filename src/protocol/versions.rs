@@ -42,6 +42,10 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
+    // Answered by the connection's SASL gate (`authentication`), on every
+    // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 /// The supported version range of `key`, if fjord implements it.

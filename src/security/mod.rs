@@ -33,6 +33,7 @@ mod authorizer_tests;
 pub mod legacy;
 pub mod sasl;
 pub mod scram;
+pub mod session;
 pub mod state;
 #[cfg(test)]
 mod tests;

@@ -96,21 +96,40 @@ impl Shard {
         Some(broker)
     }
 
-    /// KIP-951: the endpoints of the leaders named in NOT_LEADER errors
-    /// (ids below 0, "no leader", skipped), each once, by id.
+    /// A registered broker as a client of `listener` reaches it: its
+    /// registration with host and port of that listener. None when it is
+    /// not registered or has no such listener.
+    pub fn broker_on(&self, node_id: i32, listener: &str) -> Option<BrokerRegistration> {
+        let mut broker = self.broker(node_id)?;
+        if node_id == self.node_id() {
+            broker.listeners = self.identity.listeners.clone();
+        }
+        let (host, port) = broker.endpoint(listener)?;
+        (broker.host, broker.port) = (host.to_string(), port);
+        Some(broker)
+    }
+
+    /// KIP-951: the endpoints on `listener` of the leaders named in
+    /// NOT_LEADER errors (ids below 0, "no leader", skipped), each once,
+    /// by id.
     pub fn leader_endpoints(
         &self,
         leaders: impl IntoIterator<Item = i32>,
+        listener: &str,
     ) -> Vec<BrokerRegistration> {
         let mut ids: Vec<i32> = leaders.into_iter().filter(|id| *id >= 0).collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().filter_map(|id| self.broker(id)).collect()
+        ids.into_iter()
+            .filter_map(|id| self.broker_on(id, listener))
+            .collect()
     }
 
-    /// Brokers clients may use: registered and unfenced, plus this one
-    /// (which is answering, so reachable) while it is still joining.
-    pub fn live_brokers(&self) -> Vec<(i32, String, i32, Option<String>)> {
+    /// Brokers clients of `listener` may use, with that listener's
+    /// endpoint: registered and unfenced, plus this one (which is
+    /// answering, so reachable) while it is still joining. A broker without
+    /// the listener is left out, as Kafka does.
+    pub fn live_brokers(&self, listener: &str) -> Vec<(i32, String, i32, Option<String>)> {
         let image = self.image.borrow();
         let me = &self.identity;
         let rack = self.config.cluster.rack.clone();
@@ -118,11 +137,16 @@ impl Shard {
             .brokers
             .values()
             .filter(|b| !b.fenced && b.node_id != me.node_id)
-            .map(|b| (b.node_id, b.host.clone(), b.port, b.rack.clone()))
+            .filter_map(|b| {
+                let (host, port) = b.endpoint(listener)?;
+                Some((b.node_id, host.to_string(), port, b.rack.clone()))
+            })
             .collect();
         // Itself as it listens now: the image may still hold the endpoint
         // of the incarnation before a restart.
-        out.push((me.node_id, me.host.clone(), me.port, rack));
+        if let Some(mine) = me.listeners.iter().find(|l| l.name == listener) {
+            out.push((me.node_id, mine.host.clone(), mine.port, rack));
+        }
         out.sort_by_key(|b| b.0);
         out
     }
@@ -139,8 +163,8 @@ impl Shard {
     /// Kafka (KRaft) names a live broker as "controller" to clients, which
     /// cannot reach the quorum: the active controller when it is a live
     /// broker, else the lowest live broker.
-    pub fn controller_for_clients(&self) -> i32 {
-        let live = self.live_brokers();
+    pub fn controller_for_clients(&self, listener: &str) -> i32 {
+        let live = self.live_brokers(listener);
         let active = self.controller_id.get();
         if live.iter().any(|b| b.0 == active) {
             return active;

@@ -8,9 +8,11 @@
 //! the owning shard; nothing here touches another shard's memory.
 
 mod apply_image;
+mod authorization;
 pub mod cluster_view;
 pub mod controller;
 pub mod follower_fetch;
+pub mod listeners;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;
@@ -51,8 +53,11 @@ pub struct BrokerIdentity {
     /// This process's registration id: an image naming another (an earlier
     /// run's) is out of date about this broker.
     pub incarnation: uuid::Uuid,
+    /// The inter-broker listener as advertised (followers fetch from it).
     pub host: String,
     pub port: i32,
+    /// Every client listener as advertised.
+    pub listeners: Vec<crate::cluster::image::ListenerEndpoint>,
     pub cluster_id: String,
 }
 
@@ -93,6 +98,8 @@ pub struct Shard {
     /// The partitions this shard leads and the fetch sessions of those it
     /// follows.
     pub replication: RefCell<replication::ShardReplication>,
+    /// authorizer.class.name, super.users, allow.everyone.if.no.acl.found.
+    pub authorizer: crate::security::authorizer::AuthorizerConfig,
 }
 
 impl Shard {

@@ -21,14 +21,17 @@ use super::{service, BrokerIdentity, Shard, CONTROLLER_SHARD};
 use crate::cluster::commands::Defaults;
 use crate::cluster::image::MetadataImage;
 use crate::cluster::node::{BrokerEndpoint, ClusterNode, LegacyState, NodeOptions};
+use crate::config::listeners::ListenerSpec;
 use crate::config::BrokerConfig;
+use crate::protocol::listener::Listener;
+use crate::security::authorizer::AuthorizerConfig;
 use crate::storage::ShardStorage;
 
 /// Everything `fjord serve` needs, resolved from flags and settings.
 pub struct ServeOptions {
-    pub listen: SocketAddr,
-    /// host:port clients are told to connect to; defaults to the listen address.
-    pub advertise: Option<(String, u16)>,
+    /// Client listeners in order (the first is printed as `fjord listening
+    /// on`); empty on a controller-only node.
+    pub listeners: Vec<ListenerSpec>,
     pub data_dir: PathBuf,
     /// CPUs to pin one shard each to.
     pub cpus: Vec<usize>,
@@ -38,6 +41,9 @@ pub struct ServeOptions {
     /// The controller listener (voters); default: this node's address in
     /// controller.quorum.voters, or none for a lone voter.
     pub controller_listen: Option<SocketAddr>,
+    /// `--add-scram` credentials: written into a new metadata log before
+    /// any client can connect (ignored once the log exists).
+    pub scram_users: Vec<(String, crate::security::scram::ScramCredential)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +54,9 @@ pub enum ServeError {
     Shard(usize, String),
 }
 
-/// Runs the broker until SIGINT/SIGTERM. Prints `fjord listening on ADDR` on
-/// stdout once every shard accepts connections.
+/// Runs the broker until SIGINT/SIGTERM. Prints `fjord listener NAME on
+/// ADDR (PROTOCOL)` per listener, then `fjord listening on ADDR` (the
+/// first listener) on stdout once every shard accepts connections.
 pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -67,25 +74,36 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         lock_data_dir(&options.data_dir).map_err(io("lock data dir (another fjord running?)"))?;
     let table = TopicTable::load(&options.data_dir).map_err(io("read topics"))?;
     let controller_listen = controller_address(&options)?;
-    for addr in [Some(options.listen), controller_listen]
-        .into_iter()
-        .flatten()
-    {
+    if let Some(addr) = controller_listen {
         wait_until_free(addr);
     }
-    let reservation = reserve_port(options.listen).map_err(io("bind listen address"))?;
-    let listen = reservation.local_addr().map_err(io("listen address"))?;
-    let listen = listen.as_socket().unwrap_or(options.listen);
-    let (host, port) = options
-        .advertise
-        .clone()
-        .unwrap_or_else(|| (listen.ip().to_string(), listen.port()));
+    if options.config.cluster.broker && options.listeners.is_empty() {
+        let msg = "a broker needs a client listener (listeners or --listen)".to_string();
+        return Err(ServeError::Shard(0, msg));
+    }
+    let bound = super::listeners::BoundListeners::bind(&options.config, &options.listeners)
+        .map_err(|e| ServeError::Shard(0, e))?;
+    let inter_broker = bound.advertised.get(bound.inter_broker).cloned();
     let identity = BrokerIdentity {
         node_id: options.config.node_id,
         incarnation: uuid::Uuid::new_v4(),
-        host,
-        port: i32::from(port),
+        host: inter_broker
+            .as_ref()
+            .map_or_else(String::new, |e| e.host.clone()),
+        port: inter_broker.as_ref().map_or(0, |e| e.port),
+        listeners: bound.advertised.clone(),
         cluster_id: cluster_id(&options.data_dir),
+    };
+    let security = &options.config.security;
+    let authorizer = AuthorizerConfig::parse(
+        &security.authorizer_class_name,
+        &security.super_users,
+        security.allow_everyone_if_no_acl_found,
+    )
+    .map_err(|e| ServeError::Shard(0, format!("authorizer.class.name: {e}")))?;
+    let config = {
+        let (listening, advertised) = bound.describe();
+        options.config.clone().with_listeners(listening, advertised)
     };
     let legacy = legacy_state(&options.data_dir, &table, &identity)
         .map_err(io("read the single-node state"))?;
@@ -103,11 +121,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     for (index, cpu) in options.cpus.iter().copied().enumerate() {
         let start = ShardStart {
             index,
-            listen,
+            authorizer: authorizer.clone(),
+            listeners: bound.listeners.clone(),
             identity: identity.clone(),
             data_dir: options.data_dir.clone(),
-            config: options.config.clone(),
+            config: config.clone(),
             legacy: legacy.clone(),
+            scram_users: options.scram_users.clone(),
             controller_listen,
             stop: stop.clone(),
             ready: ready_tx.clone(),
@@ -132,29 +152,32 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Err(_) => return Err(ServeError::Shard(0, "exited during start".into())),
         }
     }
-    if options.config.cluster.broker {
+    let first = super::listeners::announce(&bound.listeners);
+    if let (true, Some(listen)) = (options.config.cluster.broker, first) {
         println!("fjord listening on {listen}");
     } else {
         println!("fjord controller ready (process.roles=controller: no client listener)");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    tracing::info!(%listen, shards, data_dir = %options.data_dir.display(), "fjord started");
+    tracing::info!(shards, data_dir = %options.data_dir.display(), "fjord started");
     for handle in handles {
         let _ = handle.join();
     }
-    drop(reservation);
+    drop(bound);
     tracing::info!("fjord stopped");
     Ok(())
 }
 
 struct ShardStart {
     index: usize,
-    listen: SocketAddr,
+    authorizer: AuthorizerConfig,
+    listeners: Vec<Arc<Listener>>,
     identity: BrokerIdentity,
     data_dir: PathBuf,
     config: BrokerConfig,
     legacy: LegacyState,
+    scram_users: Vec<(String, crate::security::scram::ScramCredential)>,
     controller_listen: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
@@ -182,7 +205,7 @@ async fn run_shard_inner(
     let storage = ShardStorage::new(start.config.batch_cache_bytes, metrics.io_observer());
     let shard = Rc::new(Shard {
         id: start.index,
-        config: start.config.clone().with_listen(start.listen),
+        config: start.config.clone(),
         data_dir: start.data_dir.clone(),
         identity: start.identity.clone(),
         topics: RefCell::new(TopicTable::default()),
@@ -198,6 +221,7 @@ async fn run_shard_inner(
         sender: Default::default(),
         replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
+        authorizer: start.authorizer.clone(),
         metrics,
         storage,
     });
@@ -226,9 +250,9 @@ async fn run_shard_inner(
         glommio::spawn_local(serve_metrics(listener, start.metrics.clone())).detach();
     }
     // A controller-only node (process.roles=controller) takes no clients.
-    let listener = match shard.config.cluster.broker {
-        true => Some(TcpListener::bind(start.listen).map_err(|e| format!("bind: {e}"))?),
-        false => None,
+    let sockets = match shard.config.cluster.broker {
+        true => super::listeners::bind_on_shard(&start.listeners)?,
+        false => Vec::new(),
     };
     let _ = start.ready.send(Ok(()));
 
@@ -238,23 +262,11 @@ async fn run_shard_inner(
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
     };
+    let sockets = sockets.into_iter().zip(start.listeners.iter().cloned());
+    let accept = super::listeners::accept_all(shard.clone(), sockets.collect());
     let accept = async {
-        let Some(listener) = &listener else {
-            return std::future::pending().await;
-        };
-        loop {
-            match listener.accept().await {
-                Ok(stream) => {
-                    let shard = shard.clone();
-                    glommio::spawn_local(crate::protocol::connection::serve(shard, stream))
-                        .detach();
-                }
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
+        accept.await;
+        std::future::pending::<()>().await
     };
     futures_lite::future::or(stopped, accept).await;
     let node = shard.cluster.borrow().clone();
@@ -262,7 +274,6 @@ async fn run_shard_inner(
         node.shutdown().await;
     }
     shard.stopping.set(true);
-    drop(listener);
     service::close_all(&shard).await;
     tracing::debug!(shard = shard.id, "shard stopped");
     Ok(())
@@ -301,8 +312,10 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
             incarnation: shard.identity.incarnation,
             host: shard.identity.host.clone(),
             port: shard.identity.port,
+            listeners: shard.identity.listeners.clone(),
         }),
         legacy: start.legacy.clone(),
+        bootstrap_scram: start.scram_users.clone(),
     };
     let publisher = Rc::new(super::publish::ShardPublisher(shard.clone()));
     crate::cluster::boot::start(options, publisher, listener).await
@@ -340,7 +353,7 @@ fn controller_address(options: &ServeOptions) -> Result<Option<SocketAddr>, Serv
 /// After a kill -9 the old process's listening socket lingers a few ms
 /// while io_uring tears down; binding beside it (SO_REUSEPORT) would let
 /// clients land on the dying socket. Wait (bounded) until nothing answers.
-fn wait_until_free(addr: SocketAddr) {
+pub(super) fn wait_until_free(addr: SocketAddr) {
     if addr.port() == 0 {
         return;
     }
@@ -419,7 +432,7 @@ fn optional<T: Default>(
 
 /// Binds (without listening) to learn the real port when asked for port 0 and
 /// to hold it while shards bind their own SO_REUSEPORT listeners.
-fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+pub(super) fn reserve_port(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
     socket.set_reuse_port(true)?;

@@ -52,6 +52,25 @@ voters=""
 declare -a cports
 for i in $(seq "$nodes"); do cports[$i]=$(free_port); voters="$voters${voters:+,}$i@127.0.0.1:${cports[$i]}"; done
 bootstrap=""
+# FJORD_SECURITY=sasl_ssl runs every test over SASL_SSL with SCRAM-SHA-512
+# as user "test", whom ACLs (not super.users) allow what the suite does;
+# followers fetch over a PLAINTEXT listener.
+security=()
+if [ "${FJORD_SECURITY:-}" = sasl_ssl ]; then
+  (cd "$work" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=fjord-test-ca -keyout ca.key -out ca.pem &&
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout broker.key -out broker.csr &&
+    echo "subjectAltName=IP:127.0.0.1,DNS:localhost" >broker.ext &&
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile broker.ext \
+      -out broker.pem && cat broker.key broker.pem ca.pem >keystore.pem) >/dev/null 2>&1
+  security=(--set "listeners=SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0"
+    --set inter.broker.listener.name=PLAINTEXT --set sasl.enabled.mechanisms=SCRAM-SHA-512
+    --set ssl.keystore.type=PEM --set "ssl.keystore.location=$work/keystore.pem"
+    --set authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+    --set "super.users=User:admin;User:ANONYMOUS"
+    --add-scram "SCRAM-SHA-512=[name=admin,password=admin-secret]"
+    --add-scram "SCRAM-SHA-512=[name=test,password=test-secret]")
+fi
 for i in $(seq "$nodes"); do
   cluster=()
   [ "$nodes" = 1 ] || cluster=(--cores 1 --controller-listen "127.0.0.1:${cports[$i]}" --set "node.id=$i"
@@ -59,7 +78,8 @@ for i in $(seq "$nodes"); do
   # No initial rebalance delay: the suite's group tests form many
   # short-lived groups, and test clusters for it are configured this way.
   "$fjord" serve --listen 127.0.0.1:0 --data-dir "$work/data$i" --set num.partitions=4 \
-    --set group.initial.rebalance.delay.ms=0 "${cluster[@]}" >"$work/out$i" 2>"$work/broker$i.log" &
+    --set group.initial.rebalance.delay.ms=0 "${cluster[@]}" ${security[@]+"${security[@]}"} \
+    >"$work/out$i" 2>"$work/broker$i.log" &
   pids="$pids $!"
 done
 for i in $(seq "$nodes"); do
@@ -68,14 +88,38 @@ for i in $(seq "$nodes"); do
   bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:$port"
 done
 echo "bootstrap.servers=$bootstrap" >"$work/test.conf"
+if [ "${FJORD_SECURITY:-}" = sasl_ssl ]; then
+  # The ACLs the suite needs, granted to User:test by the admin over SASL_SSL.
+  python3 - "$bootstrap" "$work/ca.pem" <<'PY'
+import sys
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                   ResourcePatternType, ResourceType)
+admin = AdminClient({"bootstrap.servers": sys.argv[1], "security.protocol": "SASL_SSL",
+                     "ssl.ca.location": sys.argv[2], "sasl.mechanism": "SCRAM-SHA-512",
+                     "sasl.username": "admin", "sasl.password": "admin-secret"})
+grants = [(ResourceType.TOPIC, "*"), (ResourceType.GROUP, "*"), (ResourceType.BROKER, "kafka-cluster"),
+          (ResourceType.TRANSACTIONAL_ID, "*")]
+acls = [AclBinding(t, n, ResourcePatternType.LITERAL, "User:test", "*", AclOperation.ALL,
+                   AclPermissionType.ALLOW) for t, n in grants]
+for f in admin.create_acls(acls).values():
+    f.result(30)
+PY
+  cat >>"$work/test.conf" <<CONF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.username=test
+sasl.password=test-secret
+ssl.ca.location=$work/ca.pem
+CONF
+fi
 
 failed=""
 for t in $TESTS; do
   if (cd "$build/tests" && LD_LIBRARY_PATH=../src:../src-cpp TESTS=$t RDKAFKA_TEST_CONF="$work/test.conf" \
       TEST_KAFKA_VERSION=4.0.0 timeout 300 ./test-runner -p1 -Q -E -L >"$work/$t.log" 2>&1); then
-    echo "librdkafka $t (nodes: $nodes): PASS"
+    echo "librdkafka $t (nodes: $nodes${FJORD_SECURITY:+, $FJORD_SECURITY}): PASS"
   else
-    echo "librdkafka $t (nodes: $nodes): FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
+    echo "librdkafka $t (nodes: $nodes${FJORD_SECURITY:+, $FJORD_SECURITY}): FAIL"; tail -20 "$work/$t.log"; failed="$failed $t"
     [ -z "${KEEP_LOGS:-}" ] || cp -r "$work" "$KEEP_LOGS"
   fi
 done

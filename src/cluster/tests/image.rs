@@ -38,9 +38,40 @@ fn brokers_register_fenced_with_the_offset_as_epoch() {
         port: 9092,
         rack: Some("r1".into()),
         fenced: true,
+        listeners: vec![
+            listener("PLAINTEXT", "broker4", 9092),
+            listener("SASL_SSL", "broker4", 9094),
+        ],
     };
     assert_eq!(cluster.image.brokers[&4], expected);
     assert!(cluster.image.live_brokers().is_empty());
+    // Clients are told the endpoint of the listener they came in on; a
+    // listener the broker lacks has none.
+    let broker = &cluster.image.brokers[&4];
+    assert_eq!(broker.endpoint("SASL_SSL"), Some(("broker4", 9094)));
+    assert_eq!(broker.endpoint("SSL"), None);
+}
+
+#[test]
+fn registrations_from_before_listeners_serve_every_listener() {
+    let mut cluster = Cluster::new();
+    let record = MetadataRecord::RegisterBroker {
+        node_id: 1,
+        incarnation: Uuid::from_u128(1),
+        host: "old".into(),
+        port: 9092,
+        rack: None,
+        listeners: Vec::new(),
+    };
+    // A record written by an older fjord has no listeners field at all.
+    let json = serde_json::to_string(&record).unwrap();
+    assert!(!json.contains("listeners"), "{json}");
+    let decoded: MetadataRecord = serde_json::from_str(&json).unwrap();
+    cluster.commit(&[decoded]);
+    assert_eq!(
+        cluster.image.brokers[&1].endpoint("SASL_SSL"),
+        Some(("old", 9092))
+    );
 }
 
 #[test]
@@ -52,6 +83,7 @@ fn re_registration_replaces_the_earlier_one() {
         host: "elsewhere".into(),
         port: 9093,
         rack: None,
+        listeners: Vec::new(),
     };
     let offset = cluster.commit(&[record]);
     let broker = &cluster.image.brokers[&1];
@@ -235,6 +267,7 @@ fn record_batches_round_trip() {
             host: "h".into(),
             port: 1,
             rack: Some("r".into()),
+            listeners: vec![listener("PLAINTEXT", "h", 1)],
         },
         MetadataRecord::FenceBroker {
             node_id: 1,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::commands::{plan, Command, Defaults, Plan, Refusal, Reply};
-use super::image::{MetadataImage, TopicImage};
+use super::image::{ListenerEndpoint, MetadataImage, TopicImage};
 use super::records::MetadataRecord;
 
 fn defaults() -> Defaults {
@@ -99,6 +99,18 @@ fn register(node_id: i32, rack: Option<&str>) -> Command {
         host: format!("broker{node_id}"),
         port: 9092,
         rack: rack.map(str::to_string),
+        listeners: vec![
+            listener("PLAINTEXT", &format!("broker{node_id}"), 9092),
+            listener("SASL_SSL", &format!("broker{node_id}"), 9094),
+        ],
+    }
+}
+
+pub fn listener(name: &str, host: &str, port: i32) -> ListenerEndpoint {
+    ListenerEndpoint {
+        name: name.into(),
+        host: host.into(),
+        port,
     }
 }
 

@@ -299,7 +299,7 @@ fn a_sole_voter_seeds_the_single_node_security_state() {
         ..LegacyState::default()
     };
     let mut image = MetadataImage::default();
-    image.apply_batch(1, &seed::first_entry(&legacy, true, 1));
+    image.apply_batch(1, &seed::first_entry(&legacy, &[], true, 1));
     assert_eq!(image.cluster_id.as_deref(), Some("old-cluster"));
     assert_eq!(image.dynamic_configs, dynamic);
     assert_eq!(image.security.users, security.users);
@@ -311,7 +311,7 @@ fn a_sole_voter_seeds_the_single_node_security_state() {
 
     // One of several voters starts a fresh cluster.
     let mut image = MetadataImage::default();
-    image.apply_batch(1, &seed::first_entry(&legacy, false, 1));
+    image.apply_batch(1, &seed::first_entry(&legacy, &[], false, 1));
     assert_ne!(image.cluster_id.as_deref(), Some("old-cluster"));
     assert_eq!(image.security, SecurityState::default());
     assert_eq!(image.dynamic_configs, DynamicConfigState::default());

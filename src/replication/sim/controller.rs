@@ -136,6 +136,7 @@ impl Controller {
             host: format!("b{broker}"),
             port: 9092,
             rack: None,
+            listeners: Vec::new(),
         };
         match commands::plan(&self.image, &self.defaults, &command) {
             Ok(plan) => {

@@ -1,0 +1,76 @@
+//! The shard's authorization checks: a request's session against the ACLs
+//! of this shard's metadata image, with the broker's authorizer settings.
+//!
+//! Decisions come from `security::authorizer` (Kafka's StandardAuthorizer
+//! rules) over the shard's own copy of the image: no lock, no message.
+//! Must not: cache decisions across images (ACL changes apply to the next
+//! request).
+
+use super::Shard;
+use crate::security::authorizer::{self, Request};
+use crate::security::session::Session;
+
+impl Shard {
+    /// Whether `session` may do `operation` on resource `name` of
+    /// `resource_type` (codes of `security::acl`).
+    pub fn authorize(
+        &self,
+        session: &Session,
+        operation: i8,
+        resource_type: i8,
+        name: &str,
+    ) -> bool {
+        if !self.authorizer.enabled {
+            return true;
+        }
+        let image = self.image.borrow();
+        let who = Request {
+            principal: &session.principal,
+            host: &session.host,
+        };
+        authorizer::authorize(
+            &image.security,
+            &self.authorizer,
+            &who,
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    /// Whether `session` may do `operation` on some resource of the type
+    /// (Kafka's authorizeByResourceType).
+    pub fn authorize_any(&self, session: &Session, operation: i8, resource_type: i8) -> bool {
+        if !self.authorizer.enabled {
+            return true;
+        }
+        let image = self.image.borrow();
+        let who = Request {
+            principal: &session.principal,
+            host: &session.host,
+        };
+        authorizer::authorize_by_resource_type(
+            &image.security,
+            &self.authorizer,
+            &who,
+            operation,
+            resource_type,
+        )
+    }
+
+    /// The authorized-operations bit field Kafka reports for a resource.
+    pub fn authorized_operations(&self, session: &Session, resource_type: i8, name: &str) -> i32 {
+        let image = self.image.borrow();
+        let who = Request {
+            principal: &session.principal,
+            host: &session.host,
+        };
+        authorizer::authorized_operations(
+            &image.security,
+            &self.authorizer,
+            &who,
+            resource_type,
+            name,
+        )
+    }
+}

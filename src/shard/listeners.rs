@@ -1,0 +1,172 @@
+//! Binding the client listeners: the port of each is reserved once at
+//! start (so port 0 resolves to one port every shard then shares with
+//! SO_REUSEPORT), its advertised endpoint is settled, and each shard runs
+//! an accept loop per listener.
+//!
+//! Must not: look inside connections (`protocol::connection` does).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+
+use super::Shard;
+use crate::cluster::image::ListenerEndpoint;
+use crate::config::listeners::{self, ListenerSpec, SecurityProtocol};
+use crate::config::BrokerConfig;
+use crate::protocol::listener::Listener;
+
+/// The listeners of this process, bound.
+pub struct BoundListeners {
+    /// Held until the process stops: keeps each chosen port ours while
+    /// shards bind beside it.
+    _reservations: Vec<socket2::Socket>,
+    pub listeners: Vec<Arc<Listener>>,
+    /// As clients are told, in the same order.
+    pub advertised: Vec<ListenerEndpoint>,
+    /// Index of the inter-broker listener (followers fetch from it).
+    pub inter_broker: usize,
+}
+
+impl BoundListeners {
+    pub fn bind(config: &BrokerConfig, specs: &[ListenerSpec]) -> Result<BoundListeners, String> {
+        let mut reservations = Vec::new();
+        let mut listeners = Vec::new();
+        let mut advertised = Vec::new();
+        for spec in specs {
+            super::runtime::wait_until_free(spec.bind);
+            let socket = super::runtime::reserve_port(spec.bind)
+                .map_err(|e| format!("bind listener {} on {}: {e}", spec.name, spec.bind))?;
+            let bound = socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .unwrap_or(spec.bind);
+            reservations.push(socket);
+            let (host, port) = match &spec.advertised {
+                Some((host, 0)) => (host.clone(), bound.port()),
+                Some((host, port)) => (host.clone(), *port),
+                None => (bound.ip().to_string(), bound.port()),
+            };
+            advertised.push(ListenerEndpoint {
+                name: spec.name.clone(),
+                host,
+                port: i32::from(port),
+            });
+            let listener = Listener::build(config, &spec.name, spec.protocol, bound)?;
+            listeners.push(Arc::new(listener));
+        }
+        let inter_broker = match specs.is_empty() {
+            true => 0,
+            false => {
+                let security = &config.security;
+                let chosen = listeners::inter_broker(
+                    specs,
+                    &security.inter_broker_listener_name,
+                    &security.inter_broker_protocol,
+                )?;
+                inter_broker_usable(chosen)?;
+                specs
+                    .iter()
+                    .position(|s| s.name == chosen.name)
+                    .unwrap_or(0)
+            }
+        };
+        Ok(BoundListeners {
+            _reservations: reservations,
+            listeners,
+            advertised,
+            inter_broker,
+        })
+    }
+
+    /// Kafka's `NAME://host:port,...` of the listeners as bound and as
+    /// advertised (DescribeConfigs shows them).
+    pub fn describe(&self) -> (String, String) {
+        let join = |items: Vec<String>| items.join(",");
+        let bound = self
+            .listeners
+            .iter()
+            .map(|l| format!("{}://{}", l.name, l.bound))
+            .collect();
+        let advertised = self
+            .advertised
+            .iter()
+            .map(|e| match e.host.contains(':') {
+                true => format!("{}://[{}]:{}", e.name, e.host, e.port),
+                false => format!("{}://{}:{}", e.name, e.host, e.port),
+            })
+            .collect();
+        (join(bound), join(advertised))
+    }
+}
+
+/// fjord's followers fetch as plain Kafka clients without TLS or SASL, so
+/// the inter-broker listener must not need either.
+fn inter_broker_usable(spec: &ListenerSpec) -> Result<(), String> {
+    match spec.protocol {
+        SecurityProtocol::Plaintext => Ok(()),
+        other => Err(format!(
+            "the inter-broker listener {} is {}: fjord's followers fetch over PLAINTEXT only; \
+             give brokers a PLAINTEXT listener (on a private address) and name it in \
+             inter.broker.listener.name",
+            spec.name,
+            other.name()
+        )),
+    }
+}
+
+/// Binds every listener on this shard (beside the reservation).
+pub fn bind_on_shard(listeners: &[Arc<Listener>]) -> Result<Vec<TcpListener>, String> {
+    listeners
+        .iter()
+        .map(|l| {
+            TcpListener::bind(l.bound).map_err(|e| format!("bind {} on {}: {e}", l.name, l.bound))
+        })
+        .collect()
+}
+
+/// Accepts on every listener until the future is dropped.
+pub async fn accept_all(shard: Rc<Shard>, sockets: Vec<(TcpListener, Arc<Listener>)>) {
+    let loops = sockets
+        .into_iter()
+        .map(|(socket, listener)| glommio::spawn_local(accept(shard.clone(), socket, listener)));
+    let handles: Vec<_> = loops.collect();
+    for handle in handles {
+        handle.await;
+    }
+}
+
+async fn accept(shard: Rc<Shard>, socket: TcpListener, listener: Arc<Listener>) {
+    loop {
+        if shard.stopping.get() {
+            return;
+        }
+        match socket.accept().await {
+            Ok(stream) => {
+                let connection =
+                    crate::protocol::connection::serve(shard.clone(), stream, listener.clone());
+                glommio::spawn_local(connection).detach();
+            }
+            Err(e) => {
+                tracing::warn!(listener = %listener.name, "accept: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// The one address per listener `fjord serve` prints, for scripts.
+pub fn announce(listeners: &[Arc<Listener>]) -> Option<SocketAddr> {
+    for l in listeners {
+        println!(
+            "fjord listener {} on {} ({})",
+            l.name,
+            l.bound,
+            l.protocol.name()
+        );
+    }
+    listeners.first().map(|l| l.bound)
+}
