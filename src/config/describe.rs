@@ -314,12 +314,14 @@ mod tests {
         for (name, value) in [
             ("listeners", "PLAINTEXT://0.0.0.0:9092"),
             ("advertised.listeners", "PLAINTEXT://broker-1.example:19092"),
-            ("controller.listener.names", "CONTROLLER"),
         ] {
             let e = find(&entries, name);
             assert_eq!(e.value.as_deref(), Some(value), "{name}");
             assert_eq!((e.source, e.read_only), (ConfigSource::StaticBroker, true));
         }
+        let controller = find(&entries, "controller.listener.names");
+        assert_eq!(controller.value.as_deref(), Some("CONTROLLER"));
+        assert_eq!(controller.source, ConfigSource::Default);
         let cfg = BrokerConfig::load(None, &[]).unwrap();
         let v6 = cfg.describe(&BTreeMap::new(), &BTreeMap::new(), ("::1", 9093));
         let listeners = find(&v6, "listeners").value.as_deref();

@@ -46,6 +46,8 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         ApiKey::ListPartitionReassignments => {
             decode_request::<m::ListPartitionReassignmentsRequest>(frame).map(|_| ())
         }
+        ApiKey::SaslHandshake => decode_request::<m::SaslHandshakeRequest>(frame).map(|_| ()),
+        ApiKey::SaslAuthenticate => decode_request::<m::SaslAuthenticateRequest>(frame).map(|_| ()),
         _ => Ok(()),
     };
 }

@@ -17,4 +17,6 @@ pub mod unimplemented;
 pub mod versions;
 
 #[cfg(test)]
+mod authentication_tests;
+#[cfg(test)]
 mod fuzz;
