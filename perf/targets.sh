@@ -7,6 +7,7 @@
 #   perf/targets.sh                  # all four, default durations
 #   perf/targets.sh 3 4              # only workloads 3 and 4
 #   FJORD_SET="--set fjord.fetch.splice=false" perf/targets.sh 4
+#   SECURITY=sasl_ssl perf/targets.sh 1 4  # clients over SASL_SSL, SCRAM-SHA-512
 #
 # Durations: workloads 1-3 warm up 10 s and measure 30 s (DURATION=...);
 # workload 4 fills a 3 GB backlog (BACKLOG=...) and drains it.
@@ -19,17 +20,41 @@ mkdir -p "$out"
 cargo build --release -q --bin fjord --example fjord-perf
 workloads=${*:-1 2 3 4}
 
+# SECURITY=sasl_ssl: the broker takes clients on a SASL_SSL listener (a
+# fresh CA and key pair, SCRAM-SHA-512 user "perf") and fjord-perf's
+# clients use it.
+security=() clients=()
+if [ "${SECURITY:-}" = sasl_ssl ]; then
+  pki=$(mktemp -d -p "${TMPDIR:-/tmp}")
+  (cd "$pki" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=perf-ca -keyout ca.key -out ca.pem &&
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout b.key -out b.csr &&
+    echo "subjectAltName=IP:127.0.0.1" >b.ext &&
+    openssl x509 -req -in b.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile b.ext -out b.pem &&
+    cat b.key b.pem ca.pem >keystore.pem) >/dev/null 2>&1
+  security=(--set "listeners=SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0"
+    --set sasl.enabled.mechanisms=SCRAM-SHA-512 --set ssl.keystore.type=PEM
+    --set "ssl.keystore.location=$pki/keystore.pem"
+    --add-scram "SCRAM-SHA-512=[name=perf,password=perf-secret]")
+  clients=(--client-config security.protocol=SASL_SSL --client-config "ssl.ca.location=$pki/ca.pem"
+    --client-config sasl.mechanism=SCRAM-SHA-512 --client-config sasl.username=perf
+    --client-config sasl.password=perf-secret)
+fi
+
 run() { # N workload-file extra-args...
   local n=$1 file=$2; shift 2
   local dir pid addr
   dir=$(mktemp -d -p "${TMPDIR:-/tmp}")
+  local listen=(--listen 127.0.0.1:0)
+  [ ${#security[@]} = 0 ] || listen=("${security[@]}")
   # shellcheck disable=SC2086
-  target/release/fjord serve --listen 127.0.0.1:0 --data-dir "$dir/data" --cores 1 ${FJORD_SET:-} \
+  target/release/fjord serve "${listen[@]}" --data-dir "$dir/data" --cores 1 ${FJORD_SET:-} \
     >"$dir/out" 2>"$dir/err" &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$dir/out" && break; sleep 0.1; done
-  addr=$(awk '{print $NF}' "$dir/out")
+  addr=$(grep '^fjord listening on' "$dir/out" | awk '{print $NF}')
   taskset -c 1 target/release/examples/fjord-perf run --workload "$file" --bootstrap "$addr" \
+    ${clients[@]+"${clients[@]}"} \
     --broker-pid "$pid" --out "$out/$n.json" --plot "$out/$n.html" "$@" >"$out/$n.log" 2>&1 || {
     tail -5 "$out/$n.log"; kill "$pid"; rm -rf "$dir"; return 1; }
   kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -6,12 +6,10 @@ use std::time::Duration;
 use futures_lite::future::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 fn client(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    super::client::config(bootstrap)
         .create()
         .map_err(|e| format!("admin client: {e}"))
 }

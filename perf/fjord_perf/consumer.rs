@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -33,9 +32,8 @@ pub struct Job {
 
 pub fn run(job: Job) -> Result<(), String> {
     let w = &job.workload;
-    let mut config = ClientConfig::new();
+    let mut config = super::client::config(&job.bootstrap);
     config
-        .set("bootstrap.servers", &job.bootstrap)
         .set("group.id", &job.group_id)
         .set("enable.auto.commit", "false")
         .set("client.id", "fjord-perf")

@@ -8,6 +8,7 @@
 //! `cargo run --release --example fjord-perf -- run --workload W --bootstrap ADDR`
 
 mod admin;
+mod client;
 mod consumer;
 mod cpu;
 mod plot;
@@ -58,6 +59,10 @@ struct Common {
     /// Write an HTML page of SVG charts to this file.
     #[arg(long)]
     plot: Option<String>,
+    /// A librdkafka setting for every client, e.g.
+    /// --client-config security.protocol=SASL_SSL (repeatable).
+    #[arg(long = "client-config", value_name = "NAME=VALUE")]
+    client_config: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +104,7 @@ fn target(common: &Common, bootstrap: &str, pid: Option<u32>) -> Target {
 }
 
 fn load(common: &Common) -> Result<Workload, String> {
+    client::set_extra(&common.client_config)?;
     let mut w = Workload::load(&common.workload)?;
     w.apply(&common.overrides)?;
     Ok(w)

@@ -100,9 +100,8 @@ pub struct Job {
 
 pub fn client_config(bootstrap: &str, w: &Workload) -> Result<ClientConfig, String> {
     let p = &w.producers;
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("acks", w.acks()?)
+    let mut c = super::client::config(bootstrap);
+    c.set("acks", w.acks()?)
         .set("linger.ms", p.linger_ms.to_string())
         .set("batch.size", p.batch_size.to_string())
         .set("compression.type", &p.compression)

@@ -5,7 +5,6 @@
 //!
 //! Must not: look inside connections (`protocol::connection` does).
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,15 +157,16 @@ async fn accept(shard: Rc<Shard>, socket: TcpListener, listener: Arc<Listener>) 
     }
 }
 
-/// The one address per listener `fjord serve` prints, for scripts.
-pub fn announce(listeners: &[Arc<Listener>]) -> Option<SocketAddr> {
+/// One line per listener for scripts, after `fjord listening on` (which
+/// names the first).
+pub fn announce(listeners: &[Arc<Listener>]) {
     for l in listeners {
-        println!(
+        let line = format!(
             "fjord listener {} on {} ({})",
             l.name,
             l.bound,
             l.protocol.name()
         );
+        super::runtime::say(&line);
     }
-    listeners.first().map(|l| l.bound)
 }

@@ -152,11 +152,12 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Err(_) => return Err(ServeError::Shard(0, "exited during start".into())),
         }
     }
-    let first = super::listeners::announce(&bound.listeners);
-    if let (true, Some(listen)) = (options.config.cluster.broker, first) {
-        println!("fjord listening on {listen}");
-    } else {
-        println!("fjord controller ready (process.roles=controller: no client listener)");
+    match bound.listeners.first() {
+        Some(first) if options.config.cluster.broker => {
+            say(&format!("fjord listening on {}", first.bound));
+            super::listeners::announce(&bound.listeners);
+        }
+        _ => say("fjord controller ready (process.roles=controller: no client listener)"),
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -279,6 +280,14 @@ async fn run_shard_inner(
     Ok(())
 }
 
+/// Prints a line for scripts on stdout. A reader may stop reading after
+/// the line it waits for and close the pipe: that must not stop fjord
+/// (println! would panic).
+pub(super) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 /// The controller shard's part in the cluster: binds the controller
 /// listener (voters), then replays the metadata log and publishes it.
 async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<ClusterNode>, String> {
@@ -290,7 +299,7 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
     };
     let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
     if let Some(addr) = bound {
-        println!("fjord controller listening on {addr}");
+        say(&format!("fjord controller listening on {addr}"));
     }
     let config = &shard.config;
     let options = NodeOptions {

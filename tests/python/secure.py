@@ -2,7 +2,8 @@
 with security settings (listeners, TLS, SASL, the authorizer).
 
 `SecureBroker` reads the `fjord listener NAME on ADDR (PROTOCOL)` lines the
-broker prints, so each test knows the address of every listener."""
+broker prints after `fjord listening on`, so each test knows the address of
+every listener."""
 import base64
 import json
 import os
@@ -71,15 +72,16 @@ class SecureBroker:
             args += ["--add-scram", cred]
         self.log = open(os.path.join(self.dir.name, "broker.log"), "a")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        # `fjord listening on ADDR`, then one `fjord listener NAME on ADDR
+        # (PROTOCOL)` per client listener.
+        expected = [e for e in self.settings["listeners"].split(",") if not e.startswith("CONTROLLER")]
         self.listeners = {}
-        while True:
+        while len(self.listeners) < len(expected):
             line = self.proc.stdout.readline()
             assert line, f"broker did not start; log:\n{self.read_log()}"
             if line.startswith("fjord listener "):
                 _, _, name, _, addr, _ = line.split()
                 self.listeners[name] = addr
-            if line.startswith("fjord listening on "):
-                break
 
     def read_log(self):
         with open(os.path.join(self.dir.name, "broker.log")) as f:
