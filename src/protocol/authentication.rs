@@ -137,10 +137,14 @@ impl Authenticator {
                 .with_mechanisms(offered.clone());
             encode_response(ApiKey::SaslHandshake, version, header.correlation_id, &body)
         };
+        if !self.listener.protocol.uses_sasl() {
+            // Kafka answers, and keeps serving, where SASL is off.
+            return answer(reply(ResponseError::IllegalSaslState.code()));
+        }
         let asked = Mechanism::from_name(request.mechanism.as_str());
         let reauthenticating = matches!(self.state, State::Authenticated);
         let exchanging = matches!(self.state, State::Exchange { .. });
-        let refusal = if !self.listener.protocol.uses_sasl() || exchanging {
+        let refusal = if exchanging {
             Some(ResponseError::IllegalSaslState)
         } else if asked.is_none_or(|m| !self.listener.mechanisms.contains(&m)) {
             Some(ResponseError::UnsupportedSaslMechanism)
@@ -191,6 +195,11 @@ impl Authenticator {
                 &body,
             )
         };
+        if !self.listener.protocol.uses_sasl() {
+            let message = "SaslAuthenticate on a listener without SASL".to_string();
+            let code = ResponseError::IllegalSaslState.code();
+            return answer(reply(code, Some(message), Bytes::new(), 0));
+        }
         let State::Exchange { raw: false, .. } = self.state else {
             let message = "SaslAuthenticate without a SaslHandshake first".to_string();
             let code = ResponseError::IllegalSaslState.code();

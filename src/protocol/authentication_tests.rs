@@ -206,11 +206,16 @@ fn sasl_requests_on_a_plain_listener_are_illegal() {
         gate.admit(&metadata(), &state),
         Admit::Dispatch(_)
     ));
-    let Admit::AnswerAndClose(frame, _) = gate.admit(&handshake("PLAIN", 1), &state) else {
-        panic!("expected a refusal");
-    };
+    let frame = answer(gate.admit(&handshake("PLAIN", 1), &state));
     let reply: SaslHandshakeResponse = body(&frame, ApiKey::SaslHandshake, 1);
     assert_eq!(reply.error_code, ResponseError::IllegalSaslState.code());
+    let frame = answer(gate.admit(&authenticate(b"\0a\0b"), &state));
+    let reply: SaslAuthenticateResponse = body(&frame, ApiKey::SaslAuthenticate, 2);
+    assert_eq!(reply.error_code, ResponseError::IllegalSaslState.code());
+    assert!(
+        matches!(gate.admit(&metadata(), &state), Admit::Dispatch(_)),
+        "still serving"
+    );
 }
 
 #[test]

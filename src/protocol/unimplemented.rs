@@ -41,8 +41,6 @@ pub fn error_reply(api_key: ApiKey, version: i16, correlation_id: i32) -> Option
         ListGroups => m::ListGroupsResponse,
         OffsetFetch => m::OffsetFetchResponse,
         OffsetDelete => m::OffsetDeleteResponse,
-        SaslHandshake => m::SaslHandshakeResponse,
-        SaslAuthenticate => m::SaslAuthenticateResponse,
         AddPartitionsToTxn => m::AddPartitionsToTxnResponse,
         AddOffsetsToTxn => m::AddOffsetsToTxnResponse,
         EndTxn => m::EndTxnResponse,

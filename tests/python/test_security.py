@@ -168,3 +168,62 @@ def test_oauthbearer_unsecured_tokens():
         round_trip(conf(3600), records=3)
     finally:
         b.stop()
+
+
+def test_tls_listener_survives_garbage_before_and_after_the_handshake(pki):
+    import socket
+    import ssl
+    b = SecureBroker({"listeners": "SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0", **tls_settings(pki)})
+    try:
+        host, port = b.listeners["SSL"].rsplit(":", 1)
+        # Garbage instead of a ClientHello: the broker closes the connection.
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"\x16\x03\x01\xff\xff" + bytes(range(256)) * 4)
+            assert s.recv(4096) is not None  # an alert or EOF, never a hang
+        # A real handshake, then bytes that are not TLS records.
+        context = ssl.create_default_context(cafile=pki.ca)
+        raw = socket.create_connection((host, int(port)), timeout=10)
+        tls = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw_fd = socket.socket(fileno=__import__("os").dup(tls.fileno()))
+        raw_fd.sendall(b"not a TLS record at all" * 10)
+        try:
+            assert tls.recv(10) == b""
+        except (ssl.SSLError, ConnectionError):
+            pass
+        raw_fd.close()
+        tls.close()
+        # A Kafka request inside TLS with a nonsense header is refused too.
+        tls = context.wrap_socket(socket.create_connection((host, int(port)), timeout=10),
+                                  server_hostname="127.0.0.1")
+        tls.sendall(b"\x00\x00\x00\x08" + b"\xff" * 8)
+        try:
+            assert tls.recv(10) == b""
+        except (ssl.SSLError, ConnectionError):
+            pass
+        tls.close()
+        # Everyone else is still served.
+        round_trip({"bootstrap.servers": b.listeners["SSL"], "security.protocol": "SSL",
+                    "ssl.ca.location": pki.ca}, records=3)
+        assert b.proc.poll() is None
+    finally:
+        b.stop()
+
+
+def test_kcat_over_sasl_ssl_scram(pki):
+    b = SecureBroker({"listeners": "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+                      "sasl.enabled.mechanisms": "SCRAM-SHA-512", **tls_settings(pki)},
+                     add_scram=["SCRAM-SHA-512=[name=kc,password=kc-secret]"])
+    try:
+        topic = f"k-{uuid.uuid4().hex[:8]}"
+        kcat = ["kcat", "-b", b.listeners["SASL_SSL"], "-X", "security.protocol=SASL_SSL",
+                "-X", f"ssl.ca.location={pki.ca}", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+                "-X", "sasl.username=kc", "-X", "sasl.password=kc-secret"]
+        subprocess.run([*kcat, "-P", "-t", topic], input=b"a\nb\n", check=True, timeout=30)
+        out = subprocess.run([*kcat, "-C", "-t", topic, "-o", "beginning", "-c", "2", "-e", "-f", "%o %s\n"],
+                             capture_output=True, check=True, timeout=30)
+        assert out.stdout == b"0 a\n1 b\n"
+        wrong = [a if a != "sasl.password=kc-secret" else "sasl.password=nope" for a in kcat]
+        bad = subprocess.run([*wrong, "-L", "-m", "5"], capture_output=True, timeout=30)
+        assert bad.returncode != 0 and b"Authentication failed" in bad.stderr + bad.stdout
+    finally:
+        b.stop()

@@ -30,15 +30,29 @@ def read_frame(sock):
 
 def test_unimplemented_api_gets_error_reply(broker):
     with connect(broker) as s:
-        # SaslHandshake v1 (key 17), mechanism "PLAIN"; then a Metadata v1 on
-        # the same connection to show it stays usable.
+        # EndTxn v0 (key 26): transactional id "t", producer id 1, epoch 0,
+        # commit; then a Metadata v1 on the same connection to show it
+        # stays usable.
+        s.sendall(request(26, 0, 7, struct.pack(">h", 1) + b"t" + struct.pack(">qhb", 1, 0, 1)))
+        frame = read_frame(s)
+        assert frame is not None, "connection closed instead of an error reply"
+        correlation_id, _throttle, error_code = struct.unpack(">iih", frame[:10])
+        assert correlation_id == 7
+        assert error_code == 35  # UNSUPPORTED_VERSION
+        s.sendall(request(3, 1, 8, struct.pack(">i", -1)))
+        frame = read_frame(s)
+        assert frame is not None and struct.unpack(">i", frame[:4])[0] == 8
+
+
+def test_sasl_handshake_on_a_plaintext_listener_is_illegal_not_fatal(broker):
+    with connect(broker) as s:
+        # SaslHandshake v1 (key 17), mechanism "PLAIN": Kafka answers
+        # ILLEGAL_SASL_STATE on a listener without SASL and keeps serving.
         s.sendall(request(17, 1, 7, struct.pack(">h", 5) + b"PLAIN"))
         frame = read_frame(s)
         assert frame is not None, "connection closed instead of an error reply"
         correlation_id, error_code, mechanisms = struct.unpack(">ihi", frame[:10])
-        assert correlation_id == 7
-        assert error_code == 35  # UNSUPPORTED_VERSION
-        assert mechanisms == 0
+        assert (correlation_id, error_code, mechanisms) == (7, 34, 0)  # ILLEGAL_SASL_STATE
         s.sendall(request(3, 1, 8, struct.pack(">i", -1)))
         frame = read_frame(s)
         assert frame is not None and struct.unpack(">i", frame[:4])[0] == 8

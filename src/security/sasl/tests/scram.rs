@@ -106,6 +106,12 @@ impl Client {
     /// The client-final message for `server_first`, and the server-final
     /// message the client expects back.
     fn last(&self, server_first: &str) -> (String, String) {
+        self.last_with(server_first, false)
+    }
+
+    /// `last`, optionally with librdkafka's old bug of sending its own
+    /// nonce again in front of the server's (which starts with it).
+    fn last_with(&self, server_first: &str, repeat_nonce: bool) -> (String, String) {
         let field = |key: &str| {
             server_first
                 .split(',')
@@ -121,7 +127,8 @@ impl Client {
         let client_key = hmac(m, &salted, b"Client Key");
         let stored_key = hash(m, &client_key);
         let binding = B64.encode(self.gs2_header);
-        let without_proof = format!("c={binding},r={nonce}");
+        let prefix = if repeat_nonce { self.nonce } else { "" };
+        let without_proof = format!("c={binding},r={prefix}{nonce}");
         let auth = format!("{},{server_first},{without_proof}", self.bare());
         let signature = hmac(m, &stored_key, auth.as_bytes());
         let proof: Vec<u8> = client_key
@@ -285,6 +292,10 @@ fn replayed_or_altered_final_messages_fail() {
     let (mut server, server_first) = fixed();
     let (last, _) = client.last(&server_first);
     assert_eq!(done_user(scram_step(&mut server, &last, &state)), "bob");
+    // librdkafka before 2.6.1 repeats its nonce; Kafka 3.8.1+ accepts it.
+    let (mut server, server_first) = fixed();
+    let (doubled, _) = client.last_with(&server_first, true);
+    assert_eq!(done_user(scram_step(&mut server, &doubled, &state)), "bob");
     let altered = [
         last.replacen(",r=fyko", ",r=fykO", 1),
         last.replacen("NONCE", "NONCF", 1),
