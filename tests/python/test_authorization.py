@@ -4,7 +4,6 @@ a but not b, a consumer without group READ, DENY beating ALLOW, a super
 user, Metadata hiding topics the principal may not describe, DescribeConfigs
 and ListGroups filtered by ACLs, the idempotent producer's InitProducerId,
 and ACL changes applying to open connections."""
-import time
 import uuid
 
 import pytest
