@@ -1,7 +1,8 @@
 //! AlterConfigs (the legacy API): a topic's overrides, or this broker's or
 //! the cluster-wide broker defaults' dynamic configs (see
 //! `crate::config::dynamic`), become exactly the configs given; every other
-//! config returns to its default.
+//! config returns to its default. Each resource needs ALTER_CONFIGS (see
+//! `authorize::config_resource`), checked here where the session is known.
 
 use std::rc::Rc;
 
@@ -9,15 +10,17 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use super::topic_admin::{self, Outcome, BROKER, TOPIC};
 use crate::config::dynamic::ConfigEdit;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
@@ -34,7 +37,10 @@ pub async fn handle(
             })
             .collect();
         let name = resource.resource_name.as_str();
+        let op = operation::ALTER_CONFIGS;
+        let checked = authorize::config_resource(shard, session, op, resource.resource_type, name);
         let (code, message): Outcome = match resource.resource_type {
+            _ if let Err(denied) = checked => denied,
             TOPIC => {
                 topic_admin::set_topic_configs(shard, name, configs, request.validate_only).await
             }

@@ -5,6 +5,7 @@
 //! the controller could not take fails whole, in the top-level error.
 //! With `allow_replication_factor_change` false (v1+), a target of another
 //! size than the topic's replication factor is refused here, per partition.
+//! Needs ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED, top level).
 
 use std::rc::Rc;
 
@@ -16,9 +17,11 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, TopicName,
 };
 
+use super::authorize;
 use super::security_common::{mismatch, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::elections::ElectionResult;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -26,11 +29,18 @@ type Reassignment = (String, i32, Option<Vec<i32>>);
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let allow_rf_change = version < 1 || request.allow_replication_factor_change;
+    if !authorize::cluster(shard, session, operation::ALTER) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return AlterPartitionReassignmentsResponse::default()
+            .with_allow_replication_factor_change(allow_rf_change)
+            .with_error_code(code)
+            .with_error_message(wire_opt(message));
+    }
     let mut refused = Vec::new();
     let mut reassignments = Vec::new();
     for topic in &request.topics {

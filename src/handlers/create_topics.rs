@@ -1,6 +1,12 @@
 //! CreateTopics: through the active controller (forwarded from any broker),
 //! with topic configs (validated there: INVALID_CONFIG names the bad one),
 //! replication factor and explicit replica assignments, and validate_only.
+//!
+//! Authorized here, on the broker that has the session (the controller
+//! takes the request as given), with Kafka's rules: CREATE on the cluster
+//! or the topic, else TOPIC_AUTHORIZATION_FAILED; the created topic's
+//! partition count and replication factor (v5+) need DESCRIBE_CONFIGS on
+//! it, else its config error is TOPIC_AUTHORIZATION_FAILED.
 
 use std::rc::Rc;
 
@@ -9,19 +15,29 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::topics;
+use super::{authorize, topics};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let create_any = authorize::cluster(shard, session, operation::CREATE);
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let result = CreatableTopicResult::default().with_name(topic.name.clone());
+        if !create_any && !authorize::topic(shard, session, operation::CREATE, &name) {
+            // Kafka's controller answers with this message.
+            let message = Some("Authorization failed.".to_string());
+            let code = ResponseError::TopicAuthorizationFailed.code();
+            results.push(failed(result, code, message));
+            continue;
+        }
         let assignments: Vec<Vec<i32>> = topic
             .assignments
             .iter()
@@ -58,7 +74,6 @@ pub async fn handle(
             .iter()
             .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
             .collect();
-        let result = CreatableTopicResult::default().with_name(topic.name.clone());
         let result = match refusal {
             Some((error, message)) => failed(result, error.code(), Some(message)),
             None => {
@@ -76,12 +91,19 @@ pub async fn handle(
                         } else {
                             result
                         };
-                        if version >= 5 {
-                            result
+                        let describable =
+                            authorize::topic(shard, session, operation::DESCRIBE_CONFIGS, &name);
+                        match (version >= 5, describable) {
+                            (false, _) => result,
+                            (true, true) => result
                                 .with_num_partitions(meta.partitions)
-                                .with_replication_factor(factor)
-                        } else {
-                            result
+                                .with_replication_factor(factor),
+                            (true, false) => result
+                                .with_topic_config_error_code(
+                                    ResponseError::TopicAuthorizationFailed.code(),
+                                )
+                                .with_num_partitions(-1)
+                                .with_replication_factor(-1),
                         }
                     }
                     (code, message, _) => failed(result, code, message),

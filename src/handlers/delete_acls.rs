@@ -1,26 +1,39 @@
 //! DeleteAcls: remove from the metadata log every binding each filter
-//! matches and report, per filter, the bindings it matched.
+//! matches and report, per filter, the bindings it matched. Needs ALTER on
+//! the cluster (every filter CLUSTER_AUTHORIZATION_FAILED), checked here
+//! where the session is known.
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_acls_response::{
     DeleteAclsFilterResult, DeleteAclsMatchingAcl,
 };
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
+use super::authorize;
 use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::security_commands::SecurityCommand;
+use crate::security::acl::operation;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DeleteAclsRequest,
 ) -> DeleteAclsResponse {
+    if !authorize::cluster(shard, session, operation::ALTER) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        let denied = DeleteAclsFilterResult::default()
+            .with_error_code(code)
+            .with_error_message(wire_opt(message));
+        return DeleteAclsResponse::default()
+            .with_filter_results(vec![denied; request.filters.len()]);
+    }
     let filters: Vec<AclFilter> = request
         .filters
         .into_iter()

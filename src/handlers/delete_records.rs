@@ -2,7 +2,8 @@
 //! to the given offset (-1 = the high watermark) on its owner; whole segments
 //! below it are deleted. Offsets above the high watermark get
 //! OFFSET_OUT_OF_RANGE. A partition this broker does not lead gets the error
-//! `check_leader` gives (NOT_LEADER_OR_FOLLOWER, ...), as in Kafka.
+//! `check_leader` gives (NOT_LEADER_OR_FOLLOWER, ...), as in Kafka; a topic
+//! the session may not DELETE, TOPIC_AUTHORIZATION_FAILED.
 
 use std::rc::Rc;
 
@@ -12,21 +13,24 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::topics;
+use super::authorize::{self, TopicRef};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::DeleteRecordsPart;
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    let delete = |name: &str| authorize::topic(shard, session, operation::DELETE, name);
     let mut parts = Vec::new();
     let mut layout = Vec::new();
     for t in request.topics {
-        let meta = topics::resolve(shard, t.name.0.as_str(), false).await;
+        let named = TopicRef::Name(t.name.0.as_str());
+        let meta = authorize::topic_meta(shard, named, &delete, None).await;
         let mut slots = Vec::new();
         for p in t.partitions {
             let slot = match &meta {
@@ -44,7 +48,8 @@ pub async fn handle(
                         }
                     }
                 }
-                _ => Err(ResponseError::UnknownTopicOrPartition.code()),
+                Ok(_) => Err(ResponseError::UnknownTopicOrPartition.code()),
+                Err(code) => Err(*code),
             };
             slots.push((p.partition_index, slot));
         }

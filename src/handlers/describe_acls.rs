@@ -1,24 +1,34 @@
 //! DescribeAcls: the bindings a filter matches, from this shard's metadata
 //! image (no round trip to the controller), grouped by resource pattern as
 //! Kafka answers. A filter with codes Kafka does not know gets
-//! INVALID_REQUEST.
+//! INVALID_REQUEST. Needs DESCRIBE on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 
+use super::authorize;
 use super::security_common::{wire, wire_opt};
+use crate::security::acl::operation;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DescribeAclsRequest,
 ) -> DescribeAclsResponse {
+    if !authorize::cluster(shard, session, operation::DESCRIBE) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return DescribeAclsResponse::default()
+            .with_error_code(code)
+            .with_error_message(wire_opt(message));
+    }
     let filter = AclFilter {
         resource_type: request.resource_type_filter,
         resource_name: request.resource_name_filter.map(|s| s.to_string()),

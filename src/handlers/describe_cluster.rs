@@ -1,7 +1,7 @@
 //! DescribeCluster: the cluster id, the controller and the live brokers,
-//! from this node's metadata image. Authorized operations,
-//! when asked for, are all Kafka supports on the cluster: fjord allows every
-//! operation (see `crate::security`).
+//! from this node's metadata image. As in Kafka, anyone may ask; the
+//! cluster's authorized operations, when asked for, are the session's, or 0
+//! without DESCRIBE on the cluster.
 
 use std::rc::Rc;
 
@@ -10,7 +10,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::security::acl::{authorized_operations, resource};
+use super::authorize;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -26,8 +26,8 @@ pub async fn handle(
         .with_cluster_id(StrBytes::from_string(shard.cluster_id()))
         .with_controller_id(BrokerId(shard.controller_for_clients(&session.listener)));
     if request.include_cluster_authorized_operations {
-        response =
-            response.with_cluster_authorized_operations(authorized_operations(resource::CLUSTER));
+        let ops = authorize::cluster_operations(shard, session, true);
+        response = response.with_cluster_authorized_operations(ops);
     }
     if version >= 1 {
         response = response.with_endpoint_type(request.endpoint_type);

@@ -13,6 +13,9 @@
 //! entry carries its type (v3+) and, when asked, its documentation.
 //! `configuration_keys` narrows the answer to the names given; unknown names
 //! are left out, as Kafka does.
+//!
+//! Each resource needs DESCRIBE_CONFIGS (see `authorize::config_resource`):
+//! a denied one answers its type's authorization error and no configs.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -25,10 +28,11 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::topic_admin;
+use super::{authorize, topic_admin};
 use crate::config::describe::{BrokerEntry, ConfigSource, Synonym};
 use crate::config::dynamic::{Configs, Target, GROUP_CONFIGS};
 use crate::config::ConfigType;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -45,7 +49,7 @@ struct Include {
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -55,6 +59,18 @@ pub async fn handle(
     };
     let mut results = Vec::new();
     for resource in request.resources {
+        let (kind, name) = (resource.resource_type, resource.resource_name.as_str());
+        let op = operation::DESCRIBE_CONFIGS;
+        if let Err((code, message)) = authorize::config_resource(shard, session, op, kind, name) {
+            results.push(
+                DescribeConfigsResult::default()
+                    .with_resource_type(kind)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(code)
+                    .with_error_message(message.map(StrBytes::from_string)),
+            );
+            continue;
+        }
         let dynamic = dynamic_configs(shard, &resource);
         results.push(describe(shard, resource, dynamic, include));
     }

@@ -1,5 +1,7 @@
 //! DescribeGroups: state, protocol and members (with their metadata and, when
 //! Stable, assignments) of each named group. An unknown group is "Dead".
+//! A group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED, as in Kafka); its
+//! authorized operations, when asked for, are the session's.
 
 use std::rc::Rc;
 
@@ -7,21 +9,31 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use super::group_common::{call, group_id, text, wire};
 use crate::group::types::{GroupCall, GroupReply};
-use crate::security::acl::{authorized_operations, resource};
+use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let mut groups = Vec::new();
     for id in &request.groups {
         let id = text(&id.0);
+        if !authorize::group(shard, session, operation::DESCRIBE, &id) {
+            let code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+            groups.push(
+                DescribedGroup::default()
+                    .with_group_id(group_id(id))
+                    .with_error_code(code),
+            );
+            continue;
+        }
         let described = match call(shard, &id, GroupCall::Describe(id.clone())).await {
             Ok(GroupReply::Describe(d)) => {
                 let members = d
@@ -52,9 +64,9 @@ pub async fn handle(
                 .with_error_code(kafka_protocol::error::ResponseError::UnknownServerError.code()),
             Err(code) => DescribedGroup::default().with_error_code(code),
         };
-        let described = if request.include_authorized_operations {
-            // Everything Kafka supports on a group: fjord allows every operation.
-            described.with_authorized_operations(authorized_operations(resource::GROUP))
+        let described = if request.include_authorized_operations && described.error_code == 0 {
+            let ops = shard.authorized_operations(session, resource::GROUP, &id);
+            described.with_authorized_operations(ops)
         } else {
             described
         };

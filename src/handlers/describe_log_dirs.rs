@@ -3,26 +3,34 @@
 //! (0 on the leader; on a follower, how far its log end trails the leader's
 //! high watermark as last fetched). Partitions are asked of their owning
 //! shards (`router::log_dirs`); one not held here is left out, as Kafka
-//! leaves out partitions it has no replica of.
+//! leaves out partitions it has no replica of. Needs DESCRIBE on the
+//! cluster (no results and CLUSTER_AUTHORIZATION_FAILED, as in Kafka).
 
 use std::path::Path;
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !authorize::cluster(shard, session, operation::DESCRIBE) {
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        return DescribeLogDirsResponse::default().with_error_code(code);
+    }
     let parts = wanted(shard, &request);
     let entries = router::log_dirs(shard, parts.clone()).await;
     let mut topics: Vec<DescribeLogDirsTopic> = Vec::new();

@@ -1,6 +1,7 @@
 //! DescribeQuorum (`kafka-metadata-quorum.sh describe --status /
 //! --replication`): the metadata quorum's leader, epoch, high watermark and
 //! each voter's log end, asked of the active controller through this node.
+//! Needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
@@ -11,7 +12,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use crate::cluster::wire::QuorumState;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
@@ -21,10 +24,16 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     _request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    if !authorize::cluster(shard, session, operation::DESCRIBE) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return DescribeQuorumResponse::default()
+            .with_error_code(code)
+            .with_error_message(message.map(StrBytes::from_string));
+    }
     let state = match router::to_controller(shard, ShardRequest::DescribeQuorum).await {
         Some(ShardResponse::Quorum(state)) => state,
         _ => Err((

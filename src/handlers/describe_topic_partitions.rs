@@ -3,6 +3,11 @@
 //! replicas, from this node's metadata image. Paginated: topics in name
 //! order from the cursor, at most `response_partition_limit` partitions per
 //! response, and a cursor naming where the next page starts.
+//!
+//! As in Kafka, a topic needs DESCRIBE: undescribable ones are left out
+//! of an all-topics answer, and named ones reached in the page are answered
+//! TOPIC_AUTHORIZATION_FAILED after the others. Every topic answered
+//! carries the session's authorized operations.
 
 use std::rc::Rc;
 
@@ -15,8 +20,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use crate::cluster::image::TopicImage;
-use crate::security::acl::{authorized_operations, resource};
+use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -25,12 +31,13 @@ const MAX_PARTITIONS: i32 = 2000;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = shard.image.borrow().clone();
-    let mut names: Vec<String> = if request.topics.is_empty() {
+    let all_topics = request.topics.is_empty();
+    let mut names: Vec<String> = if all_topics {
         image.topics.keys().cloned().collect()
     } else {
         request
@@ -47,15 +54,23 @@ pub async fn handle(
     };
     let mut budget = request.response_partition_limit.clamp(1, MAX_PARTITIONS);
     let mut topics = Vec::new();
+    let mut denied = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
+        if !authorize::topic(shard, session, operation::DESCRIBE, &name) {
+            if !all_topics {
+                denied.push(unauthorized(&name));
+            }
+            continue;
+        }
+        let ops = || shard.authorized_operations(session, resource::TOPIC, &name);
         let first = if name == start_topic {
             start_partition
         } else {
             0
         };
         let Some(topic) = image.topics.get(&name) else {
-            topics.push(unknown(&name));
+            topics.push(unknown(&name).with_topic_authorized_operations(ops()));
             continue;
         };
         if budget == 0 {
@@ -64,13 +79,14 @@ pub async fn handle(
         }
         let count = topic.partitions.len() as i32;
         let last = (first + budget).min(count);
-        topics.push(describe(topic, first, last));
+        topics.push(describe(topic, first, last).with_topic_authorized_operations(ops()));
         budget -= last - first;
         if last < count {
             next_cursor = Some(cursor(&name, last));
             break;
         }
     }
+    topics.extend(denied);
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)
@@ -86,6 +102,11 @@ fn unknown(name: &str) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic::default()
         .with_error_code(ResponseError::UnknownTopicOrPartition.code())
         .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+}
+
+/// A named topic the session may not describe: no id, no partitions.
+fn unauthorized(name: &str) -> DescribeTopicPartitionsResponseTopic {
+    unknown(name).with_error_code(ResponseError::TopicAuthorizationFailed.code())
 }
 
 fn describe(topic: &TopicImage, first: i32, last: i32) -> DescribeTopicPartitionsResponseTopic {
@@ -115,5 +136,4 @@ fn describe(topic: &TopicImage, first: i32, last: i32) -> DescribeTopicPartition
         .with_topic_id(topic.id)
         .with_is_internal(topic.name.starts_with("__"))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(authorized_operations(resource::TOPIC))
 }

@@ -3,7 +3,9 @@
 //! the active controller (`cluster::elections`); this node's shards have
 //! applied the new leaders before the answer. v0 has no election type: it
 //! is PREFERRED. Whole-request failures go in the top-level error code
-//! (v1+) and in every named partition's result.
+//! (v1+) and in every named partition's result: so does a session without
+//! ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED), checked here where
+//! the session is known.
 
 use std::rc::Rc;
 
@@ -11,18 +13,22 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 
+use super::authorize;
 use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
-use crate::cluster::commands::{Command, Reply};
+use crate::cluster::commands::{Command, Refusal, Reply};
 use crate::cluster::elections::{ElectionResult, PREFERRED};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    // Denied, the request answers as one the controller refused.
+    let allowed = authorize::cluster(shard, session, operation::ALTER);
     let election_type = if version == 0 {
         PREFERRED
     } else {
@@ -39,7 +45,14 @@ pub async fn handle(
         election_type,
         partitions,
     };
-    let (error_code, results) = match submit(shard, command).await {
+    let reply = match allowed {
+        true => submit(shard, command).await,
+        false => Err(Refusal::new(
+            ResponseError::ClusterAuthorizationFailed,
+            authorize::message(ResponseError::ClusterAuthorizationFailed),
+        )),
+    };
+    let (error_code, results) = match reply {
         Ok(Reply::LeadersElected(results)) => (0, results),
         Ok(_) => (mismatch().0, each(&named, mismatch())),
         Err(refusal) => {

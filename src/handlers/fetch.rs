@@ -14,9 +14,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use uuid::Uuid;
 
-use super::topics;
+use super::authorize::{self, TopicRef};
 use crate::net::Frame;
 use crate::protocol::fetch_frame::{self, CurrentLeader, NodeEndpoint, PartitionData, TopicData};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::cluster_view::{leader_epoch_matches, NotHere};
 use crate::shard::messages::{FetchPart, FetchResult, ReadData, ReplicaFetch};
@@ -53,13 +54,23 @@ pub async fn handle(
     } as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
     let replica_id = replica_id(&request, version);
+    // A follower needs CLUSTER_ACTION (without it every partition is
+    // denied, as in Kafka); a consumer READ on each topic, checked once per
+    // topic of the request.
+    let follower = replica_id.is_some();
+    let follower_denied =
+        follower && !authorize::cluster(shard, session, operation::CLUSTER_ACTION);
+    let read = |name: &str| follower || authorize::topic(shard, session, operation::READ, name);
     let mut parts = Vec::new();
     let mut slots = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let meta = if version >= 13 {
-            topics::by_id(shard, topic.topic_id).ok_or(ResponseError::UnknownTopicId.code())
-        } else {
-            topics::resolve(shard, topic.topic.0.as_str(), false).await
+        let named = match version >= 13 {
+            true => TopicRef::Id(topic.topic_id),
+            false => TopicRef::Name(topic.topic.0.as_str()),
+        };
+        let meta = match follower_denied {
+            true => Err(ResponseError::TopicAuthorizationFailed.code()),
+            false => authorize::topic_meta(shard, named, &read, None).await,
         };
         let mut out = TopicSlots {
             name: topic.topic.clone(),

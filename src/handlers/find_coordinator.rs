@@ -2,7 +2,9 @@
 //! `__consumer_offsets` partition (v0–3: one key; v4+: a batch). The first
 //! request creates `__consumer_offsets`, as Kafka does (replication factor
 //! offsets.topic.replication.factor, at most the live brokers).
-//! Transactions are not supported: their keys get an error.
+//! Transactions are not supported: their keys get an error. A key needs
+//! DESCRIBE on its group (GROUP_AUTHORIZATION_FAILED) or transactional id
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), as in Kafka.
 
 use std::rc::Rc;
 
@@ -11,12 +13,16 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use crate::group::OFFSETS_TOPIC;
+use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+const KEY_TYPE_SHARE: i8 = 2;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -24,17 +30,29 @@ pub async fn handle(
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let ready = if request.key_type == KEY_TYPE_GROUP {
-        ensure_offsets_topic(shard).await
-    } else {
-        Err(E::CoordinatorNotAvailable)
+    let keys = match version >= 4 {
+        true => request.coordinator_keys,
+        false => vec![request.key],
     };
-    let answer = |key: StrBytes| {
-        let coordinator =
-            ready.and_then(|()| coordinator_of(shard, key.as_str(), &session.listener));
+    let denials: Vec<Option<E>> = keys
+        .iter()
+        .map(|key| denial(shard, session, request.key_type, key))
+        .collect();
+    // Only an authorized key may create __consumer_offsets.
+    let ready = match request.key_type {
+        KEY_TYPE_GROUP if denials.iter().any(Option::is_none) => ensure_offsets_topic(shard).await,
+        KEY_TYPE_GROUP => Ok(()),
+        _ => Err(E::CoordinatorNotAvailable),
+    };
+    let answer = |(key, denied): (StrBytes, Option<E>)| {
+        let coordinator = match denied {
+            Some(error) => Err(error),
+            None => ready.and_then(|()| coordinator_of(shard, key.as_str(), &session.listener)),
+        };
         let error = coordinator.as_ref().err().copied();
         let message = match (error, request.key_type) {
             (None, _) => None,
+            (Some(e), _) if denied.is_some() => Some(authorize::message(e)),
             (Some(_), KEY_TYPE_GROUP) => Some("group coordinator not ready"),
             (Some(_), _) => Some("transactions are not supported"),
         };
@@ -53,16 +71,11 @@ pub async fn handle(
         }
         c
     };
+    let mut coordinators = keys.into_iter().zip(denials).map(answer);
     if version >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .iter()
-            .cloned()
-            .map(answer)
-            .collect();
-        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+        return FindCoordinatorResponse::default().with_coordinators(coordinators.collect());
     }
-    let c = answer(request.key.clone());
+    let c = coordinators.next().unwrap_or_default();
     let mut response = FindCoordinatorResponse::default()
         .with_error_code(c.error_code)
         .with_node_id(c.node_id)
@@ -72,6 +85,32 @@ pub async fn handle(
         response = response.with_error_message(c.error_message);
     }
     response
+}
+
+/// Kafka's check of a key: DESCRIBE on the group, on the transactional id,
+/// or (share groups) CLUSTER_ACTION on the cluster.
+fn denial(shard: &Shard, session: &Session, key_type: i8, key: &str) -> Option<E> {
+    let (allowed, error) = match key_type {
+        KEY_TYPE_GROUP => (
+            authorize::group(shard, session, operation::DESCRIBE, key),
+            E::GroupAuthorizationFailed,
+        ),
+        KEY_TYPE_TRANSACTION => (
+            shard.authorize(
+                session,
+                operation::DESCRIBE,
+                resource::TRANSACTIONAL_ID,
+                key,
+            ),
+            E::TransactionalIdAuthorizationFailed,
+        ),
+        KEY_TYPE_SHARE => (
+            authorize::cluster(shard, session, operation::CLUSTER_ACTION),
+            E::ClusterAuthorizationFailed,
+        ),
+        _ => (true, E::UnknownServerError),
+    };
+    (!allowed).then_some(error)
 }
 
 /// The live broker leading the group's `__consumer_offsets` partition.

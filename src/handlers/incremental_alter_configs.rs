@@ -3,7 +3,9 @@
 //! overrides, or SET and DELETE on this broker's, the cluster-wide broker
 //! defaults' or a group's dynamic configs (see `crate::config::dynamic`;
 //! the controller applies them to the configs it has then). Nothing
-//! changes unless every operation of a resource is valid.
+//! changes unless every operation of a resource is valid. Each resource
+//! needs ALTER_CONFIGS (see `authorize::config_resource`), checked here
+//! where the session is known.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,9 +16,11 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use super::topic_admin::{self, Outcome, BROKER, GROUP, TOPIC};
 use crate::config::dynamic::ConfigEdit;
 use crate::config::topic;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
@@ -27,14 +31,17 @@ const SUBTRACT: i8 = 3;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for resource in request.resources {
         let name = resource.resource_name.as_str();
+        let op = operation::ALTER_CONFIGS;
+        let checked = authorize::config_resource(shard, session, op, resource.resource_type, name);
         let (code, message): Outcome = match resource.resource_type {
+            _ if let Err(denied) = checked => denied,
             TOPIC => match topic_admin::current_overrides(shard, name)
                 .and_then(|current| apply(shard, current, &resource.configs))
             {

@@ -2,19 +2,25 @@
 //! controller shard. Transactions are not supported yet, so a transactional
 //! id is refused. A producer that sends its current id and epoch (KIP-360)
 //! gets the epoch bumped.
+//!
+//! Authorized as in Kafka: an idempotent producer needs
+//! IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+//! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::authorize;
+use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
@@ -25,7 +31,14 @@ pub async fn handle(
             .with_producer_epoch(-1)
     };
     if request.transactional_id.is_some() {
+        // Kafka's answer without WRITE on the id; without transactions,
+        // fjord gives it to every transactional id.
         return failed(ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    let idempotent = authorize::cluster(shard, session, operation::IDEMPOTENT_WRITE)
+        || shard.authorize_any(session, operation::WRITE, resource::TOPIC);
+    if !idempotent {
+        return failed(ResponseError::ClusterAuthorizationFailed);
     }
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {

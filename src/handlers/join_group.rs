@@ -1,25 +1,37 @@
 //! JoinGroup: forwards the member's protocols to the group's coordinator and
-//! waits there until the rebalance's join phase ends.
+//! waits there until the rebalance's join phase ends. The group needs READ
+//! (GROUP_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
+use super::authorize;
 use super::group_common::{call, opt_text, text, wire};
 use crate::group::types::{GroupCall, GroupReply, JoinArgs, JoinResult};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: JoinGroupRequest,
     client_id: String,
     client_host: String,
 ) -> JoinGroupResponse {
     let group = text(&request.group_id.0);
+    if !authorize::group(shard, session, operation::READ, &group) {
+        let denied = JoinResult {
+            error: ResponseError::GroupAuthorizationFailed.code(),
+            generation: -1,
+            ..Default::default()
+        };
+        return encode(version, denied);
+    }
     let args = JoinArgs {
         member_id: text(&request.member_id),
         instance_id: opt_text(&request.group_instance_id),
@@ -45,7 +57,7 @@ pub async fn handle(
     let result = match call(shard, &group, GroupCall::Join(group.clone(), args)).await {
         Ok(GroupReply::Join(r)) => r,
         Ok(_) => JoinResult {
-            error: kafka_protocol::error::ResponseError::UnknownServerError.code(),
+            error: ResponseError::UnknownServerError.code(),
             ..Default::default()
         },
         Err(code) => JoinResult {

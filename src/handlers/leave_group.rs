@@ -1,22 +1,30 @@
 //! LeaveGroup: one member (v0–2) or a batch by member or instance id (v3+).
+//! The group needs READ (GROUP_AUTHORIZATION_FAILED, for the whole request).
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
+use super::authorize;
 use super::group_common::{call, opt_text, text, wire};
 use crate::group::types::{GroupCall, GroupReply, MemberRef};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let group = text(&request.group_id.0);
+    if !authorize::group(shard, session, operation::READ, &group) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let who: Vec<MemberRef> = if version >= 3 {
         request
             .members
@@ -35,10 +43,7 @@ pub async fn handle(
     let (top, codes) = match call(shard, &group, GroupCall::Leave(group.clone(), who.clone())).await
     {
         Ok(GroupReply::Leave(top, codes)) => (top, codes),
-        Ok(_) => (
-            kafka_protocol::error::ResponseError::UnknownServerError.code(),
-            Vec::new(),
-        ),
+        Ok(_) => (ResponseError::UnknownServerError.code(), Vec::new()),
         Err(code) => (code, Vec::new()),
     };
     if version < 3 {

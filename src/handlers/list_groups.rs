@@ -1,4 +1,6 @@
 //! ListGroups: every shard's groups, filtered by state (v4+) and type (v5+).
+//! As in Kafka, DESCRIBE on the cluster lists them all; otherwise only the
+//! groups the session may DESCRIBE.
 
 use std::rc::Rc;
 
@@ -6,14 +8,16 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize;
 use super::group_common::{group_id, wire};
 use crate::group::route;
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -28,10 +32,14 @@ pub async fn handle(
             .types_filter
             .iter()
             .any(|t| t.as_str().eq_ignore_ascii_case("classic"));
+    let describe_all = authorize::cluster(shard, session, operation::DESCRIBE);
+    let visible =
+        |id: &str| describe_all || authorize::group(shard, session, operation::DESCRIBE, id);
     let groups = route::list_all(shard)
         .await
         .into_iter()
         .filter(|g| types_ok && (states.is_empty() || states.contains(&g.state.to_lowercase())))
+        .filter(|g| visible(&g.group_id))
         .map(|g| {
             let mut listed = ListedGroup::default()
                 .with_group_id(group_id(g.group_id))

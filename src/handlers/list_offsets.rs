@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first
 //! offset at or after a timestamp, per partition, from its owner. A partition
-//! this broker does not lead gets the error `check_leader` gives.
+//! this broker does not lead gets the error `check_leader` gives; a topic
+//! the session may not DESCRIBE, TOPIC_AUTHORIZATION_FAILED.
 
 use std::rc::Rc;
 
@@ -10,22 +11,25 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::topics;
+use super::authorize::{self, TopicRef};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::{OffsetAnswer, OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let describe = |name: &str| authorize::topic(shard, session, operation::DESCRIBE, name);
     let mut queries = Vec::new();
     // Per topic: its name and, per partition, an error or a query index.
     let mut layout = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let meta = topics::resolve(shard, topic.name.0.as_str(), false).await;
+        let named = TopicRef::Name(topic.name.0.as_str());
+        let meta = authorize::topic_meta(shard, named, &describe, None).await;
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let slot = match &meta {

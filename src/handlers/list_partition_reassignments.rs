@@ -2,9 +2,11 @@
 //! `--list`): the moves in progress, from this node's metadata image — no
 //! controller round trip. Named partitions that do not exist or are not
 //! moving are left out, as Kafka does; a null topic list lists them all.
+//! Needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_partition_reassignments_response::{
     OngoingPartitionReassignment, OngoingTopicReassignment,
 };
@@ -12,16 +14,24 @@ use kafka_protocol::messages::{
     BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 
+use super::authorize;
 use crate::cluster::image::{MetadataImage, TopicImage};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !authorize::cluster(shard, session, operation::DESCRIBE) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(code)
+            .with_error_message(message.map(Into::into));
+    }
     let image = shard.image.borrow().clone();
     let topics = match request.topics {
         Some(named) => named

@@ -1,9 +1,13 @@
 //! Metadata: the live brokers and the topics asked for (all when none are
 //! named), each partition's leader, replicas and ISR, from this node's copy
 //! of the metadata image. Unknown topics are auto-created when the client
-//! allows it and auto.create.topics.enable is on. Authorized
-//! operations, when asked for, are everything Kafka supports on a topic or
-//! the cluster: fjord allows every operation (see `crate::security`).
+//! allows it and auto.create.topics.enable is on.
+//!
+//! As in Kafka, a topic needs DESCRIBE: one the session may not describe
+//! is left out of an all-topics answer and answered
+//! TOPIC_AUTHORIZATION_FAILED when named (without saying whether it
+//! exists); auto-creation needs CREATE on the cluster or the topic.
+//! Authorized operations, when asked for, are the session's.
 
 use std::rc::Rc;
 
@@ -14,15 +18,13 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{self, OPERATIONS_OMITTED};
 use super::topics;
-use crate::security::acl::{authorized_operations, resource};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::TopicMeta;
 use crate::shard::Shard;
 use uuid::Uuid;
-
-/// Kafka's "authorized operations not requested" marker.
-const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -36,40 +38,49 @@ pub async fn handle(
         _ => None,
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
-    let topic_ops = operations(request.include_topic_authorized_operations, resource::TOPIC);
-    let cluster_ops = operations(
-        request.include_cluster_authorized_operations,
-        resource::CLUSTER,
-    );
+    let ops_asked = request.include_topic_authorized_operations;
+    let may_describe = |name: &str| authorize::topic(shard, session, operation::DESCRIBE, name);
+    let ops = |name: &str| authorize::topic_operations(shard, session, ops_asked, name);
     let mut topics_out = Vec::new();
     match wanted {
         None => {
             let all: Vec<TopicMeta> = shard.topics.borrow().iter().cloned().collect();
-            topics_out.extend(all.iter().map(|m| describe(shard, m, version, topic_ops)));
+            let visible = all.iter().filter(|m| may_describe(&m.name));
+            topics_out.extend(visible.map(|m| describe(shard, m, version, ops(&m.name))));
         }
         Some(requested) => {
             for topic in requested {
                 let name = match topic.name {
                     Some(name) => name.0.to_string(),
                     None => match topics::by_id(shard, topic.topic_id) {
-                        Some(meta) => meta.name,
-                        None => {
-                            topics_out.push(
-                                MetadataResponseTopic::default()
-                                    .with_error_code(ResponseError::UnknownTopicId.code())
-                                    .with_topic_id(topic.topic_id)
-                                    .with_topic_authorized_operations(OPERATIONS_OMITTED),
-                            );
+                        Some(meta) if may_describe(&meta.name) => meta.name,
+                        // Ids are not secret: a denied one is named back.
+                        found => {
+                            let code = match found {
+                                Some(_) => ResponseError::TopicAuthorizationFailed,
+                                None => ResponseError::UnknownTopicId,
+                            };
+                            topics_out
+                                .push(failed(None, code.code()).with_topic_id(topic.topic_id));
                             continue;
                         }
                     },
                 };
-                topics_out.push(match topics::resolve(shard, &name, auto_create).await {
-                    Ok(meta) => describe(shard, &meta, version, topic_ops),
-                    Err(code) => MetadataResponseTopic::default()
-                        .with_error_code(code)
-                        .with_name(Some(TopicName(StrBytes::from_string(name))))
-                        .with_topic_authorized_operations(OPERATIONS_OMITTED),
+                if !may_describe(&name) {
+                    let code = ResponseError::TopicAuthorizationFailed.code();
+                    topics_out.push(failed(Some(name), code));
+                    continue;
+                }
+                let creator = auto_create.then_some(session);
+                topics_out.push(match authorize::resolve(shard, &name, creator).await {
+                    Ok(meta) => describe(shard, &meta, version, ops(&name)),
+                    Err(code) if code == ResponseError::TopicAuthorizationFailed.code() => {
+                        failed(Some(name), code)
+                    }
+                    Err(code) => {
+                        let ops = ops(&name);
+                        failed(Some(name), code).with_topic_authorized_operations(ops)
+                    }
                 });
             }
         }
@@ -94,17 +105,19 @@ pub async fn handle(
             -1
         }))
         .with_topics(topics_out)
-        .with_cluster_authorized_operations(cluster_ops)
+        .with_cluster_authorized_operations(authorize::cluster_operations(
+            shard,
+            session,
+            request.include_cluster_authorized_operations,
+        ))
 }
 
-/// The authorized-operations field: Kafka's bit field when the client
-/// asked (v8+), else its "not requested" marker.
-fn operations(requested: bool, resource_type: i8) -> i32 {
-    if requested {
-        authorized_operations(resource_type)
-    } else {
-        OPERATIONS_OMITTED
-    }
+/// A topic answered with an error alone.
+fn failed(name: Option<String>, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(code)
+        .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }
 
 fn describe(shard: &Shard, meta: &TopicMeta, version: i16, ops: i32) -> MetadataResponseTopic {

@@ -1,5 +1,7 @@
 //! OffsetCommit: stores a group's consumed positions at its coordinator,
-//! answered once durable. v10 names topics by id.
+//! answered once durable. v10 names topics by id. As in Kafka, the group
+//! needs READ (else every partition is GROUP_AUTHORIZATION_FAILED) and each
+//! topic READ (TOPIC_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
@@ -10,18 +12,20 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
 
 use super::group_common::{call, opt_text, text, wire};
-use super::topics;
+use super::{authorize, topics};
 use crate::group::types::{CommitArgs, CommitPart, GroupCall, GroupReply};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group = text(&request.group_id.0);
+    let group_denied = !authorize::group(shard, session, operation::READ, &group);
     let mut parts = Vec::new();
     // Per topic: (name, id, per partition: index and a slot in `parts` or an error).
     let mut layout = Vec::new();
@@ -31,10 +35,16 @@ pub async fn handle(
         } else {
             Some(text(&t.name.0))
         };
+        let topic_denied = match &name {
+            Some(name) if !group_denied => !authorize::topic(shard, session, operation::READ, name),
+            _ => false,
+        };
         let mut slots = Vec::new();
         for p in &t.partitions {
             let slot = match &name {
+                _ if group_denied => Err(E::GroupAuthorizationFailed.code()),
                 None => Err(E::UnknownTopicId.code()),
+                Some(_) if topic_denied => Err(E::TopicAuthorizationFailed.code()),
                 Some(name) => {
                     parts.push(CommitPart {
                         topic: name.clone(),
@@ -61,10 +71,15 @@ pub async fn handle(
         parts,
     };
     let count = args.parts.len();
-    let codes = match call(shard, &group, GroupCall::Commit(group.clone(), args)).await {
-        Ok(GroupReply::Commit(codes)) => codes,
-        Ok(_) => vec![E::UnknownServerError.code(); count],
-        Err(code) => vec![code; count],
+    // As in Kafka, nothing left to commit (all denied or unknown) does not
+    // reach the coordinator.
+    let codes = match count {
+        0 => Vec::new(),
+        _ => match call(shard, &group, GroupCall::Commit(group.clone(), args)).await {
+            Ok(GroupReply::Commit(codes)) => codes,
+            Ok(_) => vec![E::UnknownServerError.code(); count],
+            Err(code) => vec![code; count],
+        },
     };
     let topics_out = layout
         .into_iter()

@@ -1,5 +1,9 @@
 //! OffsetFetch: a group's committed offsets (v0–7: one group; v8+: several;
 //! v10 names topics by id). A partition without a commit answers -1.
+//!
+//! As in Kafka, a group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED) and a
+//! topic DESCRIBE: named partitions of a denied topic answer
+//! TOPIC_AUTHORIZATION_FAILED, and a fetch of all partitions leaves them out.
 
 use std::rc::Rc;
 
@@ -12,14 +16,15 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::group_common::{call, group_id, text, wire};
-use super::topics;
+use super::{authorize, topics};
 use crate::group::types::{FetchedOffset, GroupCall, GroupReply};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
@@ -29,7 +34,15 @@ pub async fn handle(
                 .flat_map(|t| t.partition_indexes.iter().map(|p| (text(&t.name.0), *p)))
                 .collect()
         });
-        let (error, offsets) = fetch(shard, &text(&request.group_id.0), parts).await;
+        // v0–1 have no group error: it goes on every partition asked for.
+        let asked = match version < 2 {
+            true => parts.clone().unwrap_or_default(),
+            false => Vec::new(),
+        };
+        let (error, mut offsets) = fetch(shard, session, &text(&request.group_id.0), parts).await;
+        if error != 0 && offsets.is_empty() {
+            offsets = asked.into_iter().map(|p| failed(p, error)).collect();
+        }
         let mut by_topic: Vec<OffsetFetchResponseTopic> = Vec::new();
         for o in offsets {
             let p = OffsetFetchResponsePartition::default()
@@ -74,7 +87,7 @@ pub async fn handle(
                 })
                 .collect()
         });
-        let (error, offsets) = fetch(shard, &text(&g.group_id.0), parts).await;
+        let (error, offsets) = fetch(shard, session, &text(&g.group_id.0), parts).await;
         let mut by_topic: Vec<OffsetFetchResponseTopics> = Vec::new();
         for o in offsets {
             let p = OffsetFetchResponsePartitions::default()
@@ -114,7 +127,44 @@ pub async fn handle(
     OffsetFetchResponse::default().with_groups(groups)
 }
 
+/// A group's committed offsets, authorized as Kafka does.
 async fn fetch(
+    shard: &Rc<Shard>,
+    session: &Session,
+    group: &str,
+    parts: Option<Vec<(String, i32)>>,
+) -> (i16, Vec<FetchedOffset>) {
+    if !authorize::group(shard, session, operation::DESCRIBE, group) {
+        return (E::GroupAuthorizationFailed.code(), Vec::new());
+    }
+    let describable = |topic: &str| authorize::topic(shard, session, operation::DESCRIBE, topic);
+    let Some(parts) = parts else {
+        let (error, offsets) = coordinator_offsets(shard, group, None).await;
+        let (visible, _) = authorize::split_by_topic(offsets, |o| &o.topic, describable);
+        return (error, visible);
+    };
+    let (allowed, denied) = authorize::split_by_topic(parts, |p| &p.0, describable);
+    let (error, mut offsets) = coordinator_offsets(shard, group, Some(allowed)).await;
+    if error == 0 {
+        let code = E::TopicAuthorizationFailed.code();
+        offsets.extend(denied.into_iter().map(|p| failed(p, code)));
+    }
+    (error, offsets)
+}
+
+/// A partition answered with an error alone.
+fn failed((topic, partition): (String, i32), error: i16) -> FetchedOffset {
+    FetchedOffset {
+        topic,
+        partition,
+        offset: -1,
+        leader_epoch: -1,
+        metadata: String::new(),
+        error,
+    }
+}
+
+async fn coordinator_offsets(
     shard: &Rc<Shard>,
     group: &str,
     parts: Option<Vec<(String, i32)>>,

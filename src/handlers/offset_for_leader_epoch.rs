@@ -4,7 +4,8 @@
 //! the one asked and where it ends; the current epoch ends at the log end;
 //! unknown: -1, -1). The client's current_leader_epoch is checked as Kafka
 //! does (UNKNOWN / FENCED_LEADER_EPOCH), and a partition led elsewhere gets
-//! NOT_LEADER_OR_FOLLOWER.
+//! NOT_LEADER_OR_FOLLOWER. A topic needs DESCRIBE, or the cluster
+//! CLUSTER_ACTION (TOPIC_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
@@ -14,29 +15,37 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::topics;
+use super::authorize::{self, TopicRef};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::{OffsetKind, OffsetQuery};
 use crate::shard::{router, Shard};
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Kafka: CLUSTER_ACTION (the inter-broker use) allows every topic, else
+    // the consumer's use (KIP-320) needs DESCRIBE on each.
+    let cluster_action = authorize::cluster(shard, session, operation::CLUSTER_ACTION);
+    let describe =
+        |name: &str| cluster_action || authorize::topic(shard, session, operation::DESCRIBE, name);
     let mut results = Vec::new();
     for t in request.topics {
-        let meta = topics::resolve(shard, t.topic.0.as_str(), false).await;
+        let named = TopicRef::Name(t.topic.0.as_str());
+        let meta = authorize::topic_meta(shard, named, &describe, None).await;
         let mut partitions = Vec::new();
         for p in t.partitions {
             let answer = EpochEndOffset::default().with_partition(p.partition);
-            let known = matches!(&meta, Ok(m) if (0..m.partitions).contains(&p.partition));
             let name = t.topic.0.as_str();
-            let checked = if known {
-                shard.check_leader_epoch(name, p.partition, p.current_leader_epoch)
-            } else {
-                Err(ResponseError::UnknownTopicOrPartition.code())
+            let checked = match &meta {
+                Err(code) => Err(*code),
+                Ok(m) if !(0..m.partitions).contains(&p.partition) => {
+                    Err(ResponseError::UnknownTopicOrPartition.code())
+                }
+                Ok(_) => shard.check_leader_epoch(name, p.partition, p.current_leader_epoch),
             };
             let answer = match checked {
                 Err(code) => answer

@@ -18,11 +18,13 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::topics;
+use super::authorize::{self, TopicRef};
+use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::cluster_view::NotHere;
 use crate::shard::messages::{ProducePart, ProduceResult};
 use crate::shard::{router, Shard};
+use crate::storage::batch;
 
 pub type PendingProduce = Pin<Box<dyn Future<Output = Option<ProduceResponse>>>>;
 
@@ -50,13 +52,20 @@ pub async fn start(
 ) -> PendingProduce {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
+    // Denied partitions are never routed: nothing unauthorized is written,
+    // whatever acks says.
+    let transaction_denied = transactional_id_denied(shard, session, &request);
+    let write = |name: &str| authorize::topic(shard, session, operation::WRITE, name);
     let mut parts = Vec::new();
     let mut topics_out = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let resolved = if version >= 13 {
-            topics::by_id(shard, topic.topic_id).ok_or(ResponseError::UnknownTopicId.code())
-        } else {
-            topics::resolve(shard, topic.name.0.as_str(), true).await
+        let named = match version >= 13 {
+            true => TopicRef::Id(topic.topic_id),
+            false => TopicRef::Name(topic.name.0.as_str()),
+        };
+        let resolved = match transaction_denied {
+            true => Err(ResponseError::TransactionalIdAuthorizationFailed.code()),
+            false => authorize::topic_meta(shard, named, &write, Some(session)).await,
         };
         let mut slots = TopicSlots {
             name: topic.name.clone(),
@@ -106,6 +115,26 @@ pub async fn start(
                 .with_node_endpoints(endpoints),
         )
     })
+}
+
+/// Kafka's check of a produce carrying transactional batches: it needs
+/// WRITE on its transactional id (and one), else every partition answers
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Batch headers are read only with
+/// an authorizer configured.
+fn transactional_id_denied(shard: &Shard, session: &Session, request: &ProduceRequest) -> bool {
+    if !shard.authorizer.enabled {
+        return false;
+    }
+    let transactional = request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_deref())
+        .any(batch::any_transactional);
+    transactional
+        && !request.transactional_id.as_ref().is_some_and(|id| {
+            shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, id)
+        })
 }
 
 /// KIP-467 (v8+): which records made the batch invalid.

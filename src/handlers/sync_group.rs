@@ -1,22 +1,29 @@
 //! SyncGroup: the leader hands in the assignment; every member waits for its
-//! share at the coordinator.
+//! share at the coordinator. The group needs READ (GROUP_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use super::authorize;
 use super::group_common::{call, opt_text, text, wire};
 use crate::group::types::{GroupCall, GroupReply, SyncArgs, SyncResult};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let group = text(&request.group_id.0);
+    if !authorize::group(shard, session, operation::READ, &group) {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let args = SyncArgs {
         generation: request.generation_id,
         member_id: text(&request.member_id),
@@ -32,7 +39,7 @@ pub async fn handle(
     let result = match call(shard, &group, GroupCall::Sync(group.clone(), args)).await {
         Ok(GroupReply::Sync(r)) => r,
         Ok(_) => SyncResult {
-            error: kafka_protocol::error::ResponseError::UnknownServerError.code(),
+            error: ResponseError::UnknownServerError.code(),
             ..Default::default()
         },
         Err(code) => SyncResult {

@@ -175,6 +175,20 @@ pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
+/// Whether a batch laid end to end in `records` is transactional (Kafka's
+/// `ProduceRequest.hasTransactionalRecords`). Reads headers only (no CRC),
+/// stopping at the first that does not parse: the append validates.
+pub fn any_transactional(records: &[u8]) -> bool {
+    let mut rest = records;
+    while let Ok(header) = parse(rest) {
+        if header.is_transactional() {
+            return true;
+        }
+        rest = &rest[header.total_len()..];
+    }
+    false
+}
+
 /// CRC32C as stored in the header: over attributes..end of batch.
 pub fn compute_crc(batch: &[u8]) -> u32 {
     batch.get(ATTRIBUTES..).map(crc32c::crc32c).unwrap_or(0)
@@ -390,6 +404,20 @@ mod tests {
         assert_eq!(h.record_count, 3);
         assert_eq!(h.last_offset_delta, 2);
         assert_eq!(h.max_timestamp, 1_002);
+    }
+
+    #[test]
+    fn any_transactional_reads_every_header() {
+        let plain = batch(Spec::default());
+        let mut transactional = batch(Spec::default());
+        transactional[ATTRIBUTES + 1] |= TRANSACTIONAL_BIT as u8;
+        assert!(!any_transactional(&[plain.clone(), plain.clone()].concat()));
+        assert!(any_transactional(
+            &[plain.clone(), transactional.clone()].concat()
+        ));
+        // A batch that does not parse ends the walk.
+        assert!(!any_transactional(&[&plain[..20], &transactional].concat()));
+        assert!(!any_transactional(&[]));
     }
 
     #[test]
