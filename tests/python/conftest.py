@@ -8,6 +8,17 @@ import pytest
 FJORD = os.environ.get("FJORD_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "fjord"))
 
 
+def listening_address(proc):
+    """The address in `fjord listening on ADDR`, after the `fjord listener`
+    line of each listener."""
+    while True:
+        line = proc.stdout.readline()
+        if not line.startswith("fjord listener "):
+            break
+    assert line.startswith("fjord listening on "), f"broker did not start: {line!r}"
+    return line.split()[-1]
+
+
 class Broker:
     def __init__(self, *extra):
         self.dir = tempfile.TemporaryDirectory()
@@ -15,9 +26,7 @@ class Broker:
         self.proc = subprocess.Popen(
             [FJORD, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("fjord listening on "), f"broker did not start: {line!r}"
-        self.bootstrap = line.split()[-1]
+        self.bootstrap = listening_address(self.proc)
 
     def stop(self):
         self.proc.terminate()

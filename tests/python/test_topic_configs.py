@@ -15,7 +15,7 @@ from kafka.admin import ConfigResourceType, KafkaAdminClient
 from kafka.admin import NewPartitions as KpNewPartitions
 from kafka.admin import NewTopic as KpNewTopic
 
-from conftest import Broker
+from conftest import Broker, listening_address
 from test_wire import connect, read_frame, request
 
 
@@ -29,9 +29,7 @@ def restart(b):
     b.proc.terminate()
     b.proc.wait(timeout=20)
     b.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=b.log, text=True)
-    line = b.proc.stdout.readline()
-    assert line.startswith("fjord listening on "), line
-    b.bootstrap = line.split()[-1]
+    b.bootstrap = listening_address(b.proc)
 
 
 def test_configs_round_trip_and_survive_restart(broker):
