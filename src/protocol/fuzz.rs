@@ -46,6 +46,12 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         ApiKey::ListPartitionReassignments => {
             decode_request::<m::ListPartitionReassignmentsRequest>(frame).map(|_| ())
         }
+        ApiKey::DescribeClientQuotas => {
+            decode_request::<m::DescribeClientQuotasRequest>(frame).map(|_| ())
+        }
+        ApiKey::AlterClientQuotas => {
+            decode_request::<m::AlterClientQuotasRequest>(frame).map(|_| ())
+        }
         _ => Ok(()),
     };
 }
