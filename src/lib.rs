@@ -5,7 +5,8 @@
 //! messages) → `storage` (segments, indexes, recovery), with `cluster` (the
 //! controller quorum, the metadata log and its image) beside `shard`: shards
 //! import the cluster's image, the cluster never imports `shard`. `storage`
-//! knows nothing of the wire protocol or the cluster. See docs/DESIGN.md for
+//! knows nothing of the wire protocol or the cluster. `quota` (client quotas
+//! and connection limits, sans-IO) is used by all three and uses none. See docs/DESIGN.md for
 //! the why.
 
 pub mod admin_cli;
@@ -17,6 +18,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
+pub mod quota;
 pub mod replication;
 pub mod security;
 pub mod shard;

@@ -7,9 +7,9 @@
 //! `ReplicationControlManager`, `ClusterControlManager` and
 //! `ProducerIdControlManager` checks, with their error codes and messages)
 //! and the records each accepted request becomes. ACL, SCRAM and
-//! dynamic-config commands are planned by `security_commands`; ISR
-//! changes by `partition_commands`, elections by `elections`,
-//! reassignments by `reassignment`. Any input
+//! dynamic-config commands are planned by `security_commands`, client
+//! quotas by `quota_commands`, ISR changes by `partition_commands`,
+//! elections by `elections`, reassignments by `reassignment`. Any input
 //! gives a plan or a refusal, never a panic.
 
 use std::collections::BTreeMap;
@@ -23,6 +23,7 @@ use super::image::{ListenerEndpoint, MetadataImage, PartitionImage, TopicImage};
 use super::partition_change;
 use super::partition_commands;
 use super::placement::{self, Candidate};
+use super::quota_commands::{self, ClientQuotasCommand};
 use super::reassignment;
 use super::records::MetadataRecord;
 use super::security_commands::{self, DynamicConfigsCommand, SecurityCommand};
@@ -98,6 +99,7 @@ pub enum Command {
     Security(SecurityCommand),
     /// Broker, cluster-default and group dynamic configs.
     DynamicConfigs(DynamicConfigsCommand),
+    ClientQuotas(ClientQuotasCommand),
     /// A partition leader's ISR change (`partition_commands`).
     AlterPartition {
         broker_id: i32,
@@ -147,6 +149,8 @@ pub enum Reply {
     AclsDeleted(Vec<AclMatches>),
     /// One (user, outcome) per distinct user altered.
     ScramAltered(Vec<(String, Outcome)>),
+    /// One (entity, outcome) per distinct entity, in request order.
+    QuotasAltered(Vec<(crate::quota::admin::RawEntity, Outcome)>),
     /// The partition's state after an AlterPartition.
     PartitionAltered {
         leader: i32,
@@ -225,6 +229,7 @@ pub fn plan(
         Command::AllocateProducerIds { node_id } => allocate_producer_ids(image, *node_id),
         Command::Security(command) => Ok(security_commands::plan_security(image, command)),
         Command::DynamicConfigs(command) => security_commands::plan_dynamic_configs(image, command),
+        Command::ClientQuotas(command) => Ok(quota_commands::plan(image, command)),
         Command::AlterPartition { .. } => partition_commands::plan(image, defaults, command),
         Command::ElectLeaders { .. } => elections::plan(image, defaults, command),
         Command::AlterPartitionReassignments { .. } => reassignment::plan(image, defaults, command),
@@ -232,12 +237,9 @@ pub fn plan(
 }
 
 /// A validate-only request commits nothing but answers the same.
-fn validated(plan: Plan, validate_only: bool) -> Result<Plan, Refusal> {
+fn validated(mut plan: Plan, validate_only: bool) -> Result<Plan, Refusal> {
     if validate_only {
-        return Ok(Plan {
-            records: Vec::new(),
-            reply: plan.reply,
-        });
+        plan.records.clear();
     }
     Ok(plan)
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::records::MetadataRecord;
 use crate::config::dynamic::DynamicConfigState;
+use crate::quota::ClientQuotaState;
 use crate::security::SecurityState;
 
 /// The leader field of a partition without one.
@@ -36,6 +37,9 @@ pub struct MetadataImage {
     /// Broker, cluster-default and group configs set at run time.
     #[serde(default)]
     pub dynamic_configs: DynamicConfigState,
+    /// Client quotas (user / client-id / ip entities and their values).
+    #[serde(default)]
+    pub client_quotas: ClientQuotaState,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,6 +215,9 @@ impl MetadataImage {
             }
             MetadataRecord::DynamicConfigs { target, configs } => {
                 self.dynamic_configs.set(target, configs.clone())
+            }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                self.client_quotas.set(entity, key, *value)
             }
         }
     }

@@ -33,6 +33,7 @@ pub mod partition_change;
 pub mod partition_commands;
 pub mod placement;
 pub mod quorum;
+pub mod quota_commands;
 mod raft_loop;
 pub mod reassignment;
 pub mod records;

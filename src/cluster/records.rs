@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::dynamic::Target;
+use crate::quota::entity::QuotaEntity;
 use crate::security::acl::AclBinding;
 use crate::security::scram::ScramCredential;
 
@@ -106,6 +107,14 @@ pub enum MetadataRecord {
     DynamicConfigs {
         target: Target,
         configs: BTreeMap<String, String>,
+    },
+    /// A client quota set (`value`) or removed (`None`), as Kafka's
+    /// `ClientQuotaRecord`.
+    ClientQuota {
+        entity: QuotaEntity,
+        key: String,
+        #[serde(default)]
+        value: Option<f64>,
     },
 }
 

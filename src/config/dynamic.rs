@@ -9,14 +9,16 @@
 //! from each shard's image. [`load_legacy`] reads what a single-node fjord
 //! kept in `DATA_DIR/dynamic-configs.toml`, to seed a new log.
 //!
-//! Must not: change how fjord behaves. A broker setting fjord acts on stays
-//! static (`--config`/`--set`) and is refused here; the broker names
-//! accepted are ones Kafka updates at run time and that mean nothing to
-//! fjord (Kerberos/SASL login tuning — fjord has no SASL — thread pool
-//! sizes, connection limits), stored and described only. Group configs
-//! (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`) govern
-//! KIP-848 consumer groups, which fjord does not have; classic groups ignore
-//! them on Kafka too.
+//! Must not: make a static setting dynamic. A broker setting fjord acts on
+//! at start stays static (`--config`/`--set`) and is refused here; the
+//! broker names accepted are ones Kafka updates at run time. The connection
+//! limits (`max.connections`, `max.connections.per.ip` and its overrides)
+//! are enforced at accept from the image (`crate::quota::connections`);
+//! the rest — Kerberos/SASL login tuning, thread pool sizes,
+//! `max.connection.creation.rate` — are stored and described only. Group
+//! configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`)
+//! govern KIP-848 consumer groups, which fjord does not have; classic
+//! groups ignore them on Kafka too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,8 +74,8 @@ impl Kind {
     }
 }
 
-/// A broker config Kafka updates at run time, which fjord stores without
-/// acting on: its name, type, Kafka's default and a description.
+/// A broker config Kafka updates at run time: its name, type, Kafka's
+/// default and a description.
 pub struct DynamicSetting {
     pub name: &'static str,
     kind: Kind,
@@ -102,8 +104,8 @@ const fn dynamic(
     }
 }
 
-/// Kafka's dynamically updatable broker configs that fjord stores without
-/// acting on them.
+/// Kafka's dynamically updatable broker configs that fjord accepts (the
+/// connection limits it enforces, the rest it stores).
 pub const BROKER_DYNAMIC: &[DynamicSetting] = &[
     dynamic(
         "sasl.kerberos.kinit.cmd",
@@ -187,19 +189,25 @@ pub const BROKER_DYNAMIC: &[DynamicSetting] = &[
         "max.connections",
         Kind::Int(0),
         "2147483647",
-        "Most connections the broker allows",
+        "Most client connections the broker keeps open; more are closed at accept",
     ),
     dynamic(
         "max.connections.per.ip",
         Kind::Int(0),
         "2147483647",
-        "Most connections from one IP address",
+        "Most connections from one IP address; more are closed at accept",
+    ),
+    dynamic(
+        "max.connections.per.ip.overrides",
+        Kind::Text,
+        "",
+        "Per-address limits, ip:count,... (IP addresses, not host names)",
     ),
     dynamic(
         "max.connection.creation.rate",
         Kind::Int(0),
         "2147483647",
-        "Most new connections per second",
+        "Most new connections per second (stored, not enforced)",
     ),
 ];
 
@@ -376,6 +384,12 @@ fn validate_broker(name: &str, value: &str) -> Result<(), Outcome> {
         );
         return Err(invalid(ResponseError::InvalidRequest, msg));
     };
+    let overrides = name == crate::quota::connections::MAX_CONNECTIONS_PER_IP_OVERRIDES;
+    if overrides {
+        return crate::quota::connections::parse_overrides(value)
+            .map(|_| ())
+            .map_err(|why| invalid(ResponseError::InvalidConfig, format!("{name}: {why}")));
+    }
     if setting.kind.accepts(value) {
         Ok(())
     } else {
@@ -522,6 +536,8 @@ mod tests {
         assert!(validate_broker("sasl.login.refresh.buffer.seconds", "40000").is_err());
         assert!(validate_broker("sasl.kerberos.min.time.before.relogin", "").is_err());
         assert!(validate_broker("sasl.kerberos.ticket.renew.jitter", " ").is_err());
+        assert!(validate_broker("max.connections.per.ip.overrides", "127.0.0.1:3").is_ok());
+        assert!(validate_broker("max.connections.per.ip.overrides", "localhost:3").is_err());
         assert_eq!(
             broker_setting("background.threads").map(|s| s.config_type()),
             Some(ConfigType::Int)

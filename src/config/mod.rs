@@ -63,6 +63,9 @@ pub struct BrokerConfig {
     pub max_inflight_requests_per_connection: usize,
     /// fjord.fetch.splice: cold reads leave the page cache by splice(2).
     pub fetch_splice: bool,
+    /// quota.window.num and quota.window.size.seconds (client quotas).
+    pub quota_window_num: u32,
+    pub quota_window_size_seconds: u32,
     pub group: GroupConfig,
     pub cluster: ClusterConfig,
     pub replication: ReplicationConfig,
@@ -210,6 +213,11 @@ impl BrokerConfig {
                 &get("fjord.max.inflight.requests.per.connection"),
             )?,
             fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
+            quota_window_num: parse("quota.window.num", &get("quota.window.num"))?,
+            quota_window_size_seconds: parse(
+                "quota.window.size.seconds",
+                &get("quota.window.size.seconds"),
+            )?,
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
             replication: replication::replication_config(&get)?,
@@ -228,6 +236,11 @@ impl BrokerConfig {
             (
                 "log.index.interval.bytes",
                 cfg.log_index_interval_bytes as i64,
+            ),
+            ("quota.window.num", i64::from(cfg.quota_window_num)),
+            (
+                "quota.window.size.seconds",
+                i64::from(cfg.quota_window_size_seconds),
             ),
         ];
         for (name, v) in positive {

@@ -37,15 +37,34 @@ struct TopicSlots {
     partitions: Vec<(i32, Slot)>,
 }
 
-/// The response frame: framing around the records as the logs returned
-/// them (cache buffers or file slices), never copied.
+/// What a Fetch answers: the records as the logs returned them (cache
+/// buffers or file slices, never copied) and the leaders' endpoints.
+#[derive(Default)]
+pub struct FetchReply {
+    topics: Vec<TopicData>,
+    endpoints: Vec<NodeEndpoint>,
+}
+
+impl FetchReply {
+    /// The response frame, with `throttle_ms` (a client quota's).
+    pub fn encode(self, version: i16, correlation_id: i32, throttle_ms: i32) -> Frame {
+        let topics = self.topics;
+        fetch_frame::encode_throttled(
+            version,
+            correlation_id,
+            topics,
+            &self.endpoints,
+            throttle_ms,
+        )
+    }
+}
+
 pub async fn handle(
     shard: &Rc<Shard>,
     session: &Session,
     version: i16,
     request: FetchRequest,
-    correlation_id: i32,
-) -> Frame {
+) -> FetchReply {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX
@@ -128,12 +147,12 @@ pub async fn handle(
         .into_iter()
         .map(|t| respond_topic(t, &mut results, version))
         .collect();
-    fetch_frame::encode(version, correlation_id, topics, &endpoints)
+    FetchReply { topics, endpoints }
 }
 
 /// The fetching follower's (broker id, broker epoch), or None for a
 /// consumer: ReplicaState from v15 on (KIP-903), the replica id before.
-fn replica_id(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
+pub fn replica_id(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
     let (id, epoch) = if version >= 15 {
         (
             request.replica_state.replica_id.0,

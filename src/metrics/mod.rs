@@ -15,6 +15,7 @@
 //! (the endpoint renders on shard 0 from the shared registry).
 
 pub mod cluster;
+pub mod quota;
 pub mod replication;
 
 use std::cell::Cell;
@@ -50,6 +51,7 @@ pub struct Metrics {
     cache_limit: IntGaugeVec,
     cache_evictions: IntCounterVec,
     replication: replication::ReplicationFamilies,
+    quota: quota::QuotaFamilies,
     /// Set by the controller shard from its cluster node.
     pub cluster: cluster::ClusterGauges,
 }
@@ -189,6 +191,7 @@ impl Metrics {
             ),
             connections,
             replication: replication::ReplicationFamilies::new(&registry),
+            quota: quota::QuotaFamilies::new(&registry),
             cluster: cluster::ClusterGauges::new(&registry),
             registry,
         })
@@ -259,6 +262,7 @@ impl Metrics {
                 .local(),
             evictions_seen: Cell::new(0),
             replication: self.replication.shard(&label),
+            quota: self.quota.shard(&label),
         }
     }
 }
@@ -300,6 +304,8 @@ pub struct ShardMetrics {
     evictions_seen: Cell<u64>,
     /// Replication's recorders (published by the shard's flush task).
     pub replication: replication::ShardReplicationMetrics,
+    /// Throttled responses and refused connections.
+    pub quota: quota::ShardQuotaMetrics,
 }
 
 impl ShardMetrics {
@@ -372,6 +378,7 @@ impl ShardMetrics {
         self.produce_latency.flush();
         self.fetch_latency.flush();
         self.cross_shard.flush();
+        self.quota.flush();
         self.flush_storage_io(cache);
     }
 

@@ -33,6 +33,7 @@ fn listener(protocol: SecurityProtocol, reauth_ms: i64) -> Arc<Listener> {
         sasl,
         reauth_ms,
         max_unauthenticated_frame: 524288,
+        inter_broker: false,
     })
 }
 

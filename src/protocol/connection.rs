@@ -4,7 +4,9 @@
 //!
 //! Reading and writing are separate tasks on two descriptors of the same
 //! socket, so a slow response (a long-polling Fetch) never stops the next
-//! request from being read and started.
+//! request from being read and started. A client over its quota is muted
+//! (`throttle`): the reader takes no request until the throttle time it
+//! was given has passed.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -19,6 +21,7 @@ use glommio::task::JoinHandle;
 use super::authentication::{Admit, Authenticator};
 use super::dispatch::{self, Pending};
 use super::listener::Listener;
+use super::throttle::ConnectionThrottle;
 use super::transport::{Reader, Writer};
 use crate::net::Frame;
 use crate::security::session::Session;
@@ -107,18 +110,22 @@ async fn read_requests(
     mut gate: Authenticator,
 ) -> Result<(), String> {
     let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+    let throttle = Rc::new(ConnectionThrottle::default());
     loop {
+        unmuted(&throttle).await;
         let max_frame = gate.max_frame(shard.config.socket_request_max_bytes);
         let Some(frame) = next_frame(&mut reader, &mut buffer, max_frame).await? else {
             return Ok(());
         };
+        // Muted while the read waited (a pipelined request's response).
+        unmuted(&throttle).await;
         if shard.stopping.get() {
             return Err("broker shutting down".into());
         }
         // The image is only borrowed while the gate decides (no await).
         let admitted = gate.admit(&frame, &shard.image.borrow().security);
         let pending: Pending = match admitted {
-            Admit::Dispatch(session) => dispatch::start(shard, frame, &session).await?,
+            Admit::Dispatch(session) => dispatch::start(shard, frame, &session, &throttle).await?,
             Admit::Answer(frame) => answered(frame),
             Admit::AnswerAndClose(frame, reason) => {
                 let _ = queue
@@ -132,6 +139,13 @@ async fn read_requests(
         if queue.send(task).await.is_err() {
             return Err("response writer stopped".into());
         }
+    }
+}
+
+/// Waits out the connection's throttle time, if any.
+async fn unmuted(throttle: &ConnectionThrottle) {
+    while let Some(left) = throttle.muted_for() {
+        glommio::timer::sleep(left).await;
     }
 }
 

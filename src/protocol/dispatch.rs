@@ -5,6 +5,9 @@
 //! cross-shard sends) before returning; everything else happens inside the
 //! returned future, which the connection runs concurrently with later
 //! requests and awaits in order when writing responses.
+//!
+//! Client quotas (`throttle`) are looked up once the header names the
+//! client id; without any, a request costs one flag check more.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +19,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
 use super::codec::decode;
+use super::throttle::{self, ConnectionThrottle};
 use super::{unimplemented, versions};
 use crate::handlers;
 use crate::net::Frame;
@@ -33,6 +37,7 @@ pub async fn start(
     shard: &Rc<Shard>,
     frame: Bytes,
     session: &Rc<Session>,
+    throttle: &Rc<ConnectionThrottle>,
 ) -> Result<Pending, String> {
     let key = if frame.len() >= 2 {
         frame.slice(0..2).get_i16()
@@ -42,7 +47,7 @@ pub async fn start(
     shard.metrics.request(key);
     let started = Instant::now();
     let size = frame.len();
-    let pending = start_inner(shard, frame, session)
+    let pending = start_inner(shard, frame, session, throttle, started)
         .await
         .inspect_err(|_| shard.metrics.error(key))?;
     // Produce and Fetch also get their bytes and latency recorded.
@@ -69,7 +74,10 @@ async fn start_inner(
     shard: &Rc<Shard>,
     mut frame: Bytes,
     session: &Rc<Session>,
+    throttle: &Rc<ConnectionThrottle>,
+    started: Instant,
 ) -> Result<Pending, String> {
+    let size = frame.len();
     if frame.len() < 8 {
         return Err(format!(
             "request frame of {} bytes is too short",
@@ -106,16 +114,23 @@ async fn start_inner(
     let header_version = api_key.request_header_version(version);
     let header: RequestHeader = decode(&mut frame, header_version)?;
     let correlation_id = header.correlation_id;
+    let client_id = header.client_id.as_deref();
+    let quota = throttle::for_request(shard, throttle, session, client_id, started);
 
     macro_rules! respond {
         ($request:ty, $handler:path) => {{
             let request: $request = decode(&mut frame, version)?;
             let shard = shard.clone();
             let session = session.clone();
-            Ok(Box::pin(async move {
-                let response = $handler(&shard, &session, version, request).await;
-                framed(api_key, version, correlation_id, &response)
-            }) as Pending)
+            let quota = quota.clone();
+            Ok(throttle::timed(
+                &quota.clone(),
+                Box::pin(async move {
+                    let mut response = $handler(&shard, &session, version, request).await;
+                    throttle::respond(&shard, quota.as_deref(), &mut response);
+                    framed(api_key, version, correlation_id, &response)
+                }),
+            ))
         }};
     }
 
@@ -123,24 +138,54 @@ async fn start_inner(
     match api_key {
         ApiKey::Produce => {
             let request: m::ProduceRequest = decode(&mut frame, version)?;
+            // Counted on arrival, so the reader is muted before the next.
+            let produce_throttle = quota.as_ref().map_or(0, |q| q.produce(shard, size));
             let pending = handlers::produce::start(shard, session, version, request).await;
-            Ok(Box::pin(async move {
+            let shard = shard.clone();
+            let timed_quota = quota.clone();
+            let pending = Box::pin(async move {
                 match pending.await {
-                    Some(response) => framed(api_key, version, correlation_id, &response),
+                    Some(mut response) => {
+                        throttle::respond(&shard, quota.as_deref(), &mut response);
+                        let ms = response.throttle_time_ms.max(produce_throttle);
+                        response.throttle_time_ms = ms;
+                        framed(api_key, version, correlation_id, &response)
+                    }
                     None => Ok(None),
                 }
-            }))
+            });
+            Ok(throttle::timed(&timed_quota, pending))
         }
         ApiKey::Fetch => {
-            let request: m::FetchRequest = decode(&mut frame, version)?;
+            let mut request: m::FetchRequest = decode(&mut frame, version)?;
+            // Followers are not clients: no quota.
+            let quota = quota.filter(|_| handlers::fetch::replica_id(&request, version).is_none());
+            if let Some(cap) = quota.as_ref().and_then(|q| q.fetch_cap(shard)) {
+                let cap = i32::try_from(cap).unwrap_or(i32::MAX);
+                request.max_bytes = match request.max_bytes {
+                    m if m <= 0 => cap,
+                    m => m.min(cap),
+                };
+            }
             let shard = shard.clone();
             let session = session.clone();
-            Ok(Box::pin(async move {
-                let frame =
-                    handlers::fetch::handle(&shard, &session, version, request, correlation_id)
-                        .await;
-                Ok(Some(frame))
-            }))
+            let timed_quota = quota.clone();
+            let pending = Box::pin(async move {
+                let reply = handlers::fetch::handle(&shard, &session, version, request).await;
+                let frame = reply.encode(version, correlation_id, 0);
+                let Some(quota) = quota else {
+                    return Ok(Some(frame));
+                };
+                match quota.fetch(&shard, frame.len()) {
+                    0 => Ok(Some(frame)),
+                    // Over a quota: an empty response, as Kafka answers.
+                    ms => {
+                        let empty = handlers::fetch::FetchReply::default();
+                        Ok(Some(empty.encode(version, correlation_id, ms)))
+                    }
+                }
+            });
+            Ok(throttle::timed(&timed_quota, pending))
         }
         ApiKey::ListOffsets => respond!(m::ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::Metadata => respond!(m::MetadataRequest, handlers::metadata::handle),
@@ -164,16 +209,13 @@ async fn start_inner(
         }
         ApiKey::JoinGroup => {
             let request: m::JoinGroupRequest = decode(&mut frame, version)?;
-            let client_id = header
-                .client_id
-                .as_ref()
-                .map(|c| c.to_string())
-                .unwrap_or_default();
+            let client_id = client_id.unwrap_or_default().to_string();
             let client_host = format!("/{}", session.host);
             let shard = shard.clone();
             let session = session.clone();
-            Ok(Box::pin(async move {
-                let response = handlers::join_group::handle(
+            let timed_quota = quota.clone();
+            let pending = Box::pin(async move {
+                let mut response = handlers::join_group::handle(
                     &shard,
                     &session,
                     version,
@@ -182,8 +224,10 @@ async fn start_inner(
                     client_host,
                 )
                 .await;
+                throttle::respond(&shard, quota.as_deref(), &mut response);
                 framed(api_key, version, correlation_id, &response)
-            }))
+            });
+            Ok(throttle::timed(&timed_quota, pending))
         }
         ApiKey::SyncGroup => respond!(m::SyncGroupRequest, handlers::sync_group::handle),
         ApiKey::Heartbeat => respond!(m::HeartbeatRequest, handlers::heartbeat::handle),
@@ -250,6 +294,14 @@ async fn start_inner(
         ApiKey::ListPartitionReassignments => respond!(
             m::ListPartitionReassignmentsRequest,
             handlers::list_partition_reassignments::handle
+        ),
+        ApiKey::DescribeClientQuotas => respond!(
+            m::DescribeClientQuotasRequest,
+            handlers::describe_client_quotas::handle
+        ),
+        ApiKey::AlterClientQuotas => respond!(
+            m::AlterClientQuotasRequest,
+            handlers::alter_client_quotas::handle
         ),
         other => Err(format!("{other:?} is advertised but has no handler")),
     }

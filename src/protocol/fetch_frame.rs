@@ -189,6 +189,17 @@ pub fn encode(
     topics: Vec<TopicData>,
     node_endpoints: &[NodeEndpoint],
 ) -> Frame {
+    encode_throttled(version, correlation_id, topics, node_endpoints, 0)
+}
+
+/// [`encode`] with a throttle time (a client over its quota).
+pub fn encode_throttled(
+    version: i16,
+    correlation_id: i32,
+    topics: Vec<TopicData>,
+    node_endpoints: &[NodeEndpoint],
+    throttle_ms: i32,
+) -> Frame {
     debug_assert!((4..=18).contains(&version));
     let mut w = Writer {
         chunks: Vec::new(),
@@ -197,7 +208,7 @@ pub fn encode(
     };
     w.buf.put_i32(correlation_id);
     w.no_tagged_fields(); // response header v1
-    w.buf.put_i32(0); // throttle_time_ms
+    w.buf.put_i32(throttle_ms);
     if version >= 7 {
         w.buf.put_i16(0); // error_code
         w.buf.put_i32(0); // session_id: sessionless

@@ -191,6 +191,20 @@ fn node_endpoints_alone_from_v16() {
 }
 
 #[test]
+fn throttled_and_empty_responses_identical_for_every_version() {
+    for version in 4..=18 {
+        let (ours, response) = sample(version, Leaders::None);
+        let got = flatten(encode_throttled(version, 42, ours, &[], 1234));
+        let response = response.with_throttle_time_ms(1234);
+        assert_eq!(got, theirs(version, &response), "Fetch v{version}");
+        // A client over its quota gets no topics at all.
+        let empty = flatten(encode_throttled(version, 42, Vec::new(), &[], 77));
+        let response = FetchResponse::default().with_throttle_time_ms(77);
+        assert_eq!(empty, theirs(version, &response), "empty Fetch v{version}");
+    }
+}
+
+#[test]
 fn varints() {
     for v in [0u32, 1, 127, 128, 300, 16_383, 16_384, u32::MAX] {
         let mut b = BytesMut::new();

@@ -48,6 +48,12 @@ fn decode_any(api_key: ApiKey, frame: Bytes) {
         }
         ApiKey::SaslHandshake => decode_request::<m::SaslHandshakeRequest>(frame).map(|_| ()),
         ApiKey::SaslAuthenticate => decode_request::<m::SaslAuthenticateRequest>(frame).map(|_| ()),
+        ApiKey::DescribeClientQuotas => {
+            decode_request::<m::DescribeClientQuotasRequest>(frame).map(|_| ())
+        }
+        ApiKey::AlterClientQuotas => {
+            decode_request::<m::AlterClientQuotasRequest>(frame).map(|_| ())
+        }
         _ => Ok(()),
     };
 }

@@ -28,6 +28,9 @@ pub struct Listener {
     /// sasl.server.max.receive.size: the largest frame before a client
     /// has authenticated.
     pub max_unauthenticated_frame: usize,
+    /// The inter-broker listener (followers fetch from it): let in past
+    /// `max.connections`, as Kafka protects it.
+    pub inter_broker: bool,
 }
 
 impl Listener {
@@ -72,6 +75,7 @@ impl Listener {
             sasl,
             reauth_ms: security.reauth_ms(name),
             max_unauthenticated_frame: security.sasl_max_receive_size,
+            inter_broker: false,
         })
     }
 }

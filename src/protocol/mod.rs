@@ -3,6 +3,7 @@
 //!
 //! This layer turns bytes into typed requests and typed responses back into
 //! bytes. It owns no broker state: what a request does is in `handlers`.
+//! Client quotas are applied here (`throttle`), around the handlers.
 
 pub mod authentication;
 pub mod client_codec;
@@ -12,6 +13,7 @@ pub mod dispatch;
 pub mod fetch_frame;
 pub mod listener;
 mod sasl_settings;
+pub mod throttle;
 pub mod transport;
 pub mod unimplemented;
 pub mod versions;

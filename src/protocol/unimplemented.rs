@@ -45,7 +45,6 @@ pub fn error_reply(api_key: ApiKey, version: i16, correlation_id: i32) -> Option
         AddOffsetsToTxn => m::AddOffsetsToTxnResponse,
         EndTxn => m::EndTxnResponse,
         ListTransactions => m::ListTransactionsResponse,
-        DescribeClientQuotas => m::DescribeClientQuotasResponse,
         DescribeLogDirs => m::DescribeLogDirsResponse,
         CreateDelegationToken => m::CreateDelegationTokenResponse,
         RenewDelegationToken => m::RenewDelegationTokenResponse,

@@ -42,6 +42,8 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
+    ApiKey::DescribeClientQuotas,
+    ApiKey::AlterClientQuotas,
     // Answered by the connection's SASL gate (`authentication`), on every
     // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
     ApiKey::SaslHandshake,

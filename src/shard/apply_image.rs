@@ -28,6 +28,9 @@ pub(super) async fn apply(shard: &Rc<Shard>, image: Arc<MetadataImage>, controll
             upsert(shard, topic).await;
         }
     }
+    let quotas_changed = old.client_quotas != image.client_quotas;
+    shard.throttle.update(&image.client_quotas, quotas_changed);
+    shard.connections.update(&image, shard.node_id());
     *shard.image.borrow_mut() = image;
     shard.controller_id.set(controller_id);
     super::replication::reconcile(shard);

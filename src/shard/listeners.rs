@@ -3,6 +3,9 @@
 //! SO_REUSEPORT), its advertised endpoint is settled, and each shard runs
 //! an accept loop per listener.
 //!
+//! Connections pass the connection limits (`connection_limits`) before
+//! they are served.
+//!
 //! Must not: look inside connections (`protocol::connection` does).
 
 use std::rc::Rc;
@@ -54,8 +57,7 @@ impl BoundListeners {
                 host,
                 port: i32::from(port),
             });
-            let listener = Listener::build(config, &spec.name, spec.protocol, bound)?;
-            listeners.push(Arc::new(listener));
+            listeners.push(Listener::build(config, &spec.name, spec.protocol, bound)?);
         }
         let inter_broker = match specs.is_empty() {
             true => 0,
@@ -73,9 +75,12 @@ impl BoundListeners {
                     .unwrap_or(0)
             }
         };
+        if let Some(l) = listeners.get_mut(inter_broker) {
+            l.inter_broker = true;
+        }
         Ok(BoundListeners {
             _reservations: reservations,
-            listeners,
+            listeners: listeners.into_iter().map(Arc::new).collect(),
             advertised,
             inter_broker,
         })
@@ -145,9 +150,7 @@ async fn accept(shard: Rc<Shard>, socket: TcpListener, listener: Arc<Listener>) 
         }
         match socket.accept().await {
             Ok(stream) => {
-                let connection =
-                    crate::protocol::connection::serve(shard.clone(), stream, listener.clone());
-                glommio::spawn_local(connection).detach();
+                glommio::spawn_local(open(shard.clone(), stream, listener.clone())).detach();
             }
             Err(e) => {
                 tracing::warn!(listener = %listener.name, "accept: {e}");
@@ -155,6 +158,19 @@ async fn accept(shard: Rc<Shard>, socket: TcpListener, listener: Arc<Listener>) 
             }
         }
     }
+}
+
+/// Serves a connection the connection limits let in (counted until it
+/// closes); one over them is dropped, which closes it.
+async fn open(shard: Rc<Shard>, stream: glommio::net::TcpStream, listener: Arc<Listener>) {
+    let Ok(ip) = stream.peer_addr().map(|a| a.ip()) else {
+        return; // the client is already gone
+    };
+    if !super::connection_limits::admit(&shard, ip, &listener).await {
+        return;
+    }
+    crate::protocol::connection::serve(shard.clone(), stream, listener).await;
+    super::connection_limits::closed(&shard, ip).await;
 }
 
 /// One line per listener for scripts, after `fjord listening on` (which

@@ -210,6 +210,18 @@ pub enum ShardRequest {
     /// controller (ACLs, SCRAM credentials, dynamic configs) and answer
     /// once this node has applied it.
     Submit(crate::cluster::commands::Command),
+    /// To the controller shard: a client connection from `ip` opened here;
+    /// refused past the connection limits when `enforce` (`protected`, on
+    /// the inter-broker listener: past the per-address one only).
+    OpenConnection {
+        ip: std::net::IpAddr,
+        enforce: bool,
+        protected: bool,
+    },
+    /// To the controller shard: a connection it counted has closed.
+    CloseConnection {
+        ip: std::net::IpAddr,
+    },
 }
 
 /// The answer to a [`ShardRequest`], variant for variant.
@@ -233,4 +245,6 @@ pub enum ShardResponse {
     DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
     Submitted(Result<crate::cluster::commands::Reply, crate::cluster::commands::Refusal>),
+    ConnectionOpened(Result<(), crate::quota::connections::Refused>),
+    ConnectionClosed,
 }

@@ -10,6 +10,7 @@
 mod apply_image;
 mod authorization;
 pub mod cluster_view;
+pub mod connection_limits;
 pub mod controller;
 pub mod follower_fetch;
 pub mod listeners;
@@ -100,6 +101,10 @@ pub struct Shard {
     pub replication: RefCell<replication::ShardReplication>,
     /// authorizer.class.name, super.users, allow.everyone.if.no.acl.found.
     pub authorizer: crate::security::authorizer::AuthorizerConfig,
+    /// Client quota sensors and whether any quota is set.
+    pub throttle: crate::protocol::throttle::ShardThrottle,
+    /// Connection limits, and (controller shard) the broker's connections.
+    pub connections: connection_limits::ConnectionGate,
 }
 
 impl Shard {

@@ -24,6 +24,7 @@ use crate::cluster::node::{BrokerEndpoint, ClusterNode, LegacyState, NodeOptions
 use crate::config::listeners::ListenerSpec;
 use crate::config::BrokerConfig;
 use crate::protocol::listener::Listener;
+use crate::quota::sensor::SensorConfig;
 use crate::security::authorizer::AuthorizerConfig;
 use crate::storage::ShardStorage;
 
@@ -223,6 +224,11 @@ async fn run_shard_inner(
         replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
         authorizer: start.authorizer.clone(),
+        throttle: crate::protocol::throttle::ShardThrottle::new(SensorConfig::new(
+            start.config.quota_window_num,
+            start.config.quota_window_size_seconds,
+        )),
+        connections: Default::default(),
         metrics,
         storage,
     });

@@ -22,6 +22,11 @@ use crate::util::race_all;
 /// spawned.
 pub fn handle_remote(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequest) {
     let shard = shard.clone();
+    // Connection counts change here, in arrival order.
+    if let Some(answer) = super::connection_limits::on_controller_shard(&shard, &request) {
+        glommio::spawn_local(async move { shard.mesh.reply(from, id, answer).await }).detach();
+        return;
+    }
     let answer: std::pin::Pin<Box<dyn Future<Output = ShardResponse>>> = match request {
         ShardRequest::Produce {
             acks,
@@ -117,6 +122,10 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         }
         ShardRequest::Submit(command) => {
             ShardResponse::Submitted(controller::submit(shard, command).await)
+        }
+        request @ (ShardRequest::OpenConnection { .. } | ShardRequest::CloseConnection { .. }) => {
+            super::connection_limits::on_controller_shard(shard, &request)
+                .unwrap_or(ShardResponse::ConnectionClosed)
         }
     }
 }
