@@ -9,16 +9,20 @@ use std::rc::Rc;
 use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData};
 use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 
+use kafka_protocol::error::ResponseError;
+
+use super::authorize;
 use super::security_common::{mismatch, outcome, submit, wire, wire_opt};
 use crate::cluster::commands::{Command, Reply};
 use crate::cluster::quota_commands::ClientQuotasCommand;
 use crate::quota::admin::{Alteration, RawEntity};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
@@ -47,6 +51,10 @@ pub async fn handle(
         })
         .collect();
     let entities: Vec<RawEntity> = alterations.iter().map(|a| a.entity.clone()).collect();
+    if !authorize::cluster(shard, session, operation::ALTER_CONFIGS) {
+        let denied = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return respond(entities.into_iter().map(|e| (e, denied.clone())).collect());
+    }
     let command = Command::ClientQuotas(ClientQuotasCommand {
         alterations,
         validate_only: request.validate_only,
@@ -59,6 +67,10 @@ pub async fn handle(
             entities.into_iter().map(|e| (e, outcome.clone())).collect()
         }
     };
+    respond(outcomes)
+}
+
+fn respond(outcomes: Vec<(RawEntity, (i16, Option<String>))>) -> AlterClientQuotasResponse {
     let entries = outcomes
         .into_iter()
         .map(|(entity, (code, message))| {

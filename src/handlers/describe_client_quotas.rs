@@ -9,14 +9,18 @@ use kafka_protocol::messages::describe_client_quotas_response::{EntityData, Entr
 use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::error::ResponseError;
+
+use super::authorize;
 use super::security_common::wire_opt;
 use crate::quota::admin::{self, Component};
+use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::Shard;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _session: &Session,
+    session: &Session,
     _version: i16,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
@@ -29,6 +33,13 @@ pub async fn handle(
             name: c._match.as_ref().map(|m| m.to_string()),
         })
         .collect();
+    if !authorize::cluster(shard, session, operation::DESCRIBE_CONFIGS) {
+        let (code, message) = authorize::denied(ResponseError::ClusterAuthorizationFailed);
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(code)
+            .with_error_message(wire_opt(message))
+            .with_entries(None);
+    }
     let image = shard.image.borrow().clone();
     match admin::describe(&image.client_quotas, &components, request.strict) {
         Ok(found) => {
