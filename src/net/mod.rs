@@ -41,3 +41,22 @@ pub fn dup_stream(stream: &glommio::net::TcpStream) -> std::io::Result<glommio::
     // SAFETY: `fd` is a fresh descriptor for a connected TCP socket.
     Ok(unsafe { glommio::net::TcpStream::from_raw_fd(fd) })
 }
+
+/// One non-blocking recv(2) into `buf` (which may be uninitialised spare
+/// room): `Some(n)` bytes now (0: end of stream), `None` when nothing is
+/// there yet (the caller then waits through glommio).
+pub fn try_recv(
+    fd: std::os::fd::RawFd,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> std::io::Result<Option<usize>> {
+    // SAFETY: recv writes at most `buf.len()` bytes into memory we own.
+    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if r >= 0 {
+        return Ok(Some(r as usize));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(None),
+        _ => Err(err),
+    }
+}

@@ -426,24 +426,11 @@ fn feed(conn: &mut ServerConnection, mut data: &[u8], plain: &mut BytesMut) -> i
 /// Reads what the socket has: a direct non-blocking recv first, glommio's
 /// wait only when nothing is there yet. 0 at end of stream.
 async fn recv(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
-    let r = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if r >= 0 {
-        return Ok(r as usize);
-    }
-    let err = io::Error::last_os_error();
-    if !matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    ) {
-        return Err(err);
+    // SAFETY: initialised bytes viewed as possibly-uninitialised ones;
+    // try_recv only writes into them.
+    let room = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+    if let Some(n) = super::try_recv(stream.as_raw_fd(), room)? {
+        return Ok(n);
     }
     stream.read(buf).await
 }

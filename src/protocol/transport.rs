@@ -63,27 +63,10 @@ impl Writer {
 /// room is never zero-filled; only when nothing is there yet does glommio
 /// wait, reading into a small zeroed part.
 async fn fill_plain(stream: &mut TcpStream, buffer: &mut BytesMut) -> io::Result<usize> {
-    let spare = buffer.spare_capacity_mut();
-    // SAFETY: recv writes at most `spare.len()` bytes into memory we own.
-    let r = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            spare.as_mut_ptr().cast(),
-            spare.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if r >= 0 {
-        // SAFETY: the kernel initialized the first `r` spare bytes.
-        unsafe { buffer.set_len(buffer.len() + r as usize) };
-        return Ok(r as usize);
-    }
-    let err = io::Error::last_os_error();
-    if !matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    ) {
-        return Err(err);
+    if let Some(n) = crate::net::try_recv(stream.as_raw_fd(), buffer.spare_capacity_mut())? {
+        // SAFETY: the kernel initialized the first `n` spare bytes.
+        unsafe { buffer.set_len(buffer.len() + n) };
+        return Ok(n);
     }
     let start = buffer.len();
     let room = (buffer.capacity() - start).clamp(1, WAIT_READ);

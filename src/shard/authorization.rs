@@ -7,8 +7,9 @@
 //! request).
 
 use super::Shard;
-use crate::security::authorizer::{self, Request};
+use crate::security::authorizer::{self, AuthorizerConfig, Request};
 use crate::security::session::Session;
+use crate::security::SecurityState;
 
 impl Shard {
     /// Whether `session` may do `operation` on resource `name` of
@@ -23,19 +24,9 @@ impl Shard {
         if !self.authorizer.enabled {
             return true;
         }
-        let image = self.image.borrow();
-        let who = Request {
-            principal: &session.principal,
-            host: &session.host,
-        };
-        authorizer::authorize(
-            &image.security,
-            &self.authorizer,
-            &who,
-            operation,
-            resource_type,
-            name,
-        )
+        self.decide(session, |acls, config, who| {
+            authorizer::authorize(acls, config, who, operation, resource_type, name)
+        })
     }
 
     /// Whether `session` may do `operation` on some resource of the type
@@ -44,33 +35,29 @@ impl Shard {
         if !self.authorizer.enabled {
             return true;
         }
-        let image = self.image.borrow();
-        let who = Request {
-            principal: &session.principal,
-            host: &session.host,
-        };
-        authorizer::authorize_by_resource_type(
-            &image.security,
-            &self.authorizer,
-            &who,
-            operation,
-            resource_type,
-        )
+        self.decide(session, |acls, config, who| {
+            authorizer::authorize_by_resource_type(acls, config, who, operation, resource_type)
+        })
     }
 
     /// The authorized-operations bit field Kafka reports for a resource.
     pub fn authorized_operations(&self, session: &Session, resource_type: i8, name: &str) -> i32 {
+        self.decide(session, |acls, config, who| {
+            authorizer::authorized_operations(acls, config, who, resource_type, name)
+        })
+    }
+
+    /// Runs a decision over this shard's ACLs for `session`.
+    fn decide<T>(
+        &self,
+        session: &Session,
+        decision: impl FnOnce(&SecurityState, &AuthorizerConfig, &Request) -> T,
+    ) -> T {
         let image = self.image.borrow();
         let who = Request {
             principal: &session.principal,
             host: &session.host,
         };
-        authorizer::authorized_operations(
-            &image.security,
-            &self.authorizer,
-            &who,
-            resource_type,
-            name,
-        )
+        decision(&image.security, &self.authorizer, &who)
     }
 }
