@@ -227,3 +227,85 @@ def test_kcat_over_sasl_ssl_scram(pki):
         assert bad.returncode != 0 and b"Authentication failed" in bad.stderr + bad.stdout
     finally:
         b.stop()
+
+
+def test_oauthbearer_signed_tokens_checked_against_a_jwks_file(tmp_path):
+    import base64
+    import json
+    import time
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def int_b64(n):
+        return b64(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+    key, other = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    numbers = key.public_key().public_numbers()
+    jwks = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                      "n": int_b64(numbers.n), "e": int_b64(numbers.e)}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+
+    def token(signer, sub="alice", exp_in=3600, iss="https://issuer.test", aud="fjord"):
+        header = b64(json.dumps({"alg": "RS256", "kid": "k1", "typ": "JWT"}).encode())
+        now = int(time.time())
+        claims = b64(json.dumps({"sub": sub, "iss": iss, "aud": aud, "iat": now, "exp": now + exp_in}).encode())
+        signature = signer.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{claims}.{b64(signature)}"
+
+    b = SecureBroker({"listeners": "SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+                      "sasl.enabled.mechanisms": "OAUTHBEARER",
+                      "sasl.oauthbearer.jwks.endpoint.url": f"file://{tmp_path}/jwks.json",
+                      "sasl.oauthbearer.expected.issuer": "https://issuer.test",
+                      "sasl.oauthbearer.expected.audience": "fjord"})
+    try:
+        def conf(make):
+            return {"bootstrap.servers": b.listeners["SASL_PLAINTEXT"], "security.protocol": "SASL_PLAINTEXT",
+                    "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _c: (make(), time.time() + 3600)}
+        round_trip(conf(lambda: token(key)))
+        for bad in (lambda: token(other),                       # signed by another key
+                    lambda: token(key, exp_in=-600),            # expired
+                    lambda: token(key, iss="https://evil.test"),  # wrong issuer
+                    lambda: token(key, aud="someone-else")):    # wrong audience
+            errors = refused(conf(bad))
+            assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
+        round_trip(conf(lambda: token(key)), records=3)
+        assert serialization  # imported for the key types only
+    finally:
+        b.stop()
+
+
+def test_clients_reauthenticate_on_their_connection(pki):
+    """connections.max.reauth.ms=3000: a producer that keeps writing for
+    three session lifetimes re-authenticates (KIP-368) and loses nothing."""
+    import time
+    b = SecureBroker({"listeners": "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+                      "sasl.enabled.mechanisms": "SCRAM-SHA-256", "connections.max.reauth.ms": "3000",
+                      **tls_settings(pki)},
+                     add_scram=["SCRAM-SHA-256=[name=re,password=re-secret]"])
+    try:
+        conf = {"bootstrap.servers": b.listeners["SASL_SSL"], "security.protocol": "SASL_SSL",
+                "ssl.ca.location": pki.ca, "sasl.mechanism": "SCRAM-SHA-256",
+                "sasl.username": "re", "sasl.password": "re-secret"}
+        topic = f"re-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient(conf)
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        acked, failed = [], []
+        producer = Producer({**conf, "acks": "all"})
+
+        def report(err, msg):
+            (failed if err else acked).append(err or msg.offset())
+        deadline = time.time() + 10
+        sent = 0
+        while time.time() < deadline:
+            producer.produce(topic, f"r{sent}".encode(), on_delivery=report)
+            sent += 1
+            producer.poll(0.05)
+        assert producer.flush(30) == 0
+        assert failed == [] and sorted(acked) == list(range(sent))
+        log = b.read_log()
+        assert "expired and the client did not re-authenticate" not in log
+    finally:
+        b.stop()
