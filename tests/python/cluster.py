@@ -68,6 +68,9 @@ class Node:
         self.cport = 9093 if cluster.netns else free_port()
         # Prometheus text (--metrics-addr), served by every node.
         self.mport = 9094 if cluster.netns else free_port()
+        # A second client listener, for clusters whose `listeners` setting
+        # (a template with {host}, {port}, {sport}) names one.
+        self.sport = 9095 if cluster.netns else free_port()
         self.dir = os.path.join(cluster.dir, f"node{node_id}")
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.dir, exist_ok=True)
@@ -101,8 +104,13 @@ class Node:
     def command(self):
         settings = {"node.id": str(self.id), "controller.quorum.voters": self.cluster.voters,
                     "process.roles": self.roles, **FAST, **self.cluster.settings}
-        cmd = [FJORD, "serve", "--listen", self.bootstrap, "--data-dir", self.data_dir, "--cores", "1",
-               "--metrics-addr", self.metrics_addr]
+        cmd = [FJORD, "serve", "--data-dir", self.data_dir, "--cores", "1", "--metrics-addr", self.metrics_addr,
+               *self.cluster.extra_args]
+        if "listeners" in settings:
+            # PLAINTEXT on `port` stays `bootstrap`, what the helpers use.
+            settings["listeners"] = settings["listeners"].format(host=self.host, port=self.port, sport=self.sport)
+        else:
+            cmd += ["--listen", self.bootstrap]
         if self.is_voter:
             cmd += ["--controller-listen", f"{self.host}:{self.cport}"]
         if self.cluster.netns:
@@ -196,6 +204,8 @@ class Cluster:
         self.dir = base_dir
         self.nodes = {}
         self.settings = {}
+        # Arguments every node's `fjord serve` gets (e.g. --add-scram).
+        self.extra_args = []
         self.voters = ""
 
     # ---- lifecycle -------------------------------------------------------
