@@ -57,6 +57,19 @@ def round_trip(conf, records=20):
     assert got == list(enumerate(values))
 
 
+def kcat_round_trip(bootstrap, settings):
+    """kcat (Debian's, librdkafka 2.0.2) writes two records and reads them
+    back at offsets 0 and 1 with `settings` as -X options."""
+    topic = f"k-{uuid.uuid4().hex[:8]}"
+    kcat = ["kcat", "-b", bootstrap]
+    for k, v in settings.items():
+        kcat += ["-X", f"{k}={v}"]
+    subprocess.run([*kcat, "-P", "-t", topic], input=b"a\nb\n", check=True, timeout=30)
+    out = subprocess.run([*kcat, "-C", "-t", topic, "-o", "beginning", "-c", "2", "-e", "-f", "%o %s\n"],
+                         capture_output=True, check=True, timeout=30)
+    assert out.stdout == b"0 a\n1 b\n"
+
+
 def refused(conf):
     """The client's error when it cannot get metadata (authentication or
     TLS failure), within a few seconds."""
@@ -101,6 +114,7 @@ def test_mutual_tls_requires_a_client_certificate(pki):
         with_cert = {**base, "ssl.certificate.location": f"{pki.dir}/alice.pem",
                      "ssl.key.location": f"{pki.dir}/alice.key"}
         round_trip(with_cert)
+        kcat_round_trip(b.listeners["SSL"], {k: v for k, v in with_cert.items() if k != "bootstrap.servers"})
     finally:
         b.stop()
 
@@ -113,6 +127,9 @@ def test_sasl_plain_users_from_jaas():
         conf = {"bootstrap.servers": b.listeners["SASL_PLAINTEXT"], "security.protocol": "SASL_PLAINTEXT",
                 "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret"}
         round_trip(conf)
+        kcat_round_trip(b.listeners["SASL_PLAINTEXT"], {k: v for k, v in conf.items()
+                                                        if k not in ("bootstrap.servers", "sasl.mechanism")}
+                        | {"sasl.mechanisms": "PLAIN"})
         errors = refused({**conf, "sasl.password": "wrong"})
         assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
         errors = refused({**conf, "sasl.username": "mallory"})
