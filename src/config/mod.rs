@@ -221,7 +221,7 @@ impl BrokerConfig {
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
             replication: replication::replication_config(&get)?,
-            security: security::security_config(&get, &values, &listener_overrides)?,
+            security: security::security_config(&get, &listener_overrides)?,
             values,
             explicit,
             bound_listeners: None,

@@ -35,8 +35,6 @@ pub struct SecurityConfig {
     pub inter_broker_listener_name: String,
     pub inter_broker_protocol: String,
     pub controller_listener_names: String,
-    /// Every setting's value by name, for per-listener lookups.
-    global: BTreeMap<String, String>,
     /// `listener.name.<listener>.<setting>` → value, keys lower case.
     overrides: BTreeMap<String, String>,
     pub authorizer_class_name: String,
@@ -60,27 +58,15 @@ pub struct OAuthSettings {
     pub clock_skew_seconds: i64,
 }
 
-impl SecurityConfig {
+impl super::BrokerConfig {
     /// Setting `name` as listener `listener` sees it: its
     /// `listener.name.` override, else the broker-wide value.
     pub fn on_listener(&self, listener: &str, name: &str) -> String {
         let key = format!("listener.name.{}.{name}", listener.to_ascii_lowercase());
-        self.overrides
-            .get(&key)
-            .or_else(|| self.global.get(name))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// A mechanism's JAAS text on a listener
-    /// (`listener.name.<l>.<mechanism>.sasl.jaas.config`), if given.
-    pub fn jaas_config(&self, listener: &str, mechanism: &str) -> Option<&str> {
-        let key = format!(
-            "listener.name.{}.{}.sasl.jaas.config",
-            listener.to_ascii_lowercase(),
-            mechanism.to_ascii_lowercase()
-        );
-        self.overrides.get(&key).map(String::as_str)
+        match self.security.overrides.get(&key) {
+            Some(value) => value.clone(),
+            None => super::get_value(&self.values, name),
+        }
     }
 
     /// The SASL mechanisms enabled on a listener, upper case.
@@ -97,6 +83,19 @@ impl SecurityConfig {
         self.on_listener(listener, "connections.max.reauth.ms")
             .parse()
             .unwrap_or(0)
+    }
+}
+
+impl SecurityConfig {
+    /// A mechanism's JAAS text on a listener
+    /// (`listener.name.<l>.<mechanism>.sasl.jaas.config`), if given.
+    pub fn jaas_config(&self, listener: &str, mechanism: &str) -> Option<&str> {
+        let key = format!(
+            "listener.name.{}.{}.sasl.jaas.config",
+            listener.to_ascii_lowercase(),
+            mechanism.to_ascii_lowercase()
+        );
+        self.overrides.get(&key).map(String::as_str)
     }
 }
 
@@ -119,7 +118,6 @@ pub fn is_listener_override(name: &str) -> bool {
 /// per-listener overrides.
 pub(super) fn security_config(
     get: &dyn Fn(&str) -> String,
-    all: &BTreeMap<&'static str, String>,
     overrides: &BTreeMap<String, String>,
 ) -> Result<SecurityConfig, ConfigError> {
     let number = |name: &str| -> Result<i64, ConfigError> { parse(name, &get(name)) };
@@ -136,10 +134,6 @@ pub(super) fn security_config(
         inter_broker_listener_name: get("inter.broker.listener.name"),
         inter_broker_protocol: get("security.inter.broker.protocol"),
         controller_listener_names: get("controller.listener.names"),
-        global: all
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
         overrides: overrides.clone(),
         authorizer_class_name: get("authorizer.class.name"),
         super_users: get("super.users"),
@@ -163,6 +157,30 @@ pub(super) fn security_config(
 #[cfg(test)]
 mod tests {
     use super::is_listener_override;
+
+    #[test]
+    fn a_listener_sees_its_override_else_the_broker_value() {
+        let sets: Vec<String> = [
+            "ssl.client.auth=requested",
+            "listener.name.sasl_ssl.ssl.client.auth=required",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms=scram-sha-512, PLAIN",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let config = crate::config::BrokerConfig::load(None, &sets).unwrap();
+        assert_eq!(
+            config.on_listener("SASL_SSL", "ssl.client.auth"),
+            "required"
+        );
+        assert_eq!(config.on_listener("SSL", "ssl.client.auth"), "requested");
+        assert_eq!(
+            config.sasl_mechanisms("SASL_SSL"),
+            ["SCRAM-SHA-512", "PLAIN"]
+        );
+        assert_eq!(config.sasl_mechanisms("SSL"), ["GSSAPI"], "Kafka's default");
+        assert_eq!(config.reauth_ms("SASL_SSL"), 0);
+    }
 
     #[test]
     fn listener_overrides_are_kafkas_prefix() {

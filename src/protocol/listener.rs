@@ -49,7 +49,7 @@ impl Listener {
         };
         let mut mechanisms = Vec::new();
         if protocol.uses_sasl() {
-            for m in security.sasl_mechanisms(name) {
+            for m in config.sasl_mechanisms(name) {
                 let mechanism = Mechanism::from_name(&m).ok_or_else(|| {
                     format!(
                         "listener {name}: SASL mechanism {m} is not supported \
@@ -73,7 +73,7 @@ impl Listener {
             tls,
             mechanisms,
             sasl,
-            reauth_ms: security.reauth_ms(name),
+            reauth_ms: config.reauth_ms(name),
             max_unauthenticated_frame: security.sasl_max_receive_size,
             inter_broker: false,
         })
@@ -81,7 +81,7 @@ impl Listener {
 }
 
 fn tls_acceptor(config: &BrokerConfig, listener: &str) -> Result<TlsAcceptor, String> {
-    let get = |n: &str| config.security.on_listener(listener, n);
+    let get = |n: &str| config.on_listener(listener, n);
     let pem = |setting: &str| -> Result<(), String> {
         match get(setting).to_ascii_uppercase().as_str() {
             "PEM" => Ok(()),
