@@ -3,7 +3,9 @@
 //! (`Module flag key="value" ...;`) or a JAAS file with sections
 //! (`KafkaServer { ... };`), of which the `KafkaServer` section is read.
 //! Each `user_NAME="password"` option of a PlainLoginModule entry is a
-//! PLAIN user, as Kafka's PlainServerCallbackHandler reads them.
+//! PLAIN user, as Kafka's PlainServerCallbackHandler reads them. The
+//! `username`/`password` options of a PlainLoginModule or ScramLoginModule
+//! entry are the broker's own login to other brokers.
 //!
 //! Must not: echo an option's value in an error (values are passwords), or
 //! read files (the caller hands the text in).
@@ -11,37 +13,12 @@
 use std::collections::HashMap;
 
 const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+const SCRAM_LOGIN_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 const SERVER_SECTION: &str = "KafkaServer";
 
 /// The PLAIN users and passwords in `text`.
 pub fn plain_users_from_jaas(text: &str) -> Result<HashMap<String, String>, String> {
-    let mut parser = Parser {
-        tokens: tokenize(text)?,
-        pos: 0,
-    };
-    let sectioned = matches!(parser.tokens.get(1), Some((Tok::Punct('{'), _)));
-    let entries = if sectioned {
-        let mut server: Option<Vec<Entry>> = None;
-        while !parser.at_end() {
-            let name = parser.word("a section name")?;
-            parser.expect('{')?;
-            let mut entries = Vec::new();
-            while !parser.eat('}') {
-                entries.push(parser.entry()?);
-            }
-            parser.eat(';');
-            if name == SERVER_SECTION {
-                server.get_or_insert_with(Vec::new).extend(entries);
-            }
-        }
-        server.ok_or_else(|| format!("JAAS text has no {SERVER_SECTION} section"))?
-    } else {
-        let mut entries = Vec::new();
-        while !parser.at_end() {
-            entries.push(parser.entry()?);
-        }
-        entries
-    };
+    let entries = entries(text)?;
     let plain: Vec<Entry> = entries
         .into_iter()
         .filter(|e| e.module == PLAIN_LOGIN_MODULE)
@@ -61,6 +38,68 @@ pub fn plain_users_from_jaas(text: &str) -> Result<HashMap<String, String>, Stri
         }
     }
     Ok(users)
+}
+
+/// The broker's own login for `mechanism` (what it sends to other
+/// brokers): the `username` and `password` options of the entry for that
+/// mechanism's login module (ScramLoginModule for SCRAM-*, PlainLoginModule
+/// for PLAIN), as Kafka's client login modules read them.
+pub fn login_from_jaas(text: &str, mechanism: &str) -> Result<(String, String), String> {
+    let module = match mechanism {
+        "PLAIN" => PLAIN_LOGIN_MODULE,
+        "SCRAM-SHA-256" | "SCRAM-SHA-512" => SCRAM_LOGIN_MODULE,
+        other => return Err(format!("fjord cannot log in to brokers with {other}")),
+    };
+    let entry = entries(text)?
+        .into_iter()
+        .rfind(|e| e.module == module)
+        .ok_or_else(|| format!("JAAS text has no {module} entry"))?;
+    // A later repeat wins, as in Kafka's option map.
+    let option = |name: &str| {
+        entry
+            .options
+            .iter()
+            .rfind(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    match (option("username"), option("password")) {
+        (Some(user), Some(password)) if !user.is_empty() => Ok((user, password)),
+        _ => Err(format!(
+            "the {module} entry needs username=\"...\" and password=\"...\" options"
+        )),
+    }
+}
+
+/// The login module entries of `text`: all of them in the setting form,
+/// the `KafkaServer` section's in a sectioned file.
+fn entries(text: &str) -> Result<Vec<Entry>, String> {
+    let mut parser = Parser {
+        tokens: tokenize(text)?,
+        pos: 0,
+    };
+    let sectioned = matches!(parser.tokens.get(1), Some((Tok::Punct('{'), _)));
+    if sectioned {
+        let mut server: Option<Vec<Entry>> = None;
+        while !parser.at_end() {
+            let name = parser.word("a section name")?;
+            parser.expect('{')?;
+            let mut entries = Vec::new();
+            while !parser.eat('}') {
+                entries.push(parser.entry()?);
+            }
+            parser.eat(';');
+            if name == SERVER_SECTION {
+                server.get_or_insert_with(Vec::new).extend(entries);
+            }
+        }
+        server.ok_or_else(|| format!("JAAS text has no {SERVER_SECTION} section"))
+    } else {
+        let mut entries = Vec::new();
+        while !parser.at_end() {
+            entries.push(parser.entry()?);
+        }
+        Ok(entries)
+    }
 }
 
 /// One login module entry. Options in order; a later repeat wins, as in
@@ -356,5 +395,23 @@ mod tests {
                 (result, _) => panic!("{text}: {:?}", result.map(|u| u.len())),
             }
         }
+    }
+
+    #[test]
+    fn the_brokers_own_login() {
+        let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                     username=\"broker\" password=\"s3cret\";";
+        assert_eq!(
+            login_from_jaas(scram, "SCRAM-SHA-512").unwrap(),
+            ("broker".to_string(), "s3cret".to_string())
+        );
+        assert!(login_from_jaas(scram, "PLAIN").is_err());
+        let plain = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                     username=\"admin\" password=\"pw\" user_admin=\"pw\";";
+        assert_eq!(login_from_jaas(plain, "PLAIN").unwrap().0, "admin");
+        let no_password = "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                           username=\"broker\";";
+        let e = login_from_jaas(no_password, "SCRAM-SHA-256").unwrap_err();
+        assert!(e.contains("password"), "{e}");
     }
 }

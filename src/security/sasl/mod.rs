@@ -15,6 +15,7 @@
 //! exists.
 
 pub mod add_scram;
+pub mod client;
 pub mod jaas;
 mod jwt;
 mod oauthbearer;
