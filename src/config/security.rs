@@ -34,6 +34,9 @@ pub struct SecurityConfig {
     pub protocol_map: String,
     pub inter_broker_listener_name: String,
     pub inter_broker_protocol: String,
+    /// sasl.mechanism.inter.broker.protocol: how this broker logs in to
+    /// other brokers on a SASL inter-broker listener.
+    pub inter_broker_sasl_mechanism: String,
     pub controller_listener_names: String,
     /// `listener.name.<listener>.<setting>` → value, keys lower case.
     overrides: BTreeMap<String, String>,
@@ -133,6 +136,7 @@ pub(super) fn security_config(
         protocol_map: get("listener.security.protocol.map"),
         inter_broker_listener_name: get("inter.broker.listener.name"),
         inter_broker_protocol: get("security.inter.broker.protocol"),
+        inter_broker_sasl_mechanism: get("sasl.mechanism.inter.broker.protocol"),
         controller_listener_names: get("controller.listener.names"),
         overrides: overrides.clone(),
         authorizer_class_name: get("authorizer.class.name"),

@@ -98,7 +98,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("security.inter.broker.protocol", T::String, "PLAINTEXT", "Security protocol between brokers when inter.broker.listener.name is unset"),
     setting("controller.listener.names", T::List, "CONTROLLER", "Listener names of the controller quorum (fjord: PLAINTEXT, on --controller-listen or this name in listeners)"),
     setting("sasl.enabled.mechanisms", T::List, "GSSAPI", "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI is not supported)"),
-    setting("sasl.mechanism.inter.broker.protocol", T::String, "GSSAPI", "Accepted for compatibility (fjord's followers fetch over PLAINTEXT or SSL)"),
+    setting("sasl.mechanism.inter.broker.protocol", T::String, "GSSAPI", "SASL mechanism followers log in to leaders with on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"),
     setting("sasl.server.max.receive.size", T::Int, "524288", "Largest frame accepted before a client has authenticated"),
     setting("connections.max.reauth.ms", T::Long, "0", "Longest an authenticated SASL session lasts before the client must re-authenticate (KIP-368); 0: forever"),
     setting("sasl.oauthbearer.jwks.endpoint.url", T::String, "", "JWKS for OAUTHBEARER token signatures (file: URL); empty: Kafka's unsecured validator"),

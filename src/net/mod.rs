@@ -10,13 +10,15 @@
 //!
 //! `tls` is the TLS transport (rustls) for SSL listeners: a handshake, then
 //! a reader and a writer half; it encrypts, so it copies instead of
-//! splicing. `principal_rules` maps a client certificate's DN to a name.
+//! splicing. `tls_client` is the broker's own TLS client (to other
+//! brokers). `principal_rules` maps a client certificate's DN to a name.
 
 mod pipes;
 pub mod principal_rules;
 mod ring;
 mod send;
 pub mod tls;
+pub mod tls_client;
 mod tls_files;
 mod x500_name;
 

@@ -5,9 +5,10 @@
 //! sends is always what this node holds on disk.
 //!
 //! Fetches are Kafka's (v16: ReplicaState with this broker's id and epoch,
-//! topic ids, LastFetchedEpoch), to the leader's client listener, so the
-//! leader serves them on the same path as consumers. Record bytes go to the
-//! log exactly as they arrived.
+//! topic ids, LastFetchedEpoch), to the leader's inter-broker listener
+//! (over TLS and with a SASL login when that listener's protocol asks,
+//! see `interbroker_client`), so the leader serves them on the same path as
+//! consumers. Record bytes go to the log exactly as they arrived.
 //!
 //! Must not: hold a borrow of the session or the replication state across
 //! an await, or report (fetch from) an offset that is not durable.
@@ -18,11 +19,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
+use super::interbroker_client::{Call, Transport};
 use super::Shard;
 use crate::cluster::notify::Notify;
 use crate::cluster::transport::within;
@@ -142,7 +143,12 @@ async fn fetch_once(
         let leader = shard
             .broker(session.leader)
             .ok_or_else(|| format!("leader {} not registered", session.leader))?;
-        *conn = Some(LeaderConnection::open(&format!("{}:{}", leader.host, leader.port)).await?);
+        *conn = Some(LeaderConnection::open(shard, &leader.host, leader.port).await?);
+    }
+    if conn.as_ref().is_some_and(|c| c.expired()) {
+        // Log in again before the leader closes the session (KIP-368).
+        *conn = None;
+        return Err("session lifetime reached; reconnecting".into());
     }
     let request = fetch_request(shard, &plans);
     let cfg = &shard.config.replication;
@@ -151,7 +157,7 @@ async fn fetch_once(
     let response: FetchResponse = conn
         .as_mut()
         .expect("connected above")
-        .call(ApiKey::Fetch, FETCH_VERSION, &request, deadline)
+        .call_within(ApiKey::Fetch, FETCH_VERSION, &request, deadline)
         .await?;
     if response.error_code != 0 {
         return Err(format!("fetch error code {}", response.error_code));
@@ -319,30 +325,58 @@ fn fetch_request(shard: &Shard, plans: &[FetchPlan]) -> FetchRequest {
         .with_topics(topics)
 }
 
-/// A Kafka connection to a leader's client listener, one request at a time.
+/// A Kafka connection to a leader's inter-broker listener, one request at
+/// a time.
 struct LeaderConnection {
-    stream: TcpStream,
+    stream: Transport,
     next_correlation_id: i32,
+    /// When the leader's SASL session ends (ms since the epoch), if it does.
+    expires_at_ms: Option<i64>,
+    /// Deadline of the login's requests.
+    login_deadline: Duration,
 }
 
 impl LeaderConnection {
-    async fn open(addr: &str) -> Result<LeaderConnection, String> {
-        let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)
+    async fn open(shard: &Shard, host: &str, port: i32) -> Result<LeaderConnection, String> {
+        let addr = format!("{host}:{port}");
+        let resolved: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&addr)
             .map_err(|e| format!("{addr}: {e}"))?
             .next()
             .ok_or_else(|| format!("{addr}: no address"))?;
-        let stream = within(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let client = &shard.interbroker_client;
+        let login_deadline = Duration::from_millis(shard.config.replication.socket_timeout_ms);
+        let setup = async {
+            let stream = TcpStream::connect(resolved)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let _ = stream.set_nodelay(true);
+            client.secure(stream, host).await
+        };
+        let stream = within(CONNECT_TIMEOUT.max(login_deadline), setup)
             .await
-            .ok_or_else(|| format!("connect {addr}: timed out"))?
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        Ok(LeaderConnection {
+            .ok_or_else(|| format!("connect {addr}: timed out"))??;
+        let mut conn = LeaderConnection {
             stream,
             next_correlation_id: 1,
-        })
+            expires_at_ms: None,
+            login_deadline,
+        };
+        let lifetime = client.authenticate(&mut conn).await.map_err(|e| {
+            // Worth a warning: it will not fix itself (a wrong password, a
+            // missing credential or ACL).
+            tracing::warn!(leader = %addr, "inter-broker login: {e}");
+            e
+        })?;
+        // Reconnect at 90% of the lifetime, ahead of the leader's cut-off.
+        conn.expires_at_ms = (lifetime > 0).then(|| now_ms() + lifetime * 9 / 10);
+        Ok(conn)
     }
 
-    async fn call<Q, R>(
+    fn expired(&self) -> bool {
+        self.expires_at_ms.is_some_and(|at| now_ms() >= at)
+    }
+
+    async fn call_within<Q, R>(
         &mut self,
         api: ApiKey,
         version: i16,
@@ -379,7 +413,18 @@ impl LeaderConnection {
             Ok(Bytes::from(body))
         })
         .await
-        .ok_or_else(|| "fetch timed out".to_string())??;
+        .ok_or_else(|| format!("{api:?} timed out"))??;
         client_codec::decode_response(api, version, cid, body).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl Call for LeaderConnection {
+    async fn call<Q, R>(&mut self, api: ApiKey, version: i16, request: &Q) -> Result<R, String>
+    where
+        Q: kafka_protocol::protocol::Encodable,
+        R: kafka_protocol::protocol::Decodable,
+    {
+        let deadline = self.login_deadline;
+        self.call_within(api, version, request, deadline).await
     }
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use glommio::net::TcpListener;
 
+use super::interbroker_client::InterBrokerClient;
 use super::Shard;
 use crate::cluster::image::ListenerEndpoint;
-use crate::config::listeners::{self, ListenerSpec, SecurityProtocol};
+use crate::config::listeners::{self, ListenerSpec};
 use crate::config::BrokerConfig;
 use crate::protocol::listener::Listener;
 
@@ -30,6 +31,8 @@ pub struct BoundListeners {
     pub advertised: Vec<ListenerEndpoint>,
     /// Index of the inter-broker listener (followers fetch from it).
     pub inter_broker: usize,
+    /// How followers connect to that listener on other brokers.
+    pub interbroker_client: InterBrokerClient,
 }
 
 impl BoundListeners {
@@ -59,6 +62,7 @@ impl BoundListeners {
             });
             listeners.push(Listener::build(config, &spec.name, spec.protocol, bound)?);
         }
+        let mut interbroker_client = InterBrokerClient::default();
         let inter_broker = match specs.is_empty() {
             true => 0,
             false => {
@@ -68,7 +72,7 @@ impl BoundListeners {
                     &security.inter_broker_listener_name,
                     &security.inter_broker_protocol,
                 )?;
-                inter_broker_usable(chosen)?;
+                interbroker_client = InterBrokerClient::build(config, chosen)?;
                 specs
                     .iter()
                     .position(|s| s.name == chosen.name)
@@ -83,6 +87,7 @@ impl BoundListeners {
             listeners: listeners.into_iter().map(Arc::new).collect(),
             advertised,
             inter_broker,
+            interbroker_client,
         })
     }
 
@@ -104,21 +109,6 @@ impl BoundListeners {
             })
             .collect();
         (join(bound), join(advertised))
-    }
-}
-
-/// fjord's followers fetch as plain Kafka clients without TLS or SASL, so
-/// the inter-broker listener must not need either.
-fn inter_broker_usable(spec: &ListenerSpec) -> Result<(), String> {
-    match spec.protocol {
-        SecurityProtocol::Plaintext => Ok(()),
-        other => Err(format!(
-            "the inter-broker listener {} is {}: fjord's followers fetch over PLAINTEXT only; \
-             give brokers a PLAINTEXT listener (on a private address) and name it in \
-             inter.broker.listener.name",
-            spec.name,
-            other.name()
-        )),
     }
 }
 

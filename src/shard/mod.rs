@@ -13,6 +13,7 @@ pub mod cluster_view;
 pub mod connection_limits;
 pub mod controller;
 pub mod follower_fetch;
+pub mod interbroker_client;
 pub mod listeners;
 pub mod maintenance;
 pub mod mesh;
@@ -101,6 +102,8 @@ pub struct Shard {
     pub replication: RefCell<replication::ShardReplication>,
     /// authorizer.class.name, super.users, allow.everyone.if.no.acl.found.
     pub authorizer: crate::security::authorizer::AuthorizerConfig,
+    /// How followers connect to leaders (TLS, SASL login).
+    pub interbroker_client: interbroker_client::InterBrokerClient,
     /// Client quota sensors and whether any quota is set.
     pub throttle: crate::protocol::throttle::ShardThrottle,
     /// Connection limits, and (controller shard) the broker's connections.

@@ -123,6 +123,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         let start = ShardStart {
             index,
             authorizer: authorizer.clone(),
+            interbroker_client: bound.interbroker_client.clone(),
             listeners: bound.listeners.clone(),
             identity: identity.clone(),
             data_dir: options.data_dir.clone(),
@@ -174,6 +175,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
 struct ShardStart {
     index: usize,
     authorizer: AuthorizerConfig,
+    interbroker_client: super::interbroker_client::InterBrokerClient,
     listeners: Vec<Arc<Listener>>,
     identity: BrokerIdentity,
     data_dir: PathBuf,
@@ -224,6 +226,7 @@ async fn run_shard_inner(
         replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
         authorizer: start.authorizer.clone(),
+        interbroker_client: start.interbroker_client.clone(),
         throttle: crate::protocol::throttle::ShardThrottle::new(SensorConfig::new(
             start.config.quota_window_num,
             start.config.quota_window_size_seconds,
