@@ -107,7 +107,8 @@ class Node:
         cmd = [FJORD, "serve", "--data-dir", self.data_dir, "--cores", "1", "--metrics-addr", self.metrics_addr,
                *self.cluster.extra_args]
         if "listeners" in settings:
-            # PLAINTEXT on `port` stays `bootstrap`, what the helpers use.
+            # The listener on `port` is `bootstrap`, what the helpers use
+            # (with cluster.client_conf when it is not PLAINTEXT).
             settings["listeners"] = settings["listeners"].format(host=self.host, port=self.port, sport=self.sport)
         else:
             cmd += ["--listen", self.bootstrap]
@@ -206,6 +207,9 @@ class Cluster:
         self.settings = {}
         # Arguments every node's `fjord serve` gets (e.g. --add-scram).
         self.extra_args = []
+        # Client settings the helpers (admin, metadata, wait_brokers) add,
+        # for clusters whose `port` listener needs TLS or SASL.
+        self.client_conf = {}
         self.voters = ""
 
     # ---- lifecycle -------------------------------------------------------
@@ -304,7 +308,7 @@ class Cluster:
     # ---- client helpers --------------------------------------------------
     def admin(self, i, **conf):
         # log_level 2: no "connection refused" lines from clients of dead nodes.
-        return AdminClient({"bootstrap.servers": self.bootstrap(i), "log_level": 2, **conf})
+        return AdminClient({"bootstrap.servers": self.bootstrap(i), "log_level": 2, **self.client_conf, **conf})
 
     def metadata(self, i, timeout=5):
         """Metadata as node i answers it: (brokers {id: port}, topics
