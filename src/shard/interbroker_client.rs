@@ -78,12 +78,11 @@ impl InterBrokerClient {
     /// What connecting to `spec` (the inter-broker listener) takes; errors
     /// name the setting that is missing or wrong.
     pub fn build(config: &BrokerConfig, spec: &ListenerSpec) -> Result<InterBrokerClient, String> {
-        let security = &config.security;
         let name = &spec.name;
         let tls = match spec.protocol.uses_tls() {
             false => None,
             true => {
-                let get = |s: &str| security.on_listener(name, s);
+                let get = |s: &str| config.on_listener(name, s);
                 let truststore = get("ssl.truststore.location");
                 if truststore.is_empty() {
                     return Err(format!(
@@ -193,7 +192,7 @@ fn login(config: &BrokerConfig, spec: &ListenerSpec) -> Result<Login, String> {
                  (it is {wanted:?}; fjord's brokers cannot log in with it)"
             )
         })?;
-    if !security.sasl_mechanisms(name).contains(&wanted) {
+    if !config.sasl_mechanisms(name).contains(&wanted) {
         return Err(format!(
             "sasl.mechanism.inter.broker.protocol={wanted} is not in the sasl.enabled.mechanisms \
              of the inter-broker listener {name}"
