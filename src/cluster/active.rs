@@ -18,6 +18,7 @@ use super::records::{self, MetadataRecord};
 use super::seed;
 use super::transport::{within, Inbound, Peer, Reply};
 use super::wire::{ControllerRequest, ControllerResponse, Purpose, QuorumState, VoterState};
+use crate::security::{acl, authorizer};
 use crate::util::now_ms;
 
 /// How often the active controller looks for expired broker sessions.
@@ -51,6 +52,24 @@ impl Inbound for Service {
         let node = self.0.clone();
         let peer = peer.clone();
         Box::pin(async move { handle(&node, Some(&peer), request).await })
+    }
+
+    fn may_join(&self, principal: &str, host: &str) -> bool {
+        let config = &self.0.options.link.authorizer;
+        if !config.enabled {
+            return true;
+        }
+        // super.users decide before any ACL is replicated; ACLs granting
+        // CLUSTER_ACTION work once this node has them.
+        let who = authorizer::Request { principal, host };
+        authorizer::authorize(
+            &self.0.image().security,
+            config,
+            &who,
+            acl::operation::CLUSTER_ACTION,
+            acl::resource::CLUSTER,
+            acl::CLUSTER_NAME,
+        )
     }
 
     fn closed(&self, peer: &Peer) {

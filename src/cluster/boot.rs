@@ -40,7 +40,10 @@ pub async fn start(
     let outboxes: HashMap<i32, Rc<Outbox>> = voters
         .iter()
         .filter(|(id, _)| is_voter && *id != node_id)
-        .map(|(id, addr)| (*id, Outbox::start(node_id, addr.clone())))
+        .map(|(id, addr)| {
+            let outbox = Outbox::start(node_id, addr.clone(), options.link.clone());
+            (*id, outbox)
+        })
         .collect();
     let node = Rc::new(ClusterNode {
         node_id,
@@ -159,7 +162,8 @@ fn spawn_loops(node: &Rc<ClusterNode>, listener: Option<TcpListener>) {
     glommio::spawn_local(run_publisher(node.clone())).detach();
     if let Some(listener) = listener {
         let service = Rc::new(super::active::Service(node.clone()));
-        glommio::spawn_local(super::transport::serve(listener, service)).detach();
+        let security = node.options.link.clone();
+        glommio::spawn_local(super::transport::serve(listener, service, security)).detach();
     }
     if node.is_voter() {
         glommio::spawn_local(super::active::run_expiry(node.clone())).detach();

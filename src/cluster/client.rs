@@ -96,7 +96,7 @@ impl ClusterNode {
                     node_id: self.node_id,
                     purpose,
                 };
-                let connection = Rc::new(Connection::open(&addr, hello).await?);
+                let connection = Rc::new(Connection::open(&addr, hello, &self.options.link).await?);
                 self.connections
                     .borrow_mut()
                     .insert(key, connection.clone());

@@ -27,6 +27,7 @@ pub mod elections;
 pub mod elr;
 pub mod image;
 mod lifecycle;
+pub mod link;
 pub mod node;
 pub mod notify;
 pub mod partition_change;

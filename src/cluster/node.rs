@@ -81,6 +81,8 @@ pub struct NodeOptions {
     /// `--add-scram`: credentials the first entry of a new log carries.
     pub bootstrap_scram: Vec<(String, crate::security::scram::ScramCredential)>,
     pub legacy: LegacyState,
+    /// How controller-listener connections are secured, both ways.
+    pub link: std::sync::Arc<super::link::LinkSecurity>,
 }
 
 pub struct ClusterNode {

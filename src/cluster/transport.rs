@@ -3,6 +3,11 @@
 //! outbound connection per peer voter for raft messages ([`Outbox`]), and
 //! request/response calls to another node's controller ([`Connection`]).
 //!
+//! Every connection is first secured as the listener's protocol says
+//! (`link`: TLS, a SASL login), and an inbound one's principal must be
+//! allowed to act as a node ([`Inbound::may_join`]) before its `Hello` is
+//! read.
+//!
 //! Nothing here blocks the shard: sockets are glommio's, queues are bounded
 //! and drop raft messages when full (raft-rs retransmits), and every connect
 //! and call has a deadline.
@@ -13,18 +18,23 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
+
 use futures_channel::oneshot;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 
+use super::link::{host_of, LinkSecurity, Secured};
 use super::wire::{self, ControllerRequest, ControllerResponse, Frame, Hello};
+use crate::net::halves::{ReadHalf, WriteHalf};
 
 /// Raft messages queued for one peer before new ones are dropped.
 const OUTBOX_LIMIT: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// For the security steps and the `Hello` together.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type Reply = Pin<Box<dyn Future<Output = ControllerResponse>>>;
@@ -44,20 +54,23 @@ pub trait Inbound {
     fn request(&self, peer: &Peer, request: ControllerRequest) -> Reply;
     /// The connection is gone (EOF, error, or a bad frame).
     fn closed(&self, peer: &Peer);
+    /// Whether `principal`, connecting from `host`, may act as a node of
+    /// the cluster (checked before its `Hello` is read).
+    fn may_join(&self, principal: &str, host: &str) -> bool;
 }
 
-/// Reads whole frames from a stream.
+/// Reads whole frames from a connection.
 pub struct FrameReader {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    reader: ReadHalf,
+    buf: BytesMut,
 }
 
 impl FrameReader {
-    pub fn new(stream: TcpStream) -> FrameReader {
-        FrameReader {
-            stream,
-            buf: Vec::with_capacity(64 * 1024),
-        }
+    /// `pending`: bytes already read past the security steps.
+    pub fn new(reader: ReadHalf, pending: BytesMut) -> FrameReader {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.extend_from_slice(&pending);
+        FrameReader { reader, buf }
     }
 
     /// The next frame, `Ok(None)` at a clean end of stream.
@@ -66,14 +79,14 @@ impl FrameReader {
             if let Some(len) = wire::frame_len(&self.buf)? {
                 if self.buf.len() >= len {
                     let frame = wire::decode(&self.buf[..len]);
-                    self.buf.drain(..len);
+                    let _ = self.buf.split_to(len);
                     return frame.map(Some);
                 }
+                self.buf.reserve(len - self.buf.len());
             }
-            let mut chunk = [0u8; 16 * 1024];
             let n = self
-                .stream
-                .read(&mut chunk)
+                .reader
+                .fill(&mut self.buf)
                 .await
                 .map_err(|e| format!("read: {e}"))?;
             if n == 0 {
@@ -83,13 +96,12 @@ impl FrameReader {
                     Err("connection closed inside a frame".into())
                 };
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }
 
 /// Accepts controller connections until the listener fails.
-pub async fn serve(listener: TcpListener, inbound: Rc<dyn Inbound>) {
+pub async fn serve(listener: TcpListener, inbound: Rc<dyn Inbound>, security: Arc<LinkSecurity>) {
     let next_connection = Cell::new(0u64);
     loop {
         let stream = match listener.accept().await {
@@ -103,27 +115,54 @@ pub async fn serve(listener: TcpListener, inbound: Rc<dyn Inbound>) {
         next_connection.set(next_connection.get() + 1);
         let connection = next_connection.get();
         let inbound = inbound.clone();
+        let security = security.clone();
         glommio::spawn_local(async move {
-            let addr = stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            if let Err(reason) = serve_connection(stream, connection, inbound).await {
-                tracing::info!(peer = addr, "controller connection closed: {reason}");
+            let addr = stream.peer_addr().ok();
+            let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+            let peer = addr.map(|a| a.to_string()).unwrap_or_default();
+            let secured = within(HELLO_TIMEOUT, admit(stream, &security, &*inbound, &ip)).await;
+            let result = match secured {
+                None => Err(format!("no login within {HELLO_TIMEOUT:?}")),
+                Some(Err(e)) => {
+                    // Will not fix itself: a wrong password or certificate.
+                    tracing::warn!(peer, "controller connection refused: {e}");
+                    return;
+                }
+                Some(Ok(secured)) => serve_connection(secured, connection, inbound).await,
+            };
+            if let Err(reason) = result {
+                tracing::info!(peer, "controller connection closed: {reason}");
             }
         })
         .detach();
     }
 }
 
-async fn serve_connection(
+/// Secures an inbound connection and checks its principal.
+async fn admit(
     stream: TcpStream,
+    security: &LinkSecurity,
+    inbound: &dyn Inbound,
+    host: &str,
+) -> Result<Secured, String> {
+    let _ = stream.set_nodelay(true);
+    let secured = security.accept(stream).await?;
+    if !inbound.may_join(&secured.principal, host) {
+        return Err(format!(
+            "{} may not act as a node of this cluster (it needs CLUSTER_ACTION on the \
+             cluster, or to be in super.users)",
+            secured.principal
+        ));
+    }
+    Ok(secured)
+}
+
+async fn serve_connection(
+    secured: Secured,
     connection: u64,
     inbound: Rc<dyn Inbound>,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
-    let writer = crate::net::dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
-    let mut reader = FrameReader::new(stream);
+    let mut reader = FrameReader::new(secured.reader, secured.pending);
     let hello = match within(HELLO_TIMEOUT, reader.next()).await {
         Some(Ok(Some(Frame::Hello(hello)))) => hello,
         _ => return Err("no hello".into()),
@@ -131,7 +170,7 @@ async fn serve_connection(
     let peer = Peer { hello, connection };
     let (responses, queue) = local_channel::new_unbounded::<Vec<u8>>();
     let responses = Rc::new(responses);
-    let writing = glommio::spawn_local(write_all_queued(writer, queue));
+    let writing = glommio::spawn_local(write_all_queued(secured.writer, queue));
     let result = read_frames(&mut reader, &peer, &inbound, &responses).await;
     inbound.closed(&peer);
     drop(responses);
@@ -163,9 +202,9 @@ async fn read_frames(
     Ok(())
 }
 
-async fn write_all_queued(mut stream: TcpStream, queue: local_channel::LocalReceiver<Vec<u8>>) {
+async fn write_all_queued(mut writer: WriteHalf, queue: local_channel::LocalReceiver<Vec<u8>>) {
     while let Some(bytes) = queue.recv().await {
-        if stream.write_all(&bytes).await.is_err() {
+        if writer.write_all(bytes).await.is_err() {
             return;
         }
     }
@@ -180,14 +219,48 @@ pub async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T>
     .await
 }
 
-async fn connect(addr: &str) -> Result<TcpStream, String> {
-    let addr: SocketAddr = resolve(addr)?;
-    let stream = within(CONNECT_TIMEOUT, TcpStream::connect(addr))
+/// Connects to `addr` and runs the security steps, within the deadline.
+/// A refused login or TLS handshake is logged here as a warning (it will
+/// not fix itself), a peer that is down is not.
+async fn connect(addr: &str, security: &LinkSecurity) -> Result<Secured, String> {
+    let socket: SocketAddr = resolve(addr)?;
+    let stream = within(CONNECT_TIMEOUT, TcpStream::connect(socket))
         .await
         .ok_or_else(|| format!("connect {addr}: timed out"))?
         .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    Ok(stream)
+    let secured = within(HELLO_TIMEOUT, security.connect(stream, host_of(addr)))
+        .await
+        .ok_or_else(|| format!("{addr}: no login within {HELLO_TIMEOUT:?}"))
+        .and_then(|r| r.map_err(|e| format!("{addr}: {e}")));
+    if let Err(e) = &secured {
+        warn_refused(e);
+    }
+    secured
+}
+
+thread_local! {
+    /// The last refusal warned about, and when: the same one is repeated
+    /// at most once a minute.
+    static LAST_REFUSAL: RefCell<Option<(String, std::time::Instant)>> =
+        const { RefCell::new(None) };
+}
+
+fn warn_refused(error: &str) {
+    let now = std::time::Instant::now();
+    let repeat = LAST_REFUSAL.with(|last| {
+        let mut last = last.borrow_mut();
+        let repeat = last.as_ref().is_some_and(|(text, at)| {
+            text == error && now.duration_since(*at) < Duration::from_secs(60)
+        });
+        if !repeat {
+            *last = Some((error.to_string(), now));
+        }
+        repeat
+    });
+    if !repeat {
+        tracing::warn!("controller listener: {error}");
+    }
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
@@ -210,13 +283,13 @@ pub struct Outbox {
 
 impl Outbox {
     /// Starts the sending task for the voter at `addr`.
-    pub fn start(me: i32, addr: String) -> Rc<Outbox> {
+    pub fn start(me: i32, addr: String, security: Arc<LinkSecurity>) -> Rc<Outbox> {
         let outbox = Rc::new(Outbox {
             queue: RefCell::new(VecDeque::new()),
             wake: RefCell::new(None),
             unreachable: Cell::new(false),
         });
-        glommio::spawn_local(run_outbox(me, addr, Rc::downgrade(&outbox))).detach();
+        glommio::spawn_local(run_outbox(me, addr, security, Rc::downgrade(&outbox))).detach();
         outbox
     }
 
@@ -243,18 +316,24 @@ impl Outbox {
     }
 }
 
-async fn run_outbox(me: i32, addr: String, outbox: std::rc::Weak<Outbox>) {
+async fn run_outbox(
+    me: i32,
+    addr: String,
+    security: Arc<LinkSecurity>,
+    outbox: std::rc::Weak<Outbox>,
+) {
     let hello = wire::encode(&Frame::Hello(Hello {
         node_id: me,
         purpose: wire::Purpose::Raft,
     }));
     loop {
-        let stream = connect(&addr).await;
+        let secured = connect(&addr, &security).await;
         let Some(strong) = outbox.upgrade() else {
             return;
         };
-        let mut stream = match stream {
-            Ok(stream) => stream,
+        let mut writer = match secured {
+            // Raft messages only go out: the reading half is dropped.
+            Ok(secured) => secured.writer,
             Err(e) => {
                 tracing::debug!("raft peer {addr}: {e}");
                 strong.unreachable.set(true);
@@ -267,7 +346,7 @@ async fn run_outbox(me: i32, addr: String, outbox: std::rc::Weak<Outbox>) {
         };
         strong.unreachable.set(false);
         drop(strong);
-        if stream.write_all(&hello).await.is_err() {
+        if writer.write_all(hello.clone()).await.is_err() {
             continue;
         }
         loop {
@@ -277,7 +356,7 @@ async fn run_outbox(me: i32, addr: String, outbox: std::rc::Weak<Outbox>) {
             strong.wait().await;
             let batch: Vec<u8> = strong.queue.borrow_mut().drain(..).flatten().collect();
             drop(strong);
-            if let Err(e) = stream.write_all(&batch).await {
+            if let Err(e) = writer.write_all(batch).await {
                 tracing::debug!("raft peer {addr}: {e}");
                 break;
             }
@@ -294,24 +373,28 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn open(addr: &str, hello: Hello) -> Result<Connection, String> {
-        let mut stream = connect(addr).await?;
-        stream
-            .write_all(&wire::encode(&Frame::Hello(hello)))
+    pub async fn open(
+        addr: &str,
+        hello: Hello,
+        security: &LinkSecurity,
+    ) -> Result<Connection, String> {
+        let mut secured = connect(addr, security).await?;
+        secured
+            .writer
+            .write_all(wire::encode(&Frame::Hello(hello)))
             .await
             .map_err(|e| format!("hello to {addr}: {e}"))?;
-        let reader = crate::net::dup_stream(&stream).map_err(|e| format!("dup: {e}"))?;
         let pending: Rc<RefCell<HashMap<u64, oneshot::Sender<ControllerResponse>>>> =
             Default::default();
         let closed = Rc::new(Cell::new(false));
         glommio::spawn_local(read_responses(
-            FrameReader::new(reader),
+            FrameReader::new(secured.reader, secured.pending),
             pending.clone(),
             closed.clone(),
         ))
         .detach();
         let (writer, queue) = local_channel::new_unbounded::<Vec<u8>>();
-        glommio::spawn_local(write_all_queued(stream, queue)).detach();
+        glommio::spawn_local(write_all_queued(secured.writer, queue)).detach();
         Ok(Connection {
             writer,
             pending,

@@ -114,6 +114,25 @@ pub fn parse_protocol_map(text: &str) -> Result<Vec<(String, SecurityProtocol)>,
         .collect()
 }
 
+/// The controller listener every node connects to (the first name in
+/// `controller.listener.names`) and its security protocol, from
+/// `listener.security.protocol.map` (PLAINTEXT when the map leaves it out).
+pub fn controller_listener(
+    controller_listener_names: &str,
+    protocol_map: &str,
+) -> Result<(String, SecurityProtocol), String> {
+    let name = controller_listener_names
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .find(|s| !s.is_empty())
+        .ok_or("controller.listener.names is empty")?;
+    let protocol = parse_protocol_map(protocol_map)?
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map_or(SecurityProtocol::Plaintext, |(_, p)| p);
+    Ok((name, protocol))
+}
+
 /// The settings that decide the listeners, as given.
 pub struct ListenerSettings<'a> {
     pub listeners: &'a str,
@@ -152,13 +171,6 @@ pub fn resolve(
                 )
             })?;
         if controller_names.contains(&endpoint.name) {
-            if protocol != SecurityProtocol::Plaintext {
-                return Err(format!(
-                    "controller listener {} is {}: fjord's controller listener is PLAINTEXT only",
-                    endpoint.name,
-                    protocol.name()
-                ));
-            }
             controller = Some(bind);
             continue;
         }

@@ -38,6 +38,9 @@ pub struct SecurityConfig {
     /// other brokers on a SASL inter-broker listener.
     pub inter_broker_sasl_mechanism: String,
     pub controller_listener_names: String,
+    /// sasl.mechanism.controller.protocol: how this node logs in to the
+    /// controllers on a SASL controller listener.
+    pub controller_sasl_mechanism: String,
     /// `listener.name.<listener>.<setting>` → value, keys lower case.
     overrides: BTreeMap<String, String>,
     pub authorizer_class_name: String,
@@ -138,6 +141,7 @@ pub(super) fn security_config(
         inter_broker_protocol: get("security.inter.broker.protocol"),
         inter_broker_sasl_mechanism: get("sasl.mechanism.inter.broker.protocol"),
         controller_listener_names: get("controller.listener.names"),
+        controller_sasl_mechanism: get("sasl.mechanism.controller.protocol"),
         overrides: overrides.clone(),
         authorizer_class_name: get("authorizer.class.name"),
         super_users: get("super.users"),

@@ -13,6 +13,7 @@
 //! splicing. `tls_client` is the broker's own TLS client (to other
 //! brokers). `principal_rules` maps a client certificate's DN to a name.
 
+pub mod halves;
 mod pipes;
 pub mod principal_rules;
 mod ring;

@@ -38,7 +38,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{Connection, ServerConfig, ServerConnection};
 
 use super::principal_rules::PrincipalMapper;
 use super::tls_files::{load_keystore, load_truststore};
@@ -134,7 +134,8 @@ impl TlsAcceptor {
         mut stream: TcpStream,
     ) -> io::Result<(TlsReader, TlsWriter, Option<String>)> {
         super::set_nonblocking(stream.as_raw_fd())?;
-        let mut conn = ServerConnection::new(self.config.clone()).map_err(invalid)?;
+        let mut conn =
+            Connection::Server(ServerConnection::new(self.config.clone()).map_err(invalid)?);
         let mut records = Records::default();
         let mut ciphertext = vec![0u8; READ_SIZE];
         let mut out = Vec::new();
@@ -182,29 +183,43 @@ impl TlsAcceptor {
                 Some(name)
             }
         };
-        let writer_stream = super::dup_stream(&stream)?;
-        let conn = Rc::new(RefCell::new(conn));
-        let reader = TlsReader {
-            conn: conn.clone(),
-            stream,
-            records,
-            ciphertext,
-            early,
-            peer_closed,
-        };
-        let writer = TlsWriter {
-            conn,
-            stream: writer_stream,
-            staged: Vec::new(),
-            out,
-        };
+        let (reader, writer) = halves(conn, stream, records, early, peer_closed)?;
         Ok((reader, writer, principal))
     }
 }
 
+/// Splits a connection whose handshake is done into its two halves, each
+/// on its own descriptor. `records`: where the stream read so far stands
+/// relative to record boundaries; `early`: plaintext already decrypted.
+pub(super) fn halves(
+    conn: Connection,
+    stream: TcpStream,
+    records: Records,
+    early: BytesMut,
+    peer_closed: bool,
+) -> io::Result<(TlsReader, TlsWriter)> {
+    let writer_stream = super::dup_stream(&stream)?;
+    let conn = Rc::new(RefCell::new(conn));
+    let reader = TlsReader {
+        conn: conn.clone(),
+        stream,
+        records,
+        ciphertext: vec![0u8; READ_SIZE],
+        early,
+        peer_closed,
+    };
+    let writer = TlsWriter {
+        conn,
+        stream: writer_stream,
+        staged: Vec::new(),
+        out: Vec::new(),
+    };
+    Ok((reader, writer))
+}
+
 /// The reading half: decrypts what the client sends.
 pub struct TlsReader {
-    conn: Rc<RefCell<ServerConnection>>,
+    conn: Rc<RefCell<Connection>>,
     stream: TcpStream,
     records: Records,
     ciphertext: Vec<u8>,
@@ -258,7 +273,7 @@ impl TlsReader {
 /// The writing half: encrypts response frames. The only half that writes
 /// ciphertext after the handshake.
 pub struct TlsWriter {
-    conn: Rc<RefCell<ServerConnection>>,
+    conn: Rc<RefCell<Connection>>,
     stream: TcpStream,
     /// Plaintext gathered from small chunks, so they share records.
     staged: Vec<u8>,
@@ -396,7 +411,11 @@ impl TlsWriter {
 /// `plain` as it goes (rustls refuses more input while 16 KiB of
 /// plaintext wait). Stops early at the client's close_notify; returns
 /// whether it has come.
-fn feed(conn: &mut ServerConnection, mut data: &[u8], plain: &mut BytesMut) -> io::Result<bool> {
+pub(super) fn feed(
+    conn: &mut Connection,
+    mut data: &[u8],
+    plain: &mut BytesMut,
+) -> io::Result<bool> {
     let mut closed = false;
     while !data.is_empty() {
         if conn.read_tls(&mut data)? == 0 {
@@ -439,14 +458,14 @@ async fn recv(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 /// so that an EOF inside a record (a truncation) is told from one between
 /// records; rustls reports both alike.
 #[derive(Default)]
-struct Records {
+pub(super) struct Records {
     header: [u8; 5],
     header_len: usize,
     body_left: usize,
 }
 
 impl Records {
-    fn feed(&mut self, mut data: &[u8]) {
+    pub(super) fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.body_left > 0 {
                 let n = self.body_left.min(data.len());

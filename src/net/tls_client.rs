@@ -17,12 +17,16 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection};
+use rustls::{ClientConfig, ClientConnection, Connection};
 
+use super::halves::{ReadHalf, WriteHalf};
+use super::tls::{self, Records, TlsReader, TlsWriter};
 use super::tls_files::{load_keystore, load_truststore};
+use crate::config::BrokerConfig;
 
 /// Ciphertext read from the socket at once (one record is at most ~16 KiB).
 const READ_SIZE: usize = 32 * 1024;
@@ -60,6 +64,8 @@ pub struct TlsClientStream {
     ciphertext: Vec<u8>,
     taken: usize,
     filled: usize,
+    /// Record boundaries of what was read, handed on by `into_halves`.
+    records: Records,
 }
 
 /// Runs the handshake on `stream` as a client of `server_name` (a DNS
@@ -82,6 +88,7 @@ pub async fn connect(
         ciphertext: vec![0u8; READ_SIZE],
         taken: 0,
         filled: 0,
+        records: Records::default(),
     };
     while tls.conn.is_handshaking() {
         if tls.conn.wants_write() {
@@ -127,6 +134,18 @@ impl TlsClientStream {
         Ok(())
     }
 
+    /// Splits the connection into a reading and a writing half (each on
+    /// its own descriptor) for a caller that reads and writes at once.
+    /// Ciphertext and plaintext not read yet go with the reading half.
+    pub fn into_halves(self) -> io::Result<(TlsReader, TlsWriter)> {
+        let mut conn = Connection::Client(self.conn);
+        let mut early = BytesMut::new();
+        drain_plaintext(&mut conn, &mut early)?;
+        let left = &self.ciphertext[self.taken..self.filled];
+        let peer_closed = tls::feed(&mut conn, left, &mut early)?;
+        tls::halves(conn, self.stream, self.records, early, peer_closed)
+    }
+
     /// Sends whatever rustls has queued (handshake, records, alerts).
     async fn flush(&mut self) -> io::Result<()> {
         let mut out = Vec::new();
@@ -149,6 +168,7 @@ impl TlsClientStream {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             (self.taken, self.filled) = (0, n);
+            self.records.feed(&self.ciphertext[..n]);
         }
         while self.taken < self.filled {
             let mut data = &self.ciphertext[self.taken..self.filled];
@@ -175,4 +195,101 @@ impl TlsClientStream {
 
 fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Moves the plaintext rustls holds to `plain`.
+fn drain_plaintext(conn: &mut Connection, plain: &mut BytesMut) -> io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match conn.reader().read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => plain.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The client configuration for connecting to `listener` of another node
+/// as this node, or None when the listener does not use TLS: trust the
+/// listener's `ssl.truststore.location`, and present the listener's key
+/// store where the other side asks for a client certificate, as Kafka
+/// uses one key and trust store pair in both directions. Errors name the
+/// setting.
+pub fn for_listener(
+    config: &BrokerConfig,
+    listener: &str,
+    uses_tls: bool,
+) -> Result<Option<Arc<ClientConfig>>, String> {
+    if !uses_tls {
+        return Ok(None);
+    }
+    let get = |s: &str| config.on_listener(listener, s);
+    let truststore = get("ssl.truststore.location");
+    if truststore.is_empty() {
+        return Err(format!(
+            "listener {listener} uses TLS: set ssl.truststore.location (PEM) to the CA of \
+             the nodes' certificates, which a node checks its peers against"
+        ));
+    }
+    let client_auth = get("ssl.client.auth").to_ascii_lowercase();
+    let keystore = get("ssl.keystore.location");
+    let keystore = (matches!(client_auth.as_str(), "requested" | "required")
+        && !keystore.is_empty())
+    .then_some(Path::new(&keystore));
+    let config = client_config(truststore.as_ref(), keystore)
+        .map_err(|e| format!("listener {listener}: {e}"))?;
+    Ok(Some(Arc::new(config)))
+}
+
+/// A connection this node opened to another, encrypted or not, used one
+/// request and one answer at a time (a login, say) before `into_halves`.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<TlsClientStream>),
+}
+
+impl ClientStream {
+    /// TLS on `stream` when `config` is set; `host` is the name the
+    /// server's certificate must carry.
+    pub async fn open(
+        stream: TcpStream,
+        host: &str,
+        config: Option<&Arc<ClientConfig>>,
+    ) -> Result<ClientStream, String> {
+        match config {
+            None => Ok(ClientStream::Plain(stream)),
+            Some(config) => connect(stream, host, config.clone())
+                .await
+                .map(|s| ClientStream::Tls(Box::new(s)))
+                .map_err(|e| format!("TLS handshake with {host}: {e}")),
+        }
+    }
+
+    pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.write_all(data).await,
+            ClientStream::Tls(s) => s.write_all(data).await,
+        }
+    }
+
+    pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.read_exact(buf).await,
+            ClientStream::Tls(s) => s.read_exact(buf).await,
+        }
+    }
+
+    pub fn into_halves(self) -> io::Result<(ReadHalf, WriteHalf)> {
+        match self {
+            ClientStream::Plain(stream) => {
+                let writer = super::dup_stream(&stream)?;
+                Ok((ReadHalf::Plain(stream), WriteHalf::Plain(writer)))
+            }
+            ClientStream::Tls(tls) => {
+                let (reader, writer) = tls.into_halves()?;
+                Ok((ReadHalf::Tls(reader), WriteHalf::Tls(writer)))
+            }
+        }
+    }
 }

@@ -23,10 +23,11 @@ use glommio::net::TcpStream;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
-use super::interbroker_client::{Call, Transport};
+use super::interbroker_client::Call;
 use super::Shard;
 use crate::cluster::notify::Notify;
 use crate::cluster::transport::within;
+use crate::net::tls_client::ClientStream;
 use crate::protocol::client_codec::{self, MAX_FRAME};
 use crate::replication::follower::{FetchPlan, FetchSession, LocalLog, Reply, Step};
 use crate::storage::PartitionLog;
@@ -328,7 +329,7 @@ fn fetch_request(shard: &Shard, plans: &[FetchPlan]) -> FetchRequest {
 /// A Kafka connection to a leader's inter-broker listener, one request at
 /// a time.
 struct LeaderConnection {
-    stream: Transport,
+    stream: ClientStream,
     next_correlation_id: i32,
     /// When the leader's SASL session ends (ms since the epoch), if it does.
     expires_at_ms: Option<i64>,

@@ -1,15 +1,12 @@
 //! How this broker connects to other brokers' inter-broker listener as a
 //! client (a follower fetching from its leader), as Kafka does: TLS when
-//! the listener's protocol uses it, trusting the listener's
-//! `ssl.truststore.location`; then a SASL login (SaslHandshake v1,
-//! SaslAuthenticate v2) with `sasl.mechanism.inter.broker.protocol` and
-//! the `username`/`password` of that mechanism's JAAS entry on the
-//! listener (`listener.name.<l>.<mechanism>.sasl.jaas.config`, else the
-//! `fjord.sasl.jaas.file` KafkaServer section).
+//! the listener's protocol uses it (`net::tls_client::for_listener`), then
+//! a SASL login (SaslHandshake v1, SaslAuthenticate v2) with
+//! `sasl.mechanism.inter.broker.protocol` and the broker's credentials
+//! (`security::sasl::login`).
 //!
-//! Owns: checking those settings once at start (errors name the setting)
-//! and the per-connection steps. Must not: log or print the password (no
-//! type here derives `Debug`), or read files after start.
+//! Owns: checking those settings once at start and carrying the login over
+//! Kafka requests. Must not: log or print the password.
 
 use std::sync::Arc;
 
@@ -23,46 +20,15 @@ use rustls::ClientConfig;
 
 use crate::config::listeners::ListenerSpec;
 use crate::config::BrokerConfig;
-use crate::net::tls_client::{self, TlsClientStream};
-use crate::security::sasl::client::{plain_token, ScramClient};
-use crate::security::sasl::{jaas, Mechanism};
+use crate::net::tls_client::{self, ClientStream};
+use crate::security::sasl::login::{Login, SaslExchange};
+use crate::security::sasl::Mechanism;
 
 /// Built once at start, shared by every shard.
 #[derive(Clone, Default)]
 pub struct InterBrokerClient {
     tls: Option<Arc<ClientConfig>>,
     login: Option<Arc<Login>>,
-}
-
-/// The broker's own credentials. Not `Debug`: it holds the password.
-struct Login {
-    mechanism: Mechanism,
-    user: String,
-    password: String,
-}
-
-/// The socket to the leader, encrypted or not.
-pub enum Transport {
-    Plain(TcpStream),
-    Tls(Box<TlsClientStream>),
-}
-
-impl Transport {
-    pub async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        use futures_lite::AsyncWriteExt;
-        match self {
-            Transport::Plain(s) => s.write_all(data).await,
-            Transport::Tls(s) => s.write_all(data).await,
-        }
-    }
-
-    pub async fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        use futures_lite::AsyncReadExt;
-        match self {
-            Transport::Plain(s) => s.read_exact(buf).await,
-            Transport::Tls(s) => s.read_exact(buf).await,
-        }
-    }
 }
 
 /// Sends one request and returns its response (the caller's connection).
@@ -79,146 +45,62 @@ impl InterBrokerClient {
     /// name the setting that is missing or wrong.
     pub fn build(config: &BrokerConfig, spec: &ListenerSpec) -> Result<InterBrokerClient, String> {
         let name = &spec.name;
-        let tls = match spec.protocol.uses_tls() {
-            false => None,
-            true => {
-                let get = |s: &str| config.on_listener(name, s);
-                let truststore = get("ssl.truststore.location");
-                if truststore.is_empty() {
-                    return Err(format!(
-                        "the inter-broker listener {name} uses TLS: set ssl.truststore.location \
-                         (PEM) to the CA of the brokers' certificates, which followers check \
-                         their leader against"
-                    ));
-                }
-                // Present our certificate only where the leader asks for one.
-                let client_auth = get("ssl.client.auth").to_ascii_lowercase();
-                let keystore = get("ssl.keystore.location");
-                let keystore = (matches!(client_auth.as_str(), "requested" | "required")
-                    && !keystore.is_empty())
-                .then_some(std::path::Path::new(&keystore));
-                let config = tls_client::client_config(truststore.as_ref(), keystore)
-                    .map_err(|e| format!("inter-broker listener {name}: {e}"))?;
-                Some(Arc::new(config))
-            }
-        };
+        let tls = tls_client::for_listener(config, name, spec.protocol.uses_tls())?;
         let login = match spec.protocol.uses_sasl() {
             false => None,
-            true => Some(Arc::new(login(config, spec)?)),
+            true => Some(Arc::new(Login::from_settings(
+                config,
+                name,
+                "sasl.mechanism.inter.broker.protocol",
+                &config.security.inter_broker_sasl_mechanism,
+                &[
+                    Mechanism::Plain,
+                    Mechanism::ScramSha256,
+                    Mechanism::ScramSha512,
+                ],
+            )?)),
         };
         Ok(InterBrokerClient { tls, login })
     }
 
     /// TLS on `stream` if the listener uses it; `host` is the leader's
     /// advertised host, which its certificate must name.
-    pub async fn secure(&self, stream: TcpStream, host: &str) -> Result<Transport, String> {
-        match &self.tls {
-            None => Ok(Transport::Plain(stream)),
-            Some(config) => tls_client::connect(stream, host, config.clone())
-                .await
-                .map(|s| Transport::Tls(Box::new(s)))
-                .map_err(|e| format!("TLS handshake with {host}: {e}")),
-        }
+    pub async fn secure(&self, stream: TcpStream, host: &str) -> Result<ClientStream, String> {
+        ClientStream::open(stream, host, self.tls.as_ref()).await
     }
 
     /// The SASL login, if the listener uses SASL. Returns the session
     /// lifetime the leader granted (ms, 0: unlimited).
     pub async fn authenticate(&self, conn: &mut impl Call) -> Result<i64, String> {
-        let Some(login) = &self.login else {
-            return Ok(0);
-        };
-        let mechanism = login.mechanism.name();
-        let request =
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-        let response: SaslHandshakeResponse = conn.call(ApiKey::SaslHandshake, 1, &request).await?;
-        if response.error_code != 0 {
-            return Err(format!(
-                "SASL handshake for {mechanism} refused (error code {})",
-                response.error_code
-            ));
+        match &self.login {
+            None => Ok(0),
+            Some(login) => login.run(&mut KafkaSasl(conn)).await,
         }
-        let last = match login.mechanism {
-            Mechanism::Plain => {
-                let token = plain_token(&login.user, &login.password);
-                authenticate(conn, login, token).await?
-            }
-            _ => {
-                let mut scram = ScramClient::new(login.mechanism, &login.user, &login.password)?;
-                let server_first = authenticate(conn, login, scram.first()).await?;
-                let client_final = scram.last(&server_first.auth_bytes)?;
-                let server_final = authenticate(conn, login, client_final).await?;
-                scram.verify(&server_final.auth_bytes)?;
-                server_final
-            }
-        };
-        Ok(last.session_lifetime_ms.max(0))
     }
 }
 
-/// One SaslAuthenticate round; a refusal names the user, never the password.
-async fn authenticate(
-    conn: &mut impl Call,
-    login: &Login,
-    token: Vec<u8>,
-) -> Result<SaslAuthenticateResponse, String> {
-    let request = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
-    let response: SaslAuthenticateResponse =
-        conn.call(ApiKey::SaslAuthenticate, 2, &request).await?;
-    if response.error_code != 0 {
-        return Err(format!(
-            "authentication failed as {} with {}: {}",
-            login.user,
-            login.mechanism.name(),
-            response.error_message.as_deref().unwrap_or("")
-        ));
-    }
-    Ok(response)
-}
+/// SASL over Kafka's SaslHandshake v1 and SaslAuthenticate v2.
+struct KafkaSasl<'a, C>(&'a mut C);
 
-/// sasl.mechanism.inter.broker.protocol and its credentials.
-fn login(config: &BrokerConfig, spec: &ListenerSpec) -> Result<Login, String> {
-    let security = &config.security;
-    let name = &spec.name;
-    let wanted = security
-        .inter_broker_sasl_mechanism
-        .trim()
-        .to_ascii_uppercase();
-    let mechanism = Mechanism::from_name(&wanted)
-        .filter(|m| *m != Mechanism::OAuthBearer)
-        .ok_or_else(|| {
-            format!(
-                "the inter-broker listener {name} uses SASL: set \
-                 sasl.mechanism.inter.broker.protocol to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 \
-                 (it is {wanted:?}; fjord's brokers cannot log in with it)"
-            )
-        })?;
-    if !config.sasl_mechanisms(name).contains(&wanted) {
-        return Err(format!(
-            "sasl.mechanism.inter.broker.protocol={wanted} is not in the sasl.enabled.mechanisms \
-             of the inter-broker listener {name}"
-        ));
+impl<C: Call> SaslExchange for KafkaSasl<'_, C> {
+    async fn handshake(&mut self, mechanism: &str) -> Result<(), String> {
+        let request =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.into()));
+        let response: SaslHandshakeResponse =
+            self.0.call(ApiKey::SaslHandshake, 1, &request).await?;
+        match response.error_code {
+            0 => Ok(()),
+            code => Err(format!("refused (error code {code})")),
+        }
     }
-    let text = match security.jaas_config(name, &wanted) {
-        Some(text) => text.to_string(),
-        None if !security.jaas_file.is_empty() => std::fs::read_to_string(&security.jaas_file)
-            .map_err(|e| format!("fjord.sasl.jaas.file {}: {e}", security.jaas_file))?,
-        None => return Err(format!(
-            "the inter-broker listener {name} uses SASL: set listener.name.{}.{}.sasl.jaas.config \
-                 with the broker's username=\"...\" password=\"...\"",
-            name.to_ascii_lowercase(),
-            wanted.to_ascii_lowercase()
-        )),
-    };
-    let (user, password) = jaas::login_from_jaas(&text, &wanted).map_err(|e| {
-        format!(
-            "listener.name.{}.{}.sasl.jaas.config: {e}",
-            name.to_ascii_lowercase(),
-            wanted.to_ascii_lowercase()
-        )
-    })?;
-    Ok(Login {
-        mechanism,
-        user,
-        password,
-    })
+
+    async fn token(&mut self, token: Vec<u8>) -> Result<(Vec<u8>, i64), String> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+        let response: SaslAuthenticateResponse =
+            self.0.call(ApiKey::SaslAuthenticate, 2, &request).await?;
+        if response.error_code != 0 {
+            return Err(response.error_message.as_deref().unwrap_or("").to_string());
+        }
+        Ok((response.auth_bytes.to_vec(), response.session_lifetime_ms))
+    }
 }

@@ -12,6 +12,7 @@ mod authorization;
 pub mod cluster_view;
 pub mod connection_limits;
 pub mod controller;
+pub mod controller_link;
 pub mod follower_fetch;
 pub mod interbroker_client;
 pub mod listeners;

@@ -102,6 +102,13 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
         security.allow_everyone_if_no_acl_found,
     )
     .map_err(|e| ServeError::Shard(0, format!("authorizer.class.name: {e}")))?;
+    let controller_link = super::controller_link::link_security(
+        &options.config,
+        &authorizer,
+        controller_listen.is_some(),
+    )
+    .map_err(|e| ServeError::Shard(0, e))?;
+    let controller_link = Arc::new(controller_link);
     let config = {
         let (listening, advertised) = bound.describe();
         options.config.clone().with_listeners(listening, advertised)
@@ -131,6 +138,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
             legacy: legacy.clone(),
             scram_users: options.scram_users.clone(),
             controller_listen,
+            controller_link: controller_link.clone(),
             stop: stop.clone(),
             ready: ready_tx.clone(),
             metrics: metrics.clone(),
@@ -183,6 +191,7 @@ struct ShardStart {
     legacy: LegacyState,
     scram_users: Vec<(String, crate::security::scram::ScramCredential)>,
     controller_listen: Option<SocketAddr>,
+    controller_link: Arc<crate::cluster::link::LinkSecurity>,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -334,6 +343,7 @@ async fn start_cluster(shard: &Rc<Shard>, start: &ShardStart) -> Result<Rc<Clust
         }),
         legacy: start.legacy.clone(),
         bootstrap_scram: start.scram_users.clone(),
+        link: start.controller_link.clone(),
     };
     let publisher = Rc::new(super::publish::ShardPublisher(shard.clone()));
     crate::cluster::boot::start(options, publisher, listener).await

@@ -18,6 +18,7 @@ pub mod add_scram;
 pub mod client;
 pub mod jaas;
 mod jwt;
+pub mod login;
 mod oauthbearer;
 mod plain;
 mod scram;
