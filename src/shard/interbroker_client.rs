@@ -202,12 +202,14 @@ fn login(config: &BrokerConfig, spec: &ListenerSpec) -> Result<Login, String> {
         Some(text) => text.to_string(),
         None if !security.jaas_file.is_empty() => std::fs::read_to_string(&security.jaas_file)
             .map_err(|e| format!("fjord.sasl.jaas.file {}: {e}", security.jaas_file))?,
-        None => return Err(format!(
+        None => {
+            return Err(format!(
             "the inter-broker listener {name} uses SASL: set listener.name.{}.{}.sasl.jaas.config \
                  with the broker's username=\"...\" password=\"...\"",
             name.to_ascii_lowercase(),
             wanted.to_ascii_lowercase()
-        )),
+        ))
+        }
     };
     let (user, password) = jaas::login_from_jaas(&text, &wanted).map_err(|e| {
         format!(
