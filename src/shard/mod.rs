@@ -15,6 +15,7 @@ pub mod controller;
 pub mod follower_fetch;
 pub mod interbroker_client;
 pub mod listeners;
+mod login_warnings;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;

@@ -4,6 +4,7 @@ inter-broker listener, so followers fetch over TLS after logging in as
 User:broker. A RF=3 topic's ISR fills, acks=all works, and a node
 restarted with a wrong inter-broker password never rejoins the ISR and
 logs why, while the other two keep serving."""
+import re
 import time
 import uuid
 
@@ -102,6 +103,15 @@ def test_a_follower_with_a_wrong_password_never_joins_the_isr(secured):
     assert failed == [] and len(acked) == 20
     _leader, _replicas, isr = partition_state(c, 2, topic)
     assert isr == [1, 2]
+    # Node 3 retried every backoff all along, but warns once per leader
+    # address, then at most once a minute.
+    warnings = node3.log_lines("authentication failed")
+    minutes = (time.time() - node3.started_at) / 60
+    per_leader = {}
+    for line in warnings:
+        leader = re.search(r"leader=(\S+)", line).group(1)
+        per_leader[leader] = per_leader.get(leader, 0) + 1
+    assert per_leader and all(n <= 1 + minutes for n in per_leader.values()), warnings
 
     c.restart(3)  # the right password again: it catches up and rejoins
     wait_for(lambda: full_isr(c, 1, topic), 60, "node 3 back in the ISR")
