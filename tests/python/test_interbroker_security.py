@@ -9,11 +9,10 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import Cluster, wait_for
-from replicas import partition_state
+from replicas import full_isr, partition_state, produce_all
 from secure import Pki
 
 JAAS = "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"
@@ -48,22 +47,6 @@ def secured():
     })
     yield c, pki
     c.cleanup()
-
-
-def full_isr(c, ask, topic):
-    _leader, replicas, isr = partition_state(c, ask, topic)
-    return isr if len(replicas) == 3 and len(isr) == 3 else None
-
-
-def produce_all(c, topic, n=20):
-    bootstrap = ",".join(c.bootstrap(i) for i in c.live())
-    acked, failed = [], []
-    p = Producer({**c.client_conf, "bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 20000})
-    for k in range(n):
-        p.produce(topic, f"v{k}".encode(),
-                  on_delivery=lambda err, m: (failed if err else acked).append(err or m.offset()))
-    p.flush(30)
-    return acked, failed
 
 
 def test_followers_fetch_over_sasl_ssl_and_acks_all_works(secured):
