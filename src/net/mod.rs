@@ -28,6 +28,8 @@ pub use self::send::{set_nonblocking, Chunk, Frame, Sender};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tls_client_tests;
+#[cfg(test)]
 mod tls_files_tests;
 #[cfg(test)]
 mod tls_tests;

@@ -362,12 +362,17 @@ impl LeaderConnection {
             expires_at_ms: None,
             login_deadline,
         };
-        let lifetime = client.authenticate(&mut conn).await.map_err(|e| {
-            // Worth a warning: it will not fix itself (a wrong password, a
-            // missing credential or ACL).
-            tracing::warn!(leader = %addr, "inter-broker login: {e}");
-            e
-        })?;
+        let lifetime = match client.authenticate(&mut conn).await {
+            Ok(lifetime) => {
+                let mut rep = shard.replication.borrow_mut();
+                rep.login_warnings.succeeded(&addr);
+                lifetime
+            }
+            Err(e) => {
+                warn_login_failed(shard, &addr, &e);
+                return Err(e);
+            }
+        };
         // Reconnect at 90% of the lifetime, ahead of the leader's cut-off.
         conn.expires_at_ms = (lifetime > 0).then(|| now_ms() + lifetime * 9 / 10);
         Ok(conn)
@@ -416,6 +421,26 @@ impl LeaderConnection {
         .await
         .ok_or_else(|| format!("{api:?} timed out"))??;
         client_codec::decode_response(api, version, cid, body).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Warns that a login to the leader at `addr` failed: it will not fix
+/// itself (a wrong password, a missing credential or ACL), but the follower
+/// retries every backoff, so not each time (`login_warnings`).
+fn warn_login_failed(shard: &Shard, addr: &str, e: &str) {
+    let warn = shard
+        .replication
+        .borrow_mut()
+        .login_warnings
+        .failed(addr, now_ms());
+    match warn {
+        Some(0) => tracing::warn!(leader = %addr, "inter-broker login: {e}"),
+        Some(n) => tracing::warn!(
+            leader = %addr,
+            "inter-broker login: {e} ({n} more failures since the last warning)"
+        ),
+        // The fetch loop logs every failure at debug.
+        None => {}
     }
 }
 

@@ -16,6 +16,7 @@ pub mod controller_link;
 pub mod follower_fetch;
 pub mod interbroker_client;
 pub mod listeners;
+mod login_warnings;
 pub mod maintenance;
 pub mod mesh;
 pub mod messages;

@@ -92,6 +92,8 @@ pub struct ShardReplication {
     pub leaders: Leaders,
     /// Fetch sessions by leader broker id.
     pub sessions: HashMap<i32, Rc<Session>>,
+    /// Failed inter-broker logins, so that retries do not flood the log.
+    pub login_warnings: super::login_warnings::LoginWarnings,
 }
 
 impl ShardReplication {

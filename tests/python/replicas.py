@@ -18,6 +18,26 @@ def partition_state(cluster, ask, topic, partition=0, timeout=5):
     return p.leader, list(p.replicas), sorted(p.isrs)
 
 
+def full_isr(cluster, ask, topic):
+    """The ISR when the partition has three replicas, all in it; else None."""
+    _leader, replicas, isr = partition_state(cluster, ask, topic)
+    return isr if len(replicas) == 3 and len(isr) == 3 else None
+
+
+def produce_all(cluster, topic, n=20):
+    """Writes `n` records with acks=all through the live nodes (with
+    cluster.client_conf); returns (offsets acknowledged, errors)."""
+    bootstrap = ",".join(cluster.bootstrap(i) for i in cluster.live())
+    acked, failed = [], []
+    p = Producer({**cluster.client_conf, "bootstrap.servers": bootstrap, "acks": "all",
+                  "message.timeout.ms": 20000})
+    for k in range(n):
+        p.produce(topic, f"v{k}".encode(),
+                  on_delivery=lambda err, m: (failed if err else acked).append(err or m.offset()))
+    p.flush(30)
+    return acked, failed
+
+
 def batches(data_dir, topic, partition):
     """[(base offset, last offset, leader epoch, crc)] of every batch in the
     partition's segment files, in order; stops at a segment's zero padding

@@ -4,15 +4,15 @@ inter-broker listener, so followers fetch over TLS after logging in as
 User:broker. A RF=3 topic's ISR fills, acks=all works, and a node
 restarted with a wrong inter-broker password never rejoins the ISR and
 logs why, while the other two keep serving."""
+import re
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import Cluster, wait_for
-from replicas import partition_state
+from replicas import full_isr, partition_state, produce_all
 from secure import Pki
 
 JAAS = "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"
@@ -47,22 +47,6 @@ def secured():
     })
     yield c, pki
     c.cleanup()
-
-
-def full_isr(c, ask, topic):
-    _leader, replicas, isr = partition_state(c, ask, topic)
-    return isr if len(replicas) == 3 and len(isr) == 3 else None
-
-
-def produce_all(c, topic, n=20):
-    bootstrap = ",".join(c.bootstrap(i) for i in c.live())
-    acked, failed = [], []
-    p = Producer({**c.client_conf, "bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 20000})
-    for k in range(n):
-        p.produce(topic, f"v{k}".encode(),
-                  on_delivery=lambda err, m: (failed if err else acked).append(err or m.offset()))
-    p.flush(30)
-    return acked, failed
 
 
 def test_followers_fetch_over_sasl_ssl_and_acks_all_works(secured):
@@ -102,6 +86,15 @@ def test_a_follower_with_a_wrong_password_never_joins_the_isr(secured):
     assert failed == [] and len(acked) == 20
     _leader, _replicas, isr = partition_state(c, 2, topic)
     assert isr == [1, 2]
+    # Node 3 retried every backoff all along, but warns once per leader
+    # address, then at most once a minute.
+    warnings = node3.log_lines("authentication failed")
+    minutes = (time.time() - node3.started_at) / 60
+    per_leader = {}
+    for line in warnings:
+        leader = re.search(r"leader=(\S+)", line).group(1)
+        per_leader[leader] = per_leader.get(leader, 0) + 1
+    assert per_leader and all(n <= 1 + minutes for n in per_leader.values()), warnings
 
     c.restart(3)  # the right password again: it catches up and rejoins
     wait_for(lambda: full_isr(c, 1, topic), 60, "node 3 back in the ISR")
