@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use glommio::net::TcpStream;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
@@ -160,6 +161,20 @@ async fn fetch_once(
         .expect("connected above")
         .call_within(ApiKey::Fetch, FETCH_VERSION, &request, deadline)
         .await?;
+    if response.error_code == ResponseError::ClusterAuthorizationFailed.code() {
+        // Like a failed login, this will not fix itself.
+        let e = format!(
+            "leader {} refused this broker's fetch (CLUSTER_AUTHORIZATION_FAILED): this \
+             broker's principal needs CLUSTER_ACTION on the cluster, or to be in super.users",
+            session.leader
+        );
+        warn_limited(
+            shard,
+            &format!("fetch@{}", session.leader),
+            "replica fetch",
+            &e,
+        );
+    }
     if response.error_code != 0 {
         return Err(format!("fetch error code {}", response.error_code));
     }
@@ -369,7 +384,7 @@ impl LeaderConnection {
                 lifetime
             }
             Err(e) => {
-                warn_login_failed(shard, &addr, &e);
+                warn_limited(shard, &addr, "inter-broker login", &e);
                 return Err(e);
             }
         };
@@ -424,20 +439,21 @@ impl LeaderConnection {
     }
 }
 
-/// Warns that a login to the leader at `addr` failed: it will not fix
-/// itself (a wrong password, a missing credential or ACL), but the follower
-/// retries every backoff, so not each time (`login_warnings`).
-fn warn_login_failed(shard: &Shard, addr: &str, e: &str) {
+/// Warns that the follower cannot log in to or fetch from a leader (`key`
+/// names which): it will not fix itself (a wrong password, a missing
+/// credential or ACL), but the follower retries every backoff, so not each
+/// time (`login_warnings`).
+fn warn_limited(shard: &Shard, key: &str, what: &str, e: &str) {
     let warn = shard
         .replication
         .borrow_mut()
         .login_warnings
-        .failed(addr, now_ms());
+        .failed(key, now_ms());
     match warn {
-        Some(0) => tracing::warn!(leader = %addr, "inter-broker login: {e}"),
+        Some(0) => tracing::warn!(leader = %key, "{what}: {e}"),
         Some(n) => tracing::warn!(
-            leader = %addr,
-            "inter-broker login: {e} ({n} more failures since the last warning)"
+            leader = %key,
+            "{what}: {e} ({n} more failures since the last warning)"
         ),
         // The fetch loop logs every failure at debug.
         None => {}
