@@ -151,16 +151,10 @@ impl ScramClient {
 mod tests {
     use super::*;
     use crate::security::sasl::{SaslConfig, SaslServer, Step};
-    use crate::security::scram::ScramCredential;
     use crate::security::SecurityState;
 
     fn state(user: &str, mechanism: i8, password: &str) -> SecurityState {
-        let mut state = SecurityState::default();
-        let salt = b"sixteen byte salt";
-        let salted = salted_password(mechanism, password.as_bytes(), salt, 4096);
-        let credential = ScramCredential::derive(user, mechanism, 4096, salt, &salted).unwrap();
-        state.upsert_credential(user, credential);
-        state
+        crate::security::sasl::tests::scram::users(&[(user, mechanism, password)])
     }
 
     /// Runs the exchange; returns the server's final message, or its error.

@@ -23,7 +23,7 @@ mod oauthbearer;
 mod plain;
 mod scram;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@
 
 mod fuzz;
 mod oauth;
-mod scram;
+pub(super) mod scram;
 
 use super::*;
 

@@ -11,7 +11,8 @@ use super::super::scram::{hash, hmac, salted_password};
 use super::*;
 use crate::security::scram::{SCRAM_SHA_256, SCRAM_SHA_512};
 
-fn users(list: &[(&str, i8, &str)]) -> SecurityState {
+/// A credential store with each (user, mechanism code, password).
+pub(in crate::security::sasl) fn users(list: &[(&str, i8, &str)]) -> SecurityState {
     let mut state = SecurityState::default();
     for &(user, mechanism, password) in list {
         let salt = b"a salt of sixteen";
