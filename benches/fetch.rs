@@ -64,6 +64,7 @@ fn frame(results: Vec<(i64, i64, ReadData)>) -> Frame {
             last_stable_offset: hw,
             log_start_offset: start,
             records,
+            aborted: Vec::new(),
             diverging_epoch: None,
             current_leader: None,
         })

@@ -77,6 +77,7 @@ pub async fn handle(
     // denied, as in Kafka); a consumer READ on each topic, checked once per
     // topic of the request.
     let follower = replica_id.is_some();
+    let read_committed = !follower && request.isolation_level == 1;
     let follower_denied =
         follower && !authorize::cluster(shard, session, operation::CLUSTER_ACTION);
     let read = |name: &str| follower || authorize::topic(shard, session, operation::READ, name);
@@ -123,6 +124,7 @@ pub async fn handle(
                                         },
                                     }
                                 }),
+                                read_committed,
                             });
                             Slot::Read(parts.len() - 1)
                         }
@@ -268,6 +270,7 @@ fn respond_topic(
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 records: ReadData::empty(),
+                aborted: Vec::new(),
                 current_leader: None,
             };
             match slot {
@@ -281,9 +284,10 @@ fn respond_topic(
                         index,
                         error_code: r.error_code,
                         high_watermark: r.high_watermark,
-                        last_stable_offset: r.high_watermark,
+                        last_stable_offset: r.last_stable_offset,
                         log_start_offset: start(r.log_start_offset),
                         records: r.records,
+                        aborted: r.aborted,
                         diverging_epoch: r.diverging_epoch,
                         current_leader: None,
                     },

@@ -48,7 +48,10 @@ pub async fn handle(
                         queries.push(OffsetQuery {
                             topic: m.name.clone(),
                             partition: p.partition_index,
-                            kind: OffsetKind::Timestamp(p.timestamp),
+                            kind: match (request.isolation_level, p.timestamp) {
+                                (1, -1) => OffsetKind::LastStable,
+                                (_, t) => OffsetKind::Timestamp(t),
+                            },
                         });
                         Ok((queries.len() - 1, epoch))
                     }

@@ -54,7 +54,7 @@ pub async fn start(
     let valid_acks = matches!(acks, -1..=1);
     // Denied partitions are never routed: nothing unauthorized is written,
     // whatever acks says.
-    let transaction_denied = transactional_id_denied(shard, session, &request);
+    let transaction_refused = transaction_refusal(shard, session, &request);
     let write = |name: &str| authorize::topic(shard, session, operation::WRITE, name);
     let mut parts = Vec::new();
     let mut topics_out = Vec::with_capacity(request.topic_data.len());
@@ -63,9 +63,9 @@ pub async fn start(
             true => TopicRef::Id(topic.topic_id),
             false => TopicRef::Name(topic.name.0.as_str()),
         };
-        let resolved = match transaction_denied {
-            true => Err(ResponseError::TransactionalIdAuthorizationFailed.code()),
-            false => authorize::topic_meta(shard, named, &write, Some(session)).await,
+        let resolved = match transaction_refused {
+            Some(code) => Err(code),
+            None => authorize::topic_meta(shard, named, &write, Some(session)).await,
         };
         let mut slots = TopicSlots {
             name: topic.name.clone(),
@@ -117,24 +117,31 @@ pub async fn start(
     })
 }
 
-/// Kafka's check of a produce carrying transactional batches: it needs
-/// WRITE on its transactional id (and one), else every partition answers
-/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Batch headers are read only with
-/// an authorizer configured.
-fn transactional_id_denied(shard: &Shard, session: &Session, request: &ProduceRequest) -> bool {
-    if !shard.authorizer.enabled {
-        return false;
-    }
+/// Kafka's checks of a produce carrying transactional batches, each
+/// partition answering with the code: WRITE on its transactional id (and
+/// one) with an authorizer, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+/// then a transaction some coordinator began (KIP-890's verification).
+/// fjord has no transaction coordinator yet, so no transaction can have
+/// begun: INVALID_TXN_STATE, rather than storing batches that would hold
+/// every read_committed consumer of the partition at their offset.
+fn transaction_refusal(shard: &Shard, session: &Session, request: &ProduceRequest) -> Option<i16> {
     let transactional = request
         .topic_data
         .iter()
         .flat_map(|t| &t.partition_data)
         .filter_map(|p| p.records.as_deref())
         .any(batch::any_transactional);
-    transactional
-        && !request.transactional_id.as_ref().is_some_and(|id| {
+    if !transactional {
+        return None;
+    }
+    let allowed = !shard.authorizer.enabled
+        || request.transactional_id.as_ref().is_some_and(|id| {
             shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, id)
-        })
+        });
+    Some(match allowed {
+        false => ResponseError::TransactionalIdAuthorizationFailed.code(),
+        true => ResponseError::InvalidTxnState.code(),
+    })
 }
 
 /// KIP-467 (v8+): which records made the batch invalid.

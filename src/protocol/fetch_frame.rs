@@ -9,9 +9,9 @@
 //!
 //! Owns: the wire layout of the Fetch response. Must not: decide what a
 //! response holds (the handler does), or omit a field a version has.
-//! Fields fjord never sets (aborted transactions, preferred read replica,
-//! the other tagged fields) are written as their defaults: an empty list,
-//! -1, none.
+//! Fields fjord never sets (preferred read replica, the other tagged
+//! fields) are written as their defaults: -1, none. The aborted
+//! transactions are an empty list when the consumer reads uncommitted.
 //!
 //! The tagged fields — a partition's DivergingEpoch (tag 0, KIP-320) and
 //! CurrentLeader (tag 1, KIP-951), v12+, and
@@ -40,6 +40,9 @@ pub struct PartitionData {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: ReadData,
+    /// READ_COMMITTED: (producer id, first offset) of the aborted
+    /// transactions the records overlap; empty otherwise.
+    pub aborted: Vec<(i64, i64)>,
     /// KIP-320 (v12+, tag 0): where a follower's log diverges from this
     /// leader's, (epoch, end offset); written only when set.
     pub diverging_epoch: Option<(i32, i64)>,
@@ -230,7 +233,12 @@ pub fn encode_throttled(
             if version >= 5 {
                 w.buf.put_i64(p.log_start_offset);
             }
-            w.array_len(0); // aborted_transactions: none
+            w.array_len(p.aborted.len());
+            for (producer_id, first_offset) in &p.aborted {
+                w.buf.put_i64(*producer_id);
+                w.buf.put_i64(*first_offset);
+                w.no_tagged_fields();
+            }
             if version >= 11 {
                 w.buf.put_i32(-1); // preferred_read_replica
             }

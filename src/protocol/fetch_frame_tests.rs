@@ -2,7 +2,7 @@
 
 use super::*;
 use kafka_protocol::messages::fetch_response as kp;
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProducerId};
 use kafka_protocol::protocol::StrBytes;
 
 /// What a sample response holds besides records.
@@ -77,7 +77,13 @@ fn sample(version: i16, leaders: Leaders) -> (Vec<TopicData>, FetchResponse) {
             let all: Vec<u8> = batches.iter().flat_map(|b| b.to_vec()).collect();
             let (error_code, current_leader) = partition_state(leaders, t, p);
             let diverging_epoch = (t == 2 && p == 1).then_some((4, 77i64));
+            // A read_committed answer with aborted transactions on one.
+            let aborted: Vec<(i64, i64)> = match (t, p) {
+                (1, 1) => vec![(9, 1000), (12, 1003)],
+                _ => Vec::new(),
+            };
             parts.push(PartitionData {
+                aborted: aborted.clone(),
                 diverging_epoch,
                 index: p,
                 error_code,
@@ -95,7 +101,17 @@ fn sample(version: i16, leaders: Leaders) -> (Vec<TopicData>, FetchResponse) {
                 .with_high_watermark(1000 + p as i64)
                 .with_last_stable_offset(1000 + p as i64)
                 .with_log_start_offset(if version >= 5 { 7 } else { -1 })
-                .with_records(Some(Bytes::from(all)));
+                .with_records(Some(Bytes::from(all)))
+                .with_aborted_transactions(Some(
+                    aborted
+                        .iter()
+                        .map(|&(pid, first)| {
+                            kp::AbortedTransaction::default()
+                                .with_producer_id(ProducerId(pid))
+                                .with_first_offset(first)
+                        })
+                        .collect(),
+                ));
             if let Some((epoch, end)) = diverging_epoch.filter(|_| version >= 12) {
                 kpart = kpart.with_diverging_epoch(
                     kp::EpochEndOffset::default()

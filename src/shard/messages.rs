@@ -51,6 +51,9 @@ pub struct FetchPart {
     pub max_bytes: usize,
     /// Set when a follower broker fetches (replication), not a consumer.
     pub replica: Option<ReplicaFetch>,
+    /// A consumer with isolation_level READ_COMMITTED: read below the last
+    /// stable offset, with the aborted transactions the read overlaps.
+    pub read_committed: bool,
 }
 
 /// Who a follower's fetch comes from and what its log ends with.
@@ -68,8 +71,12 @@ pub struct ReplicaFetch {
 pub struct FetchResult {
     pub error_code: i16,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: ReadData,
+    /// READ_COMMITTED: (producer id, first offset) of the aborted
+    /// transactions in the range read.
+    pub aborted: Vec<(i64, i64)>,
     /// Data beyond it is what a long poll waits for: the high watermark
     /// for consumers, the durable end for followers.
     pub readable_end: i64,
@@ -83,8 +90,10 @@ impl FetchResult {
         FetchResult {
             error_code,
             high_watermark: -1,
+            last_stable_offset: -1,
             log_start_offset: -1,
             records: ReadData::empty(),
+            aborted: Vec::new(),
             readable_end: -1,
             diverging_epoch: None,
         }
@@ -104,6 +113,8 @@ pub enum OffsetKind {
     /// ListOffsets: Kafka's timestamp (-1 latest, -2 earliest, -3 max
     /// timestamp, else a time in ms).
     Timestamp(i64),
+    /// ListOffsets latest (-1) under READ_COMMITTED: the last stable offset.
+    LastStable,
     /// OffsetForLeaderEpoch: where this epoch (or the nearest lower one the
     /// log has) ends; answered as (end offset, that epoch as `timestamp`).
     EpochEnd(i32),

@@ -428,6 +428,7 @@ fn result(error_code: i16, log: &PartitionLog, hw: i64) -> FetchResult {
     FetchResult {
         error_code,
         high_watermark: hw,
+        last_stable_offset: log.last_stable_offset(),
         log_start_offset: log.log_start_offset(),
         readable_end: log.durable_end(),
         ..FetchResult::failed(error_code)

@@ -154,11 +154,14 @@ async fn read_for_consumer(shard: &Rc<Shard>, log: &PartitionLog, part: &FetchPa
     if !shard.serves_consumers(&part.topic, part.partition, log) {
         return FetchResult::failed(ResponseError::NotLeaderOrFollower.code());
     }
-    let read = if shard.config.fetch_splice {
-        log.read_data(part.offset, part.max_bytes, true).await
-    } else {
-        let read = log.read(part.offset, part.max_bytes, true).await;
-        read.map(|bytes| ReadData::Memory(vec![bytes]))
+    let (offset, max, committed) = (part.offset, part.max_bytes, part.read_committed);
+    let read = match (shard.config.fetch_splice, committed) {
+        (true, false) => log.read_data(offset, max, true).await,
+        (true, true) => log.read_data_committed(offset, max, true).await,
+        (false, _) => {
+            let read = log.read_copied(offset, max, true, committed).await;
+            read.map(|bytes| ReadData::Memory(vec![bytes]))
+        }
     };
     let (error_code, records) = match read {
         Ok(records) => (0, records),
@@ -171,11 +174,21 @@ async fn read_for_consumer(shard: &Rc<Shard>, log: &PartitionLog, part: &FetchPa
         }
     };
     let hw = log.high_watermark();
+    let lso = log.last_stable_offset();
+    let aborted = match committed && error_code == 0 {
+        true => log.aborted_transactions(offset, lso),
+        false => Vec::new(),
+    };
     FetchResult {
         error_code,
         high_watermark: hw,
+        last_stable_offset: lso,
         log_start_offset: log.log_start_offset(),
         records,
+        aborted,
+        // A long poll waits past the high watermark even under
+        // READ_COMMITTED: the last stable offset moves only when a marker
+        // is appended or the high watermark moves, each of which wakes it.
         readable_end: hw,
         diverging_epoch: None,
     }
@@ -225,7 +238,21 @@ async fn list_offsets_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec
                     timestamp: -1,
                 }
             }
+            OffsetKind::LastStable
+                if !shard.serves_consumers(&query.topic, query.partition, &log) =>
+            {
+                OffsetAnswer {
+                    error_code: ResponseError::OffsetNotAvailable.code(),
+                    offset: -1,
+                    timestamp: -1,
+                }
+            }
             OffsetKind::Timestamp(t) => list_offset(&log, t).await,
+            OffsetKind::LastStable => OffsetAnswer {
+                error_code: 0,
+                offset: log.last_stable_offset(),
+                timestamp: -1,
+            },
             OffsetKind::EpochEnd(epoch) => {
                 let (epoch, end) = log.end_offset_for_epoch(epoch).unwrap_or((-1, -1));
                 OffsetAnswer {

@@ -374,6 +374,16 @@ pub(crate) mod testing {
         b
     }
 
+    /// [`batch`] with the transactional attribute set (a producer's batch
+    /// inside a transaction).
+    pub fn transactional(spec: Spec) -> Vec<u8> {
+        let mut b = batch(spec);
+        b[ATTRIBUTES + 1] |= TRANSACTIONAL_BIT as u8;
+        let crc = compute_crc(&b);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
     /// `n` simple batches of `records` records each, concatenated.
     pub fn batches(n: usize, records: i32) -> Bytes {
         let mut all = Vec::new();

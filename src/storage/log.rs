@@ -70,6 +70,7 @@ use super::reader::{DataWait, WaitKind};
 use super::recovery;
 use super::segment::Segment;
 use super::truncate::Truncation;
+use super::txn_state::{self, TxnState};
 use super::{AppendError, LogConfig, ShardStorage, StorageError};
 
 /// A batch queued for the flusher.
@@ -102,6 +103,8 @@ pub(super) struct State {
     pub max_ts: Option<(i64, i64)>,
     pub pending: VecDeque<Pending>,
     pub producers: ProducerState,
+    /// Open and aborted transactions, the last stable offset's inputs.
+    pub txns: TxnState,
     /// Durable waiters by the last offset they need.
     pub durable: BTreeMap<i64, Vec<DurableTx>>,
     /// wait_for_hw waiters by the offset the high watermark must pass.
@@ -207,6 +210,15 @@ struct Planned {
     at: usize,
 }
 
+/// Who writes an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A producer's batches.
+    Client,
+    /// The broker's own transaction markers.
+    Coordinator,
+}
+
 /// Outcome of checking an append.
 enum Plan {
     Append(Vec<Planned>, Staged, i64),
@@ -241,12 +253,19 @@ impl State {
     }
 
     /// Validates every batch and runs producer checks, changing nothing.
-    fn plan(&self, records: &Bytes) -> Result<Plan, AppendError> {
+    /// Control batches (transaction markers) are the broker's own: refused
+    /// from clients.
+    fn plan(&self, records: &Bytes, origin: Origin) -> Result<Plan, AppendError> {
         let mut planned = Vec::new();
         let mut staged = Staged::default();
         let (mut next, mut at) = (self.log_end, 0usize);
         for item in Batches::new(records.clone()) {
             let (h, data) = item.map_err(append_error)?;
+            if h.is_control() && origin == Origin::Client {
+                return Err(AppendError::InvalidRecord(
+                    "control batches are written by the broker, not by clients".into(),
+                ));
+            }
             match self.producers.check(&staged, &h).map_err(seq_error)? {
                 SeqCheck::Duplicate(meta) => return Ok(Plan::Duplicate(meta)),
                 SeqCheck::Append | SeqCheck::Unchecked => {}
@@ -338,6 +357,7 @@ impl PartitionLog {
             max_ts,
             pending: VecDeque::new(),
             producers: rec.producers,
+            txns: rec.txns,
             durable: BTreeMap::new(),
             hw_waiters: BTreeMap::new(),
             data_waiters: BTreeMap::new(),
@@ -410,10 +430,27 @@ impl PartitionLog {
         now_ms: i64,
         log_append_time: bool,
     ) -> Result<Appended, AppendError> {
+        self.append_from(
+            records,
+            leader_epoch,
+            now_ms,
+            log_append_time,
+            Origin::Client,
+        )
+    }
+
+    pub(super) fn append_from(
+        &self,
+        records: &Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+        log_append_time: bool,
+        origin: Origin,
+    ) -> Result<Appended, AppendError> {
         let inner = self.inner();
         let mut st = inner.st.borrow_mut();
         st.accepting()?;
-        let (planned, staged, next) = match st.plan(records)? {
+        let (planned, staged, next) = match st.plan(records, origin)? {
             Plan::Duplicate(meta) => {
                 return Ok(Appended {
                     base_offset: meta.base_offset,
@@ -437,6 +474,8 @@ impl PartitionLog {
         for p in &planned {
             let data = all.slice(p.at..p.at + p.header.total_len());
             let last = p.base + i64::from(p.header.last_offset_delta);
+            let marker = txn_state::control_marker(&p.header, &data);
+            st.txns.record(&p.header, p.base, last, marker);
             inner.cache.push(p.base, last, data.clone());
             st.pending.push_back(Pending {
                 base: p.base,

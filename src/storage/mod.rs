@@ -45,6 +45,8 @@ mod retention;
 pub mod segment;
 mod stats;
 mod truncate;
+mod txn_log;
+pub mod txn_state;
 
 use std::io;
 use std::rc::Rc;
@@ -212,3 +214,5 @@ mod tests_read;
 mod tests_replica;
 #[cfg(test)]
 mod tests_truncate;
+#[cfg(test)]
+mod tests_txn;

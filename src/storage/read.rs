@@ -96,6 +96,8 @@ enum Limit {
     HighWatermark,
     /// The durable end: a leader serving its followers.
     Durable,
+    /// The last stable offset: read_committed consumers.
+    LastStable,
 }
 
 impl PartitionLog {
@@ -108,6 +110,19 @@ impl PartitionLog {
         min_one: bool,
     ) -> Result<ReadData, ReadError> {
         self.read_data_below(offset, max_bytes, min_one, Limit::HighWatermark)
+            .await
+    }
+
+    /// [`PartitionLog::read_data`] below the last stable offset instead of
+    /// the high watermark: what read_committed consumers get (with the
+    /// aborted transactions the read overlaps, `aborted_transactions`).
+    pub async fn read_data_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadData, ReadError> {
+        self.read_data_below(offset, max_bytes, min_one, Limit::LastStable)
             .await
     }
 
@@ -155,9 +170,22 @@ impl PartitionLog {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<Bytes, ReadError> {
-        let found = self
-            .locate(offset, max_bytes, min_one, Limit::HighWatermark)
-            .await?;
+        self.read_copied(offset, max_bytes, min_one, false).await
+    }
+
+    /// [`PartitionLog::read`], below the last stable offset if `committed`.
+    pub async fn read_copied(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        committed: bool,
+    ) -> Result<Bytes, ReadError> {
+        let limit = match committed {
+            true => Limit::LastStable,
+            false => Limit::HighWatermark,
+        };
+        let found = self.locate(offset, max_bytes, min_one, limit).await?;
         Ok(match found {
             Located::Memory(batches) => concat(batches),
             Located::Disk { file, pos, len, .. } => {
@@ -186,6 +214,7 @@ impl PartitionLog {
             let end = match limit {
                 Limit::HighWatermark => st.high_watermark(),
                 Limit::Durable => st.durable_end,
+                Limit::LastStable => st.last_stable_offset(),
             };
             if offset >= end {
                 return Ok(Located::Memory(Vec::new()));

@@ -76,3 +76,37 @@ pub fn encode_plain_batch(
     RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| e.to_string())?;
     Ok(buf.freeze())
 }
+
+/// The control batch that ends a transaction (Kafka's EndTransactionMarker):
+/// one record whose key is (version 0, type) and whose value is (version 0,
+/// coordinator epoch), transactional and control bits set, no sequence.
+pub fn encode_marker(spec: &super::txn_log::MarkerSpec, now_ms: i64) -> Result<Bytes, String> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&spec.marker.code().to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&spec.coordinator_epoch.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: spec.producer_id,
+        producer_epoch: spec.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: IndexMap::new(),
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &[record], &options).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}

@@ -34,6 +34,7 @@ use super::epochs::{self, EpochCache, EpochFile};
 use super::index::{OffsetIndex, TimeIndex};
 use super::producer_state::ProducerState;
 use super::segment::{self, BatchInfo, Segment};
+use super::txn_state::{self, TxnState};
 use super::{LogConfig, StorageError};
 
 const SCAN_CHUNK: usize = 1 << 20;
@@ -41,6 +42,7 @@ const SCAN_CHUNK: usize = 1 << 20;
 pub struct Recovered {
     pub segments: Vec<Segment>,
     pub producers: ProducerState,
+    pub txns: TxnState,
     /// The leader-epoch cache: the persisted file reconciled with the scan.
     pub epochs: EpochCache,
     pub log_end: i64,
@@ -111,12 +113,17 @@ fn check_stored(buf: &[u8], expected: i64) -> Option<BatchHeader> {
 #[derive(Default)]
 pub(super) struct Replayed {
     pub producers: ProducerState,
+    pub txns: TxnState,
     pub epochs: EpochCache,
 }
 
 impl Replayed {
-    fn visit(&mut self, h: &BatchHeader) {
+    /// `batch`: the whole batch `h` heads (a control batch's marker is in
+    /// its record).
+    fn visit(&mut self, h: &BatchHeader, batch: &[u8]) {
         self.producers.replay(h);
+        let marker = txn_state::control_marker(h, batch);
+        self.txns.record(h, h.base_offset, h.last_offset(), marker);
         self.epochs.assign(h.leader_epoch, h.base_offset);
     }
 }
@@ -133,12 +140,13 @@ fn needed(buf: &[u8], remaining_in_file: u64) -> Option<usize> {
 }
 
 /// Scans batches from the start of `file` (of `file_len` bytes), calling
-/// `visit(header, position)` for each valid one, until the first invalid.
+/// `visit(header, batch, position)` for each valid one, until the first
+/// invalid.
 async fn scan(
     file: &DmaFile,
     file_len: u64,
     base: i64,
-    visit: &mut dyn FnMut(&BatchHeader, u64),
+    visit: &mut dyn FnMut(&BatchHeader, &[u8], u64),
 ) -> Result<ScanEnd, StorageError> {
     let mut buf: Vec<u8> = Vec::new();
     let (mut buf_pos, mut read_pos) = (0u64, 0u64);
@@ -164,7 +172,7 @@ async fn scan(
                 stop = true;
                 break;
             };
-            visit(&h, buf_pos + at as u64);
+            visit(&h, &buf[at..at + total], buf_pos + at as u64);
             end.first_max_ts.get_or_insert(h.max_timestamp);
             end.next_offset = h.last_offset() + 1;
             at += total;
@@ -257,12 +265,12 @@ async fn open_verified(
     };
     let mut check = IndexCheck::default();
     let mut max_ts: Option<(i64, i64)> = None;
-    let end = scan(file, file_len, base, &mut |h, pos| {
+    let end = scan(file, file_len, base, &mut |h, batch, pos| {
         check.visit(&oi, &ti, h, pos);
         if max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
             max_ts = Some((h.max_timestamp, h.base_offset));
         }
-        replayed.visit(h);
+        replayed.visit(h, batch);
     })
     .await?;
     if end.valid_len != file_len || !check.all_seen(&oi, &ti) {
@@ -287,11 +295,11 @@ async fn open_rebuilt(
 ) -> Result<(Segment, ScanEnd), StorageError> {
     let (oi, ti) = segment::create_indexes(dir, base, cfg)?;
     let mut seg = Segment::assemble(file.clone(), base, oi, ti, cfg);
-    let end = scan(file, file_len, base, &mut |h, pos| {
+    let end = scan(file, file_len, base, &mut |h, batch, pos| {
         let ok = seg.record(&info(h), pos);
         debug_assert!(ok, "index sized for the segment");
         if let Some(r) = replayed.as_deref_mut() {
-            r.visit(h);
+            r.visit(h, batch);
         }
     })
     .await?;
@@ -401,6 +409,7 @@ pub async fn recover(dir: &Path, cfg: &LogConfig) -> Result<Recovered, StorageEr
     Ok(Recovered {
         segments,
         producers: replayed.producers,
+        txns: replayed.txns,
         epochs,
         log_end,
         log_start: checkpoint::read_log_start(dir),
@@ -416,7 +425,10 @@ pub(super) async fn replay_segments(
 ) -> Result<Replayed, StorageError> {
     let mut replayed = Replayed::default();
     for (file, base, size) in files {
-        let end = scan(file, *size, *base, &mut |h, _| replayed.visit(h)).await?;
+        let end = scan(file, *size, *base, &mut |h, batch, _| {
+            replayed.visit(h, batch)
+        })
+        .await?;
         if end.valid_len != *size {
             return Err(StorageError::Corrupt(format!(
                 "segment {base} does not scan to its end {size} ({} valid)",

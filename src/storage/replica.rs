@@ -18,6 +18,7 @@ use futures_channel::oneshot;
 use super::batch::{self, BatchHeader};
 use super::log::{append_error, Appended, Pending, State};
 use super::reader::{DataWait, WaitKind};
+use super::txn_state;
 use super::{AppendError, PartitionLog, StorageError};
 
 /// Checks every batch of a replica append; returns them with their bytes.
@@ -81,6 +82,8 @@ impl PartitionLog {
         let mut epochs_changed = false;
         for (h, data) in planned.iter() {
             st.producers.replay(h);
+            let marker = txn_state::control_marker(h, data);
+            st.txns.record(h, h.base_offset, h.last_offset(), marker);
             epochs_changed |= st.epochs.assign(h.leader_epoch, h.base_offset);
             inner
                 .cache

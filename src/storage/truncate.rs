@@ -251,7 +251,9 @@ async fn replay_producers(inner: &Inner) -> Result<(), StorageError> {
         files.map(|s| (s.file(), s.base_offset, s.size())).collect()
     };
     let replayed = recovery::replay_segments(&files).await?;
-    inner.st.borrow_mut().producers = replayed.producers;
+    let mut st = inner.st.borrow_mut();
+    st.producers = replayed.producers;
+    st.txns = replayed.txns;
     Ok(())
 }
 
@@ -267,6 +269,7 @@ async fn truncate_fully(inner: &Inner, start: i64) -> Result<(), StorageError> {
         st.hw_mark = (start, 0);
         st.max_ts = None;
         st.producers = Default::default();
+        st.txns = Default::default();
         if st.epochs.clear() {
             inner.epoch_file.store(&st.epochs);
         }

@@ -1,0 +1,191 @@
+//! Tests of the log's transactional side: the last stable offset,
+//! read_committed reads, the aborted-transaction list, markers, and all of
+//! it after a reopen (rebuilt by the replay) and on a replica.
+
+use bytes::Bytes;
+
+use super::batch::testing::{batch, transactional, Spec};
+use super::tests_maintenance::run;
+use super::tests_replica::{cfg, headers, join, open};
+use super::txn_log::MarkerSpec;
+use super::txn_state::Marker;
+use super::{AppendError, PartitionLog, ReadData};
+
+fn txn_batch(pid: i64, seq: i32, records: i32) -> Vec<u8> {
+    transactional(Spec {
+        records,
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: seq,
+        ..Spec::default()
+    })
+}
+
+fn plain(records: i32) -> Vec<u8> {
+    batch(Spec {
+        records,
+        ..Spec::default()
+    })
+}
+
+async fn append(log: &PartitionLog, b: Vec<u8>) -> (i64, i64) {
+    let a = log.append(&Bytes::from(b), 0, 0).unwrap();
+    a.durable.await.unwrap();
+    (a.base_offset, a.last_offset)
+}
+
+async fn mark(log: &PartitionLog, pid: i64, marker: Marker) -> i64 {
+    let spec = MarkerSpec {
+        producer_id: pid,
+        producer_epoch: 0,
+        marker,
+        coordinator_epoch: 3,
+    };
+    let a = log.append_marker(spec, 0, 0).unwrap();
+    a.durable.await.unwrap();
+    a.last_offset
+}
+
+/// Last offsets of the batches a read_committed read from `from` returns.
+async fn committed_batches(log: &PartitionLog, from: i64) -> Vec<i64> {
+    let bytes = match log.read_data_committed(from, 1 << 20, true).await.unwrap() {
+        ReadData::Memory(batches) => batches.concat(),
+        ReadData::File(slice) => {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::File::from(slice.file);
+            let mut buf = vec![0u8; slice.len as usize];
+            file.read_exact_at(&mut buf, slice.pos).unwrap();
+            buf
+        }
+    };
+    headers(&bytes).iter().map(|h| h.last_offset()).collect()
+}
+
+#[test]
+fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
+    // Without a cache the committed read is a file slice (the splice path).
+    for cache in [0, 1 << 20] {
+        committed_reads_stop_at_the_open_transaction(cache);
+    }
+}
+
+fn committed_reads_stop_at_the_open_transaction(cache: usize) {
+    run(move || async move {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("p"), cfg(cache, 1 << 20)).await;
+        assert_eq!(append(&log, txn_batch(7, 0, 3)).await, (0, 2));
+        assert_eq!(append(&log, plain(1)).await, (3, 3));
+        assert_eq!(log.high_watermark(), 4);
+        assert_eq!(log.last_stable_offset(), 0);
+        assert!(log.has_open_transaction(7));
+        assert_eq!(committed_batches(&log, 0).await, Vec::<i64>::new());
+        assert_eq!(mark(&log, 7, Marker::Commit).await, 4);
+        assert_eq!(log.last_stable_offset(), 5);
+        assert!(!log.has_open_transaction(7));
+        assert_eq!(committed_batches(&log, 0).await, vec![2, 3, 4]);
+        assert_eq!(log.aborted_transactions(0, 5), vec![]);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn aborted_transactions_are_listed_for_the_reads_they_overlap() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let log = open(&path, cfg(1 << 20, 1 << 20)).await;
+        // pid 1 opens at 0, pid 2 at 2; pid 1 commits at 4, pid 2 stays
+        // open: the LSO is pid 2's first offset.
+        append(&log, txn_batch(1, 0, 2)).await;
+        append(&log, txn_batch(2, 0, 2)).await;
+        mark(&log, 1, Marker::Commit).await;
+        assert_eq!(log.last_stable_offset(), 2);
+        assert_eq!(committed_batches(&log, 0).await, vec![1]);
+        append(&log, plain(1)).await; // 5
+        assert_eq!(mark(&log, 2, Marker::Abort).await, 6);
+        assert_eq!(log.last_stable_offset(), 7);
+        assert_eq!(log.aborted_transactions(0, 7), vec![(2, 2)]);
+        assert_eq!(log.aborted_transactions(3, 4), vec![(2, 2)]);
+        assert_eq!(log.aborted_transactions(7, 9), vec![]);
+        assert_eq!(log.aborted_transactions(0, 2), vec![]);
+        // An abort with nothing written (a partition added, never used).
+        assert_eq!(mark(&log, 9, Marker::Abort).await, 7);
+        assert_eq!(log.aborted_transactions(0, 8), vec![(2, 2), (9, 7)]);
+        // Reopened: rebuilt from the log.
+        append(&log, txn_batch(3, 0, 1)).await; // 8, left open
+        log.close().await.unwrap();
+        let log = open(&path, cfg(1 << 20, 1 << 20)).await;
+        assert_eq!(log.last_stable_offset(), 8);
+        assert!(log.has_open_transaction(3));
+        assert_eq!(log.aborted_transactions(0, 8), vec![(2, 2), (9, 7)]);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_marker_above_the_high_watermark_keeps_its_transaction_unstable() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("p"), cfg(1 << 20, 1 << 20)).await;
+        log.set_high_watermark(Some(0));
+        let a = log.append(&Bytes::from(txn_batch(4, 0, 2)), 0, 0).unwrap();
+        a.durable.await.unwrap();
+        let spec = MarkerSpec {
+            producer_id: 4,
+            producer_epoch: 0,
+            marker: Marker::Commit,
+            coordinator_epoch: 0,
+        };
+        log.append_marker(spec, 0, 0)
+            .unwrap()
+            .durable
+            .await
+            .unwrap();
+        // Followers have the data but not the marker yet.
+        log.set_high_watermark(Some(2));
+        assert_eq!(log.last_stable_offset(), 0);
+        log.set_high_watermark(Some(3));
+        assert_eq!(log.last_stable_offset(), 3);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn clients_cannot_write_control_batches() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("p"), cfg(1 << 20, 1 << 20)).await;
+        let marker = super::records::encode_marker(
+            &MarkerSpec {
+                producer_id: 5,
+                producer_epoch: 0,
+                marker: Marker::Commit,
+                coordinator_epoch: 0,
+            },
+            0,
+        )
+        .unwrap();
+        let r = log.append(&marker, 0, 0);
+        assert!(matches!(r, Err(AppendError::InvalidRecord(_))), "{r:?}");
+        assert_eq!(log.log_end_offset(), 0);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_replica_tracks_transactions_from_the_leaders_bytes() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = open(&dir.path().join("leader"), cfg(1 << 20, 1 << 20)).await;
+        append(&leader, txn_batch(6, 0, 2)).await;
+        mark(&leader, 6, Marker::Abort).await;
+        let bytes = leader.read(0, 1 << 20, true).await.unwrap();
+        let replica = open(&dir.path().join("replica"), cfg(1 << 20, 1 << 20)).await;
+        let a = replica.append_replica(&join(&[bytes.to_vec()]), 0).unwrap();
+        a.durable.await.unwrap();
+        assert_eq!(replica.aborted_transactions(0, 3), vec![(6, 0)]);
+        assert_eq!(replica.last_stable_offset(), 3);
+        leader.close().await.unwrap();
+        replica.close().await.unwrap();
+    });
+}

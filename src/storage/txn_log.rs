@@ -1,0 +1,66 @@
+//! A partition log's transactional side (`txn_state` holds the rules):
+//! the last stable offset, the aborted transactions a read_committed
+//! fetch returns, and the markers the transaction coordinator writes.
+//!
+//! Owns: reaching that state through the log. Must not: decide whether a
+//! marker is due (the coordinator does) or await while borrowing state.
+
+use bytes::Bytes;
+
+use super::log::{Appended, Origin, State};
+use super::records::encode_marker;
+use super::txn_state::Marker;
+use super::{AppendError, PartitionLog};
+
+impl State {
+    /// Read_committed consumers read below this (Kafka's LSO).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns.last_stable_offset(self.high_watermark())
+    }
+}
+
+/// A commit or abort marker to write for one producer.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkerSpec {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub marker: Marker,
+    pub coordinator_epoch: i32,
+}
+
+impl PartitionLog {
+    /// The last stable offset: below the high watermark, and below the
+    /// first offset of any transaction not yet decided and replicated.
+    pub fn last_stable_offset(&self) -> i64 {
+        let mut st = self.inner().st.borrow_mut();
+        let hw = st.high_watermark();
+        st.txns.prune_stable(hw);
+        st.txns.last_stable_offset(hw)
+    }
+
+    /// (producer id, first offset) of the aborted transactions a read of
+    /// [`from`, `to`) overlaps.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        let mut st = self.inner().st.borrow_mut();
+        let start = st.log_start();
+        st.txns.forget_before(start);
+        st.txns.aborted_between(from, to)
+    }
+
+    /// Whether `producer_id` has a transaction open in this partition.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.inner().st.borrow().txns.is_open(producer_id)
+    }
+
+    /// Appends the control batch ending `spec`'s transaction here.
+    pub fn append_marker(
+        &self,
+        spec: MarkerSpec,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Appended, AppendError> {
+        let batch: Bytes = encode_marker(&spec, now_ms)
+            .map_err(|e| AppendError::InvalidRecord(format!("marker: {e}")))?;
+        self.append_from(&batch, leader_epoch, now_ms, false, Origin::Coordinator)
+    }
+}
