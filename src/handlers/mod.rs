@@ -49,3 +49,4 @@ mod security_common;
 pub mod sync_group;
 mod topic_admin;
 pub mod topics;
+pub mod write_txn_markers;

@@ -88,6 +88,7 @@ pub async fn start(
                             partition: data.index,
                             records,
                             leader_epoch,
+                            marker: None,
                         });
                         Slot::Routed(parts.len() - 1)
                     }

@@ -264,6 +264,10 @@ async fn start_inner(
         ApiKey::DeleteRecords => {
             respond!(m::DeleteRecordsRequest, handlers::delete_records::handle)
         }
+        ApiKey::WriteTxnMarkers => respond!(
+            m::WriteTxnMarkersRequest,
+            handlers::write_txn_markers::handle
+        ),
         ApiKey::DescribeQuorum => {
             respond!(m::DescribeQuorumRequest, handlers::describe_quorum::handle)
         }

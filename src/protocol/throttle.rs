@@ -332,8 +332,14 @@ throttle_time!(
     m::AlterClientQuotasResponse,
 );
 
-/// DescribeQuorum's response has no throttle field; the connection is
-/// muted all the same.
-impl ThrottleTime for m::DescribeQuorumResponse {
-    fn set_throttle_time(&mut self, _ms: i32) {}
+/// Responses without a throttle field (DescribeQuorum; WriteTxnMarkers,
+/// which only brokers send); the connection is muted all the same.
+macro_rules! no_throttle_time {
+    ($($response:ty),* $(,)?) => {
+        $(impl ThrottleTime for $response {
+            fn set_throttle_time(&mut self, _ms: i32) {}
+        })*
+    };
 }
+
+no_throttle_time!(m::DescribeQuorumResponse, m::WriteTxnMarkersResponse);

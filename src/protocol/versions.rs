@@ -44,6 +44,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::ListPartitionReassignments,
     ApiKey::DescribeClientQuotas,
     ApiKey::AlterClientQuotas,
+    ApiKey::WriteTxnMarkers,
     // Answered by the connection's SASL gate (`authentication`), on every
     // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
     ApiKey::SaslHandshake,

@@ -27,6 +27,9 @@ pub struct ProducePart {
     /// stamped on the batches, and the owner refuses if it no longer leads
     /// in it.
     pub leader_epoch: i32,
+    /// WriteTxnMarkers: append this transaction marker (the broker's own
+    /// control batch) instead of `records`.
+    pub marker: Option<crate::storage::MarkerSpec>,
 }
 
 /// Outcome of appending to one partition.

@@ -83,14 +83,18 @@ fn append_part(
         }
         Some(_) => {}
     }
-    let records = topic_policy::check(&part.records, &cfg, now).map_err(|refusal| {
-        let mut result = failed(refusal.error, Some(refusal.message));
-        result.record_errors = refusal.records;
-        result
-    })?;
-    let appended = log
-        .append_with(&records, part.leader_epoch, now, cfg.log_append_time)
-        .map_err(|e| append_failure(&e))?;
+    let appended = match part.marker {
+        Some(marker) => log.append_marker(marker, part.leader_epoch, now),
+        None => {
+            let records = topic_policy::check(&part.records, &cfg, now).map_err(|refusal| {
+                let mut result = failed(refusal.error, Some(refusal.message));
+                result.record_errors = refusal.records;
+                result
+            })?;
+            log.append_with(&records, part.leader_epoch, now, cfg.log_append_time)
+        }
+    }
+    .map_err(|e| append_failure(&e))?;
     let ended = (acks == -1).then(|| {
         shard.replication.borrow_mut().leadership_ended(
             &part.topic,

@@ -45,7 +45,7 @@ mod retention;
 pub mod segment;
 mod stats;
 mod truncate;
-mod txn_log;
+pub mod txn_log;
 pub mod txn_state;
 
 use std::io;
@@ -64,6 +64,7 @@ pub use self::log::{Appended, PartitionLog};
 pub use self::read::{FileSlice, ReadData};
 pub use self::retention::RetentionOutcome;
 pub use self::stats::{IoObserver, StatsSnapshot};
+pub use self::txn_log::MarkerSpec;
 
 /// What every log of one shard shares: the hot-tail cache budget and the
 /// observer of I/O samples. The shard makes one and passes it to each log

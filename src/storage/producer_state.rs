@@ -125,13 +125,21 @@ impl ProducerState {
     /// Checks `h` against the state plus what `staged` holds from earlier
     /// batches of the same append.
     pub fn check(&self, staged: &Staged, h: &BatchHeader) -> Result<SeqCheck, SeqError> {
-        if !is_checked(h) {
-            return Ok(SeqCheck::Unchecked);
-        }
         let entry = staged
             .entries
             .get(&h.producer_id)
             .or_else(|| self.producers.get(&h.producer_id));
+        if h.is_control() && h.producer_id >= 0 {
+            // A transaction marker: no sequence, but a marker of an older
+            // epoch than the producer's is a zombie coordinator's.
+            return match entry.is_some_and(|e| h.producer_epoch < e.epoch) {
+                true => Err(SeqError::InvalidProducerEpoch),
+                false => Ok(SeqCheck::Unchecked),
+            };
+        }
+        if !is_checked(h) {
+            return Ok(SeqCheck::Unchecked);
+        }
         check_entry(entry, h)
     }
 

@@ -189,3 +189,34 @@ fn a_replica_tracks_transactions_from_the_leaders_bytes() {
         replica.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_marker_of_an_older_epoch_is_refused() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir.path().join("p"), cfg(1 << 20, 1 << 20)).await;
+        let epoch_2 = transactional(Spec {
+            producer_id: 8,
+            producer_epoch: 2,
+            base_sequence: 0,
+            ..Spec::default()
+        });
+        append(&log, epoch_2).await;
+        let spec = |producer_epoch| MarkerSpec {
+            producer_id: 8,
+            producer_epoch,
+            marker: Marker::Abort,
+            coordinator_epoch: 0,
+        };
+        let r = log.append_marker(spec(1), 0, 0);
+        assert!(matches!(r, Err(AppendError::InvalidProducerEpoch)), "{r:?}");
+        assert!(log.has_open_transaction(8));
+        log.append_marker(spec(2), 0, 0)
+            .unwrap()
+            .durable
+            .await
+            .unwrap();
+        assert_eq!(log.aborted_transactions(0, 2), vec![(8, 0)]);
+        log.close().await.unwrap();
+    });
+}

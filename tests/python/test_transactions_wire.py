@@ -1,0 +1,168 @@
+"""Transactions on the wire, below the coordinator: transactional batches
+are refused until a transaction coordinator has begun their transaction
+(Kafka's KIP-890 verification answers INVALID_TXN_STATE; fjord has no
+coordinator yet), so nothing holds a read_committed consumer back; and
+WriteTxnMarkers, which coordinators send to partition leaders, appends
+markers that consumers skip, refusing a marker of an older producer
+epoch."""
+import struct
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from test_wire import connect, read_frame, request
+
+INVALID_TXN_STATE = 48
+INVALID_PRODUCER_EPOCH = 47
+
+
+def batch(transactional, value, producer_id=-1, epoch=-1, sequence=-1):
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=transactional,
+                                  producer_id=producer_id, producer_epoch=epoch, base_sequence=sequence,
+                                  batch_size=1 << 20)
+    b.append(0, timestamp=1000, key=None, value=value, headers=[])
+    return bytes(b.build())
+
+
+def produce_v3(sock, topic, records, correlation_id):
+    """One partition (0), acks=1; returns its error code."""
+    name = topic.encode()
+    body = struct.pack(">h", 1) + b"t"  # transactional_id "t"
+    body += struct.pack(">hi", 1, 10000)  # acks, timeout
+    body += struct.pack(">ih", 1, len(name)) + name
+    body += struct.pack(">iii", 1, 0, len(records)) + records
+    sock.sendall(request(0, 3, correlation_id, body))
+    frame = read_frame(sock)
+    assert frame is not None, "connection closed instead of a produce response"
+    (cid,) = struct.unpack(">i", frame[:4])
+    assert cid == correlation_id
+    # responses: [topic name, [partition, error_code, base_offset, log_append_time]]
+    at = 4
+    (topics,) = struct.unpack(">i", frame[at:at + 4])
+    at += 4
+    assert topics == 1
+    (name_len,) = struct.unpack(">h", frame[at:at + 2])
+    at += 2 + name_len
+    (parts,) = struct.unpack(">i", frame[at:at + 4])
+    at += 4
+    assert parts == 1
+    _index, error_code = struct.unpack(">ih", frame[at:at + 6])
+    return error_code
+
+
+def test_transactional_batches_without_a_transaction_are_refused(broker):
+    topic = f"txg-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(20)
+    with connect(broker) as s:
+        assert produce_v3(s, topic, batch(True, b"in a transaction", producer_id=5, epoch=0, sequence=0), 11) == INVALID_TXN_STATE
+        # A plain batch on the same connection is stored as before.
+        assert produce_v3(s, topic, batch(False, b"plain"), 12) == 0
+
+    # A read_committed consumer (librdkafka's default) reads the plain
+    # record: no open transaction holds the last stable offset back.
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    p.produce(topic, b"after")
+    p.flush(10)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    got = []
+    try:
+        while len(got) < 2:
+            m = c.poll(10)
+            assert m is not None, f"read_committed consumer stalled after {got}"
+            if m.error() is None:
+                got.append((m.offset(), m.value()))
+    finally:
+        c.close()
+    assert got == [(0, b"plain"), (1, b"after")]
+
+
+def uvarint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def read_uvarint(buf, at):
+    shift = value = 0
+    while True:
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def write_marker(sock, topic, producer_id, epoch, commit, correlation_id):
+    """WriteTxnMarkers v1 (flexible) for partition 0; returns its error code."""
+    name = topic.encode()
+    body = uvarint(2)  # one marker
+    body += struct.pack(">qhb", producer_id, epoch, 1 if commit else 0)
+    body += uvarint(2) + uvarint(len(name) + 1) + name + uvarint(2) + struct.pack(">i", 0) + b"\x00"
+    body += struct.pack(">i", 3) + b"\x00"  # coordinator_epoch, tags
+    body += b"\x00"
+    client = b"wire-test"
+    header = struct.pack(">hhih", 27, 1, correlation_id, len(client)) + client + b"\x00"
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    frame = read_frame(sock)
+    assert frame is not None, "connection closed instead of a WriteTxnMarkers response"
+    assert struct.unpack(">i", frame[:4])[0] == correlation_id
+    at = 5  # correlation id, header tags
+    markers, at = read_uvarint(frame, at)
+    assert markers - 1 == 1
+    (pid,) = struct.unpack(">q", frame[at:at + 8])
+    assert pid == producer_id
+    at += 8
+    topics, at = read_uvarint(frame, at)
+    assert topics - 1 == 1
+    name_len, at = read_uvarint(frame, at)
+    at += name_len - 1
+    parts, at = read_uvarint(frame, at)
+    assert parts - 1 == 1
+    _index, error_code = struct.unpack(">ih", frame[at:at + 6])
+    return error_code
+
+
+def test_markers_are_appended_skipped_by_consumers_and_fenced_by_epoch(broker):
+    topic = f"txm-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(20)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    with connect(broker) as s:
+        p.produce(topic, b"a")
+        p.flush(10)
+        assert write_marker(s, topic, 77, 5, True, 21) == 0
+        p.produce(topic, b"b")
+        p.flush(10)
+        # Epoch 4 after the producer's epoch 5: a zombie coordinator's.
+        assert write_marker(s, topic, 77, 4, False, 22) == INVALID_PRODUCER_EPOCH
+        assert write_marker(s, topic, 77, 5, False, 23) == 0
+        p.produce(topic, b"c")
+        p.flush(10)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    got = []
+    try:
+        while len(got) < 3:
+            m = c.poll(10)
+            assert m is not None, f"read_committed consumer stalled after {got}"
+            if m.error() is None:
+                got.append((m.offset(), m.value()))
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+    # The markers take offsets 1 and 3; consumers never see them.
+    assert got == [(0, b"a"), (2, b"b"), (4, b"c")]
+    assert (low, high) == (0, 5)
