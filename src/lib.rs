@@ -6,8 +6,9 @@
 //! controller quorum, the metadata log and its image) beside `shard`: shards
 //! import the cluster's image, the cluster never imports `shard`. `storage`
 //! knows nothing of the wire protocol or the cluster. `quota` (client quotas
-//! and connection limits, sans-IO) is used by all three and uses none. See docs/DESIGN.md for
-//! the why.
+//! and connection limits, sans-IO) is used by all three and uses none. `txn`
+//! is the transaction coordinator's core, sans-IO, not yet wired to
+//! handlers. See docs/DESIGN.md for the why.
 
 pub mod admin_cli;
 pub mod alloc_guard;
@@ -24,6 +25,7 @@ pub mod security;
 pub mod shard;
 pub mod storage;
 pub mod tune;
+pub mod txn;
 pub mod util;
 
 #[global_allocator]

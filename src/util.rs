@@ -1,4 +1,5 @@
-//! Small helpers with no better home: wall-clock time and racing futures.
+//! Small helpers with no better home: wall-clock time, Java's string hash
+//! and racing futures.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +11,14 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Java's `String.hashCode` over UTF-16 units, as Kafka uses to place a
+/// group or a transactional id, so each lands in the same coordinator
+/// partition as it would in Kafka.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 /// Resolves when the first of `futures` does; the rest are dropped.

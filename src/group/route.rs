@@ -9,13 +9,7 @@ use super::OFFSETS_TOPIC;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::Shard;
 
-/// Java's `String.hashCode` over UTF-16 units, as Kafka uses to place a
-/// group, so a group lands in the same `__consumer_offsets` partition as it
-/// would in Kafka.
-pub fn java_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
+pub use crate::util::java_hash;
 
 pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     (java_hash(group_id) & 0x7fff_ffff) % partitions.max(1)
