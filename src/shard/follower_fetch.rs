@@ -7,7 +7,7 @@
 //! Fetches are Kafka's (v16: ReplicaState with this broker's id and epoch,
 //! topic ids, LastFetchedEpoch), to the leader's inter-broker listener
 //! (over TLS and with a SASL login when that listener's protocol asks,
-//! see `interbroker_client`), so the leader serves them on the same path as
+//! see `broker_connection`), so the leader serves them on the same path as
 //! consumers. Record bytes go to the log exactly as they arrived.
 //!
 //! Must not: hold a borrow of the session or the replication state across
@@ -19,17 +19,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
-use super::interbroker_client::Call;
+use super::broker_connection::{warn_limited, BrokerConnection};
 use super::Shard;
 use crate::cluster::notify::Notify;
 use crate::cluster::transport::within;
-use crate::net::tls_client::ClientStream;
-use crate::protocol::client_codec::{self, MAX_FRAME};
 use crate::replication::follower::{FetchPlan, FetchSession, LocalLog, Reply, Step};
 use crate::storage::PartitionLog;
 use crate::util::now_ms;
@@ -37,7 +34,8 @@ use crate::util::now_ms;
 /// The Fetch version followers send (ReplicaState is v15+, topic ids v13+).
 const FETCH_VERSION: i16 = 16;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The client id of replica fetches.
+const CLIENT_ID: &str = "fjord-replica";
 
 /// A fetch session with one leader broker and the task running it.
 pub struct Session {
@@ -106,7 +104,7 @@ fn local_log(shard: &Shard, topic: &str, partition: i32) -> Option<LocalLog> {
 }
 
 async fn run(shard: Rc<Shard>, session: Rc<Session>) {
-    let mut conn: Option<LeaderConnection> = None;
+    let mut conn: Option<BrokerConnection> = None;
     while !session.stopped.get() && !shard.stopping.get() {
         let now = now_ms();
         let plans = session
@@ -138,14 +136,14 @@ async fn run(shard: Rc<Shard>, session: Rc<Session>) {
 async fn fetch_once(
     shard: &Rc<Shard>,
     session: &Session,
-    conn: &mut Option<LeaderConnection>,
+    conn: &mut Option<BrokerConnection>,
     plans: Vec<FetchPlan>,
 ) -> Result<(), String> {
     if conn.is_none() {
         let leader = shard
             .broker(session.leader)
             .ok_or_else(|| format!("leader {} not registered", session.leader))?;
-        *conn = Some(LeaderConnection::open(shard, &leader.host, leader.port).await?);
+        *conn = Some(BrokerConnection::open(shard, &leader.host, leader.port, CLIENT_ID).await?);
     }
     if conn.as_ref().is_some_and(|c| c.expired()) {
         // Log in again before the leader closes the session (KIP-368).
@@ -339,134 +337,4 @@ fn fetch_request(shard: &Shard, plans: &[FetchPlan]) -> FetchRequest {
         .with_session_id(0)
         .with_session_epoch(-1)
         .with_topics(topics)
-}
-
-/// A Kafka connection to a leader's inter-broker listener, one request at
-/// a time.
-struct LeaderConnection {
-    stream: ClientStream,
-    next_correlation_id: i32,
-    /// When the leader's SASL session ends (ms since the epoch), if it does.
-    expires_at_ms: Option<i64>,
-    /// Deadline of the login's requests.
-    login_deadline: Duration,
-}
-
-impl LeaderConnection {
-    async fn open(shard: &Shard, host: &str, port: i32) -> Result<LeaderConnection, String> {
-        let addr = format!("{host}:{port}");
-        let resolved: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .map_err(|e| format!("{addr}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{addr}: no address"))?;
-        let client = &shard.interbroker_client;
-        let login_deadline = Duration::from_millis(shard.config.replication.socket_timeout_ms);
-        let setup = async {
-            let stream = TcpStream::connect(resolved)
-                .await
-                .map_err(|e| format!("connect {addr}: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            client.secure(stream, host).await
-        };
-        let stream = within(CONNECT_TIMEOUT.max(login_deadline), setup)
-            .await
-            .ok_or_else(|| format!("connect {addr}: timed out"))??;
-        let mut conn = LeaderConnection {
-            stream,
-            next_correlation_id: 1,
-            expires_at_ms: None,
-            login_deadline,
-        };
-        let lifetime = match client.authenticate(&mut conn).await {
-            Ok(lifetime) => {
-                let mut rep = shard.replication.borrow_mut();
-                rep.login_warnings.succeeded(&addr);
-                lifetime
-            }
-            Err(e) => {
-                warn_limited(shard, &addr, "inter-broker login", &e);
-                return Err(e);
-            }
-        };
-        // Reconnect at 90% of the lifetime, ahead of the leader's cut-off.
-        conn.expires_at_ms = (lifetime > 0).then(|| now_ms() + lifetime * 9 / 10);
-        Ok(conn)
-    }
-
-    fn expired(&self) -> bool {
-        self.expires_at_ms.is_some_and(|at| now_ms() >= at)
-    }
-
-    async fn call_within<Q, R>(
-        &mut self,
-        api: ApiKey,
-        version: i16,
-        request: &Q,
-        deadline: Duration,
-    ) -> Result<R, String>
-    where
-        Q: kafka_protocol::protocol::Encodable,
-        R: kafka_protocol::protocol::Decodable,
-    {
-        let cid = self.next_correlation_id;
-        self.next_correlation_id = cid.wrapping_add(1);
-        let frame = client_codec::encode_request(api, version, cid, "fjord-replica", request)
-            .map_err(|e| format!("{e:?}"))?;
-        let body = within(deadline, async {
-            self.stream
-                .write_all(&frame)
-                .await
-                .map_err(|e| format!("send: {e}"))?;
-            let mut prefix = [0u8; 4];
-            self.stream
-                .read_exact(&mut prefix)
-                .await
-                .map_err(|e| format!("receive: {e}"))?;
-            let len = i32::from_be_bytes(prefix);
-            if len < 0 || len as usize > MAX_FRAME {
-                return Err(format!("response length {len}"));
-            }
-            let mut body = vec![0u8; len as usize];
-            self.stream
-                .read_exact(&mut body)
-                .await
-                .map_err(|e| format!("receive: {e}"))?;
-            Ok(Bytes::from(body))
-        })
-        .await
-        .ok_or_else(|| format!("{api:?} timed out"))??;
-        client_codec::decode_response(api, version, cid, body).map_err(|e| format!("{e:?}"))
-    }
-}
-
-/// Warns that the follower cannot log in to or fetch from a leader (`key`
-/// names which): it will not fix itself (a wrong password, a missing
-/// credential or ACL), but the follower retries every backoff, so not each
-/// time (`login_warnings`).
-fn warn_limited(shard: &Shard, key: &str, what: &str, e: &str) {
-    let warn = shard
-        .replication
-        .borrow_mut()
-        .login_warnings
-        .failed(key, now_ms());
-    match warn {
-        Some(0) => tracing::warn!(leader = %key, "{what}: {e}"),
-        Some(n) => tracing::warn!(
-            leader = %key,
-            "{what}: {e} ({n} more failures since the last warning)"
-        ),
-        // The fetch loop logs every failure at debug.
-        None => {}
-    }
-}
-
-impl Call for LeaderConnection {
-    async fn call<Q, R>(&mut self, api: ApiKey, version: i16, request: &Q) -> Result<R, String>
-    where
-        Q: kafka_protocol::protocol::Encodable,
-        R: kafka_protocol::protocol::Decodable,
-    {
-        let deadline = self.login_deadline;
-        self.call_within(api, version, request, deadline).await
-    }
 }

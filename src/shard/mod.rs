@@ -9,6 +9,7 @@
 
 mod apply_image;
 mod authorization;
+pub mod broker_connection;
 pub mod cluster_view;
 pub mod connection_limits;
 pub mod controller;
