@@ -21,13 +21,10 @@ use super::authorize::{self, TopicRef};
 use crate::security::acl::operation;
 use crate::security::session::Session;
 use crate::shard::messages::ProducePart;
+use crate::shard::txn_markers::MARKER_TIMEOUT_MS;
 use crate::shard::{router, Shard};
 use crate::storage::txn_state::Marker;
 use crate::storage::MarkerSpec;
-
-/// How long a marker may wait for the in-sync replicas (Kafka uses the
-/// broker's request timeout).
-const MARKER_TIMEOUT_MS: i32 = 30_000;
 
 /// Where each partition's answer comes from.
 type Slots = Vec<(i32, Result<usize, i16>)>;

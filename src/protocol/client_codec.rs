@@ -1,6 +1,6 @@
 //! Kafka request frames as a client writes them and response frames as it
-//! reads them: used by fjord's own clients (the operator CLI and a
-//! follower fetching from its leader).
+//! reads them: used by fjord's own clients (the operator CLI, a follower
+//! fetching from its leader, a transaction coordinator writing markers).
 //!
 //! Nothing a peer sends can panic the caller: kafka-protocol's decoders
 //! (which slice without checks in places) run under `catch_unwind`, as the

@@ -2,12 +2,15 @@
 //! listener, one request at a time: TCP, TLS and the SASL login as
 //! `interbroker_client` says, reconnecting ahead of the session lifetime
 //! the peer granted (KIP-368), and warnings about failed logins limited by
-//! `login_warnings`. Follower fetch holds one per fetch session.
+//! `login_warnings`. Follower fetch holds one per fetch session; the
+//! transaction marker writer keeps idle ones per shard by node id
+//! ([`IdleConnections`]).
 //!
 //! Owns: framing requests with `protocol::client_codec` and the
 //! connection's deadlines. Must not: be shared between shards, or be used
 //! by two requests at once (a caller takes it out, uses it, puts it back).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +29,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// See the module doc.
 pub struct BrokerConnection {
     stream: ClientStream,
+    /// The peer's inter-broker endpoint, to notice when it re-registers
+    /// elsewhere.
+    host: String,
+    port: i32,
     client_id: &'static str,
     next_correlation_id: i32,
     /// When the peer's SASL session ends (ms since the epoch), if it does.
@@ -62,6 +69,8 @@ impl BrokerConnection {
             .ok_or_else(|| format!("connect {addr}: timed out"))??;
         let mut conn = BrokerConnection {
             stream,
+            host: host.to_string(),
+            port,
             client_id,
             next_correlation_id: 1,
             expires_at_ms: None,
@@ -161,5 +170,29 @@ pub fn warn_limited(shard: &Shard, key: &str, what: &str, e: &str) {
         ),
         // Callers log every failure at debug.
         None => {}
+    }
+}
+
+/// One shard's idle connections by node id, at most one each: a caller
+/// takes one out for a request and puts it back when the request worked,
+/// so no borrow is held across the request and a failed connection is
+/// simply not put back (the next caller reconnects).
+#[derive(Default)]
+pub struct IdleConnections {
+    by_node: HashMap<i32, BrokerConnection>,
+}
+
+impl IdleConnections {
+    /// The idle connection to `node` if it still goes to `host:port` and
+    /// its login has not expired (else it is dropped).
+    pub fn take(&mut self, node: i32, host: &str, port: i32) -> Option<BrokerConnection> {
+        let conn = self.by_node.remove(&node)?;
+        (conn.host == host && conn.port == port && !conn.expired()).then_some(conn)
+    }
+
+    /// Keeps `conn` for the next request to `node` (replacing one another
+    /// caller put back meanwhile).
+    pub fn put(&mut self, node: i32, conn: BrokerConnection) {
+        self.by_node.insert(node, conn);
     }
 }

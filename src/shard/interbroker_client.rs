@@ -1,5 +1,6 @@
 //! How this broker connects to other brokers' inter-broker listener as a
-//! client (a follower fetching from its leader), as Kafka does: TLS when
+//! client (a follower fetching from its leader, a transaction coordinator
+//! writing markers), as Kafka does: TLS when
 //! the listener's protocol uses it (`net::tls_client::for_listener`), then
 //! a SASL login (SaslHandshake v1, SaslAuthenticate v2) with
 //! `sasl.mechanism.inter.broker.protocol` and the broker's credentials

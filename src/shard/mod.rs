@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod service;
 pub mod topic_policy;
 pub mod topics;
+pub mod txn_markers;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -107,6 +108,9 @@ pub struct Shard {
     pub authorizer: crate::security::authorizer::AuthorizerConfig,
     /// How followers connect to leaders (TLS, SASL login).
     pub interbroker_client: interbroker_client::InterBrokerClient,
+    /// Idle connections to other brokers for one-off requests (transaction
+    /// markers); fetch sessions hold their own.
+    pub broker_connections: RefCell<broker_connection::IdleConnections>,
     /// Client quota sensors and whether any quota is set.
     pub throttle: crate::protocol::throttle::ShardThrottle,
     /// Connection limits, and (controller shard) the broker's connections.

@@ -236,6 +236,7 @@ async fn run_shard_inner(
         topic_configs: RefCell::new(HashMap::new()),
         authorizer: start.authorizer.clone(),
         interbroker_client: start.interbroker_client.clone(),
+        broker_connections: Default::default(),
         throttle: crate::protocol::throttle::ShardThrottle::new(SensorConfig::new(
             start.config.quota_window_num,
             start.config.quota_window_size_seconds,
