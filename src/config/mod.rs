@@ -32,10 +32,12 @@ pub mod replication;
 pub mod security;
 mod settings;
 pub mod topic;
+pub mod transactions;
 mod types;
 pub use replication::ReplicationConfig;
 pub use security::SecurityConfig;
 use settings::SETTINGS;
+pub use transactions::TransactionConfig;
 pub use types::ConfigType;
 
 #[derive(Debug, Clone)]
@@ -69,6 +71,7 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     pub cluster: ClusterConfig,
     pub replication: ReplicationConfig,
+    pub transactions: TransactionConfig,
     pub security: SecurityConfig,
 }
 
@@ -221,6 +224,7 @@ impl BrokerConfig {
             group: group_config(&get)?,
             cluster: cluster_config(&get)?,
             replication: replication::replication_config(&get)?,
+            transactions: transactions::transaction_config(&get)?,
             security: security::security_config(&get, &listener_overrides)?,
             values,
             explicit,

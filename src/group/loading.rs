@@ -13,8 +13,8 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError as E;
 
 use super::{store, Coordinator, OFFSETS_TOPIC};
+use crate::shard::internal_log;
 use crate::shard::Shard;
-use crate::storage::PartitionLog;
 
 impl Coordinator {
     /// Whether this shard coordinates the groups of `partition` now.
@@ -87,51 +87,17 @@ async fn load(shard: &Rc<Shard>, partition: i32, token: u64) {
     tracing::info!(partition, groups = count, "loaded consumer groups");
 }
 
-/// Waits until the high watermark covers the whole log: the leader never
-/// truncates its own log, so once its high watermark passes what it had
-/// when it took over (its epoch start, or more), every record there is
-/// committed and the replay sees all that an earlier leader acknowledged.
-/// False if the load was overtaken.
+/// Waits until everything in the partition's log is committed
+/// (`shard::internal_log::await_committed`). False if the load was
+/// overtaken.
 async fn await_committed(shard: &Rc<Shard>, partition: i32, token: u64) -> bool {
-    loop {
-        let Some(log) = shard.log(OFFSETS_TOPIC, partition) else {
-            return false;
-        };
-        let Some(epoch) = leader_epoch(shard, partition) else {
-            return false;
-        };
-        if !shard.groups.borrow().is_current(partition, token) {
-            return false;
-        }
-        if covered(&log) {
-            return true;
-        }
-        // A new epoch while still leading wakes this too; the loop looks
-        // again with the new state.
-        let ended =
-            shard
-                .replication
-                .borrow_mut()
-                .leadership_ended(OFFSETS_TOPIC, partition, epoch);
-        futures_lite::future::or(log.wait_for_data(log.log_end_offset() - 1), async {
-            let _ = ended.await;
-        })
-        .await;
-    }
-}
-
-fn covered(log: &PartitionLog) -> bool {
-    log.high_watermark() >= log.log_end_offset()
+    let current = || shard.groups.borrow().is_current(partition, token);
+    internal_log::await_committed(shard, OFFSETS_TOPIC, partition, current).await
 }
 
 /// The epoch this shard leads `partition` in, if it does.
 fn leader_epoch(shard: &Shard, partition: i32) -> Option<i32> {
-    shard
-        .replication
-        .borrow()
-        .leaders
-        .get(OFFSETS_TOPIC, partition)
-        .map(|l| l.state.leader_epoch())
+    internal_log::leader_epoch(shard, OFFSETS_TOPIC, partition)
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
-use futures_channel::oneshot;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
@@ -18,70 +16,17 @@ use super::records::{self as group_records, Key};
 use super::state::Group;
 use super::OFFSETS_TOPIC;
 use crate::shard::Shard;
-use crate::storage::{records, PartitionLog};
 use crate::util::now_ms;
 
 /// A record to write: key and value (None = tombstone).
-pub type Entry = (Bytes, Option<Bytes>);
+pub type Entry = crate::shard::internal_log::Entry;
 
 /// Appends `entries` as one batch to the group partition in the current
-/// leader epoch and waits until it is committed: durable here and below the
-/// high watermark, so it survives the loss of a minority of replicas. Err is
-/// the Kafka error to answer with: NOT_COORDINATOR if leadership ends first.
+/// leader epoch and waits until it is committed (`shard::internal_log`).
+/// Err is the Kafka error to answer with: NOT_COORDINATOR if leadership
+/// ends first.
 pub async fn persist(shard: &Rc<Shard>, partition: i32, entries: Vec<Entry>) -> Result<(), E> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let (log, epoch, ended) = leadership(shard, partition)?;
-    let now = now_ms();
-    let batch = encode_batch(entries, now).map_err(|e| {
-        tracing::error!("encoding group records: {e}");
-        E::UnknownServerError
-    })?;
-    let appended = log.append(&batch, epoch, now).map_err(|e| {
-        tracing::error!(partition, "appending group records: {e:?}");
-        E::CoordinatorNotAvailable
-    })?;
-    appended.durable.await.map_err(|e| {
-        tracing::error!(partition, "syncing group records: {e}");
-        E::CoordinatorNotAvailable
-    })?;
-    let last = appended.last_offset;
-    futures_lite::future::or(
-        async { log.wait_for_hw(last).await.map_err(|_| E::NotCoordinator) },
-        async {
-            let _ = ended.await;
-            Err(E::NotCoordinator)
-        },
-    )
-    .await
-}
-
-/// The partition's log, the epoch this shard leads it in, and a receiver
-/// that fires when that leadership ends; NOT_COORDINATOR if it does not
-/// lead it.
-fn leadership(
-    shard: &Shard,
-    partition: i32,
-) -> Result<(PartitionLog, i32, oneshot::Receiver<()>), E> {
-    let log = shard
-        .log(OFFSETS_TOPIC, partition)
-        .ok_or(E::NotCoordinator)?;
-    let mut rep = shard.replication.borrow_mut();
-    let epoch = rep
-        .leaders
-        .get(OFFSETS_TOPIC, partition)
-        .map(|l| l.state.leader_epoch())
-        .ok_or(E::NotCoordinator)?;
-    let ended = rep.leadership_ended(OFFSETS_TOPIC, partition, epoch);
-    Ok((log, epoch, ended))
-}
-
-fn encode_batch(entries: Vec<Entry>, now: i64) -> Result<Bytes, String> {
-    records::encode_plain_batch(
-        entries.into_iter().map(|(k, v)| (Some(k), v)).collect(),
-        now,
-    )
+    crate::shard::internal_log::persist(shard, OFFSETS_TOPIC, partition, None, entries).await
 }
 
 /// Replays partition `partition` of `__consumer_offsets` into `groups`:

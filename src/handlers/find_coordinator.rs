@@ -1,8 +1,10 @@
 //! FindCoordinator: a group's coordinator is the broker leading its
-//! `__consumer_offsets` partition (v0–3: one key; v4+: a batch). The first
-//! request creates `__consumer_offsets`, as Kafka does (replication factor
-//! offsets.topic.replication.factor, at most the live brokers).
-//! Transactions are not supported: their keys get an error. A key needs
+//! `__consumer_offsets` partition, a transactional id's the one leading its
+//! `__transaction_state` partition (v0–3: one key; v4+: a batch). The first
+//! request creates the topic, as Kafka does (replication factor
+//! offsets.topic.replication.factor or
+//! transaction.state.log.replication.factor, at most the live brokers).
+//! Share groups are not supported: their keys get an error. A key needs
 //! DESCRIBE on its group (GROUP_AUTHORIZATION_FAILED) or transactional id
 //! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), as in Kafka.
 
@@ -19,6 +21,7 @@ use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
 use crate::shard::{router, Shard};
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -38,23 +41,28 @@ pub async fn handle(
         .iter()
         .map(|key| denial(shard, session, request.key_type, key))
         .collect();
-    // Only an authorized key may create __consumer_offsets.
+    // Only an authorized key may create the topic.
+    let wanted = denials.iter().any(Option::is_none);
     let ready = match request.key_type {
-        KEY_TYPE_GROUP if denials.iter().any(Option::is_none) => ensure_offsets_topic(shard).await,
-        KEY_TYPE_GROUP => Ok(()),
+        KEY_TYPE_GROUP if wanted => ensure_topic(shard, offsets_topic(shard)).await,
+        KEY_TYPE_TRANSACTION if wanted => ensure_topic(shard, transaction_topic(shard)).await,
+        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => Ok(()),
         _ => Err(E::CoordinatorNotAvailable),
     };
+    let key_type = request.key_type;
     let answer = |(key, denied): (StrBytes, Option<E>)| {
         let coordinator = match denied {
             Some(error) => Err(error),
-            None => ready.and_then(|()| coordinator_of(shard, key.as_str(), &session.listener)),
+            None => ready
+                .and_then(|()| coordinator_of(shard, key_type, key.as_str(), &session.listener)),
         };
         let error = coordinator.as_ref().err().copied();
         let message = match (error, request.key_type) {
             (None, _) => None,
             (Some(e), _) if denied.is_some() => Some(authorize::message(e)),
             (Some(_), KEY_TYPE_GROUP) => Some("group coordinator not ready"),
-            (Some(_), _) => Some("transactions are not supported"),
+            (Some(_), KEY_TYPE_TRANSACTION) => Some("transaction coordinator not ready"),
+            (Some(_), _) => Some("share groups are not supported"),
         };
         let mut c = Coordinator::default()
             .with_key(key)
@@ -113,12 +121,29 @@ fn denial(shard: &Shard, session: &Session, key_type: i8, key: &str) -> Option<E
     (!allowed).then_some(error)
 }
 
-/// The live broker leading the group's `__consumer_offsets` partition.
-fn coordinator_of(shard: &Shard, group_id: &str, listener: &str) -> Result<(i32, String, i32), E> {
-    let partition =
-        crate::group::route::group_partition(shard, group_id).ok_or(E::CoordinatorNotAvailable)?;
+/// The live broker leading the key's partition of its coordinator topic.
+fn coordinator_of(
+    shard: &Shard,
+    key_type: i8,
+    key: &str,
+    listener: &str,
+) -> Result<(i32, String, i32), E> {
+    let (topic, partition) = match key_type {
+        KEY_TYPE_TRANSACTION => {
+            let count = shard.config.transactions.log_partitions;
+            (
+                TRANSACTION_STATE_TOPIC,
+                crate::txn::partition_for(key, count),
+            )
+        }
+        _ => {
+            let partition = crate::group::route::group_partition(shard, key)
+                .ok_or(E::CoordinatorNotAvailable)?;
+            (OFFSETS_TOPIC, partition)
+        }
+    };
     let leader = shard
-        .partition_state(OFFSETS_TOPIC, partition)
+        .partition_state(topic, partition)
         .map(|p| p.leader)
         .ok_or(E::CoordinatorNotAvailable)?;
     let me = &shard.identity;
@@ -132,39 +157,74 @@ fn coordinator_of(shard: &Shard, group_id: &str, listener: &str) -> Result<(i32,
     }
 }
 
-/// offsets.topic.replication.factor, capped (as Kafka's auto-creation
-/// does) at the live brokers this node's image knows: a young cluster gets
-/// its coordinator now rather than once enough brokers have joined.
-fn offsets_replication_factor(shard: &Shard) -> i16 {
-    let live = shard.image.borrow().live_brokers().len();
-    let live = i16::try_from(live).unwrap_or(i16::MAX).max(1);
-    shard
-        .config
-        .group
-        .offsets_topic_replication_factor
-        .clamp(1, live)
+/// A coordinator topic as Kafka creates it on first use.
+struct InternalTopic {
+    name: &'static str,
+    partitions: i32,
+    /// Wanted; capped (as Kafka's auto-creation does) at the live brokers
+    /// this node's image knows, so a young cluster gets its coordinator now
+    /// rather than once enough brokers have joined.
+    replication_factor: i16,
+    configs: Vec<(&'static str, String)>,
 }
 
-/// Creates `__consumer_offsets` (offsets.topic.num.partitions and
-/// .replication.factor) if missing.
-async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), E> {
-    if shard.topics.borrow().get(OFFSETS_TOPIC).is_some() {
+fn offsets_topic(shard: &Shard) -> InternalTopic {
+    let group = &shard.config.group;
+    InternalTopic {
+        name: OFFSETS_TOPIC,
+        partitions: group.offsets_topic_partitions,
+        replication_factor: group.offsets_topic_replication_factor,
+        // Kafka's settings for this topic: compacted, and commits are small.
+        configs: vec![
+            ("cleanup.policy", "compact".into()),
+            ("segment.bytes", "104857600".into()),
+        ],
+    }
+}
+
+fn transaction_topic(shard: &Shard) -> InternalTopic {
+    let t = &shard.config.transactions;
+    InternalTopic {
+        name: TRANSACTION_STATE_TOPIC,
+        partitions: t.log_partitions,
+        replication_factor: t.log_replication_factor,
+        configs: vec![
+            ("cleanup.policy", "compact".into()),
+            ("segment.bytes", t.log_segment_bytes.to_string()),
+            ("min.insync.replicas", t.log_min_isr.to_string()),
+        ],
+    }
+}
+
+/// Creates `topic` if missing.
+async fn ensure_topic(shard: &Rc<Shard>, topic: InternalTopic) -> Result<(), E> {
+    if shard.topics.borrow().get(topic.name).is_some() {
         return Ok(());
     }
+    let live = shard.image.borrow().live_brokers().len();
+    let live = i16::try_from(live).unwrap_or(i16::MAX).max(1);
+    let replication_factor = topic.replication_factor.clamp(1, live);
+    let mut configs: std::collections::BTreeMap<String, String> = topic
+        .configs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    // min.insync.replicas above the replication factor would refuse every
+    // write; Kafka caps it the same way for a small cluster.
+    if let Some(min_isr) = configs.get_mut("min.insync.replicas") {
+        let capped = min_isr
+            .parse::<i16>()
+            .unwrap_or(1)
+            .clamp(1, replication_factor);
+        *min_isr = capped.to_string();
+    }
     let request = ShardRequest::CreateTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        partitions: shard.config.group.offsets_topic_partitions,
-        replication_factor: offsets_replication_factor(shard),
+        name: topic.name.to_string(),
+        partitions: topic.partitions,
+        replication_factor,
         assignments: Vec::new(),
         validate_only: false,
-        // Kafka's settings for this topic: compacted, and commits are small.
-        configs: [
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", "104857600"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
+        configs,
     };
     // TOPIC_ALREADY_EXISTS comes only once the other create reached every
     // shard (the controller waits for it), so the topic is known here too.

@@ -1,27 +1,31 @@
 //! InitProducerId: a producer id for idempotent producers, from the
-//! controller shard. Transactions are not supported yet, so a transactional
-//! id is refused. A producer that sends its current id and epoch (KIP-360)
-//! gets the epoch bumped.
+//! controller shard; a producer that sends its current id and epoch
+//! (KIP-360) gets the epoch bumped. With a transactional id, the id's
+//! transaction coordinator answers (`txn_coordinator`: epoch bumps,
+//! fencing, aborting what a previous incarnation left open).
 //!
-//! Authorized as in Kafka: an idempotent producer needs
-//! IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+//! Authorized as in Kafka: a transactional producer needs WRITE on its
+//! transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), an idempotent
+//! one IDEMPOTENT_WRITE on the cluster or WRITE on some topic
 //! (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::authorize;
 use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::messages::{ShardRequest, ShardResponse};
+use crate::shard::txn_coordinator::{self, TxnAnswer, TxnCall};
 use crate::shard::{router, Shard};
+use crate::txn::Fenced;
 
 pub async fn handle(
     shard: &Rc<Shard>,
     session: &Session,
-    _version: i16,
+    version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |error: ResponseError| {
@@ -30,10 +34,29 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        // Kafka's answer without WRITE on the id; without transactions,
-        // fjord gives it to every transactional id.
-        return failed(ResponseError::TransactionalIdAuthorizationFailed);
+    if let Some(id) = &request.transactional_id {
+        let id = id.0.to_string();
+        if !shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, &id) {
+            return failed(ResponseError::TransactionalIdAuthorizationFailed);
+        }
+        let (pid, epoch) = (request.producer_id.0, request.producer_epoch);
+        let call = TxnCall::InitProducerId {
+            id,
+            timeout_ms: request.transaction_timeout_ms,
+            expected: (pid >= 0).then_some((pid, epoch)),
+            fenced: Fenced::for_request(ApiKey::InitProducerId, version),
+        };
+        let answer = txn_coordinator::call(shard, call).await;
+        return match answer {
+            TxnAnswer::Producer(Ok((id, epoch))) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(epoch),
+            TxnAnswer::Producer(Err(code)) => InitProducerIdResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+            _ => failed(ResponseError::UnknownServerError),
+        };
     }
     let idempotent = authorize::cluster(shard, session, operation::IDEMPOTENT_WRITE)
         || shard.authorize_any(session, operation::WRITE, resource::TOPIC);

@@ -50,3 +50,9 @@ pub mod sync_group;
 mod topic_admin;
 pub mod topics;
 pub mod write_txn_markers;
+
+pub mod add_partitions_to_txn;
+pub mod describe_transactions;
+pub mod end_txn;
+pub mod list_transactions;
+mod txn_verify;

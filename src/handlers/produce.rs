@@ -55,6 +55,14 @@ pub async fn start(
     // Denied partitions are never routed: nothing unauthorized is written,
     // whatever acks says.
     let transaction_refused = transaction_refusal(shard, session, &request);
+    let unverified = match transaction_refused {
+        None => super::txn_verify::refused(shard, version, &request).await,
+        Some(_) => Default::default(),
+    };
+    let refused = |topic: &str, partition: i32| match unverified.is_empty() {
+        true => None,
+        false => unverified.get(&(topic.to_string(), partition)).copied(),
+    };
     let write = |name: &str| authorize::topic(shard, session, operation::WRITE, name);
     let mut parts = Vec::new();
     let mut topics_out = Vec::with_capacity(request.topic_data.len());
@@ -80,6 +88,10 @@ pub async fn start(
                     Slot::Failed(ResponseError::UnknownTopicOrPartition.code())
                 }
                 (Ok(_), None) => Slot::Failed(ResponseError::InvalidRecord.code()),
+                // A transactional batch its coordinator did not confirm.
+                (Ok(meta), Some(_)) if refused(&meta.name, data.index).is_some() => {
+                    Slot::Failed(refused(&meta.name, data.index).unwrap_or_default())
+                }
                 (Ok(meta), Some(records)) => match shard.check_leader(&meta.name, data.index) {
                     Err(not_here) => Slot::NotHere(not_here),
                     Ok(leader_epoch) => {
@@ -119,12 +131,10 @@ pub async fn start(
 }
 
 /// Kafka's checks of a produce carrying transactional batches, each
-/// partition answering with the code: WRITE on its transactional id (and
-/// one) with an authorizer, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-/// then a transaction some coordinator began (KIP-890's verification).
-/// fjord has no transaction coordinator yet, so no transaction can have
-/// begun: INVALID_TXN_STATE, rather than storing batches that would hold
-/// every read_committed consumer of the partition at their offset.
+/// partition answering with the code: a transactional id, else
+/// INVALID_TXN_STATE (batches no coordinator could ever end would hold
+/// every read_committed consumer of the partition at their offset); WRITE
+/// on that id with an authorizer, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 fn transaction_refusal(shard: &Shard, session: &Session, request: &ProduceRequest) -> Option<i16> {
     let transactional = request
         .topic_data
@@ -135,14 +145,11 @@ fn transaction_refusal(shard: &Shard, session: &Session, request: &ProduceReques
     if !transactional {
         return None;
     }
-    let allowed = !shard.authorizer.enabled
-        || request.transactional_id.as_ref().is_some_and(|id| {
-            shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, id)
-        });
-    Some(match allowed {
-        false => ResponseError::TransactionalIdAuthorizationFailed.code(),
-        true => ResponseError::InvalidTxnState.code(),
-    })
+    let Some(id) = request.transactional_id.as_ref() else {
+        return Some(ResponseError::InvalidTxnState.code());
+    };
+    let allowed = shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, id);
+    (!allowed).then(|| ResponseError::TransactionalIdAuthorizationFailed.code())
 }
 
 /// KIP-467 (v8+): which records made the batch invalid.

@@ -264,6 +264,19 @@ async fn start_inner(
         ApiKey::DeleteRecords => {
             respond!(m::DeleteRecordsRequest, handlers::delete_records::handle)
         }
+        ApiKey::AddPartitionsToTxn => respond!(
+            m::AddPartitionsToTxnRequest,
+            handlers::add_partitions_to_txn::handle
+        ),
+        ApiKey::EndTxn => respond!(m::EndTxnRequest, handlers::end_txn::handle),
+        ApiKey::DescribeTransactions => respond!(
+            m::DescribeTransactionsRequest,
+            handlers::describe_transactions::handle
+        ),
+        ApiKey::ListTransactions => respond!(
+            m::ListTransactionsRequest,
+            handlers::list_transactions::handle
+        ),
         ApiKey::WriteTxnMarkers => respond!(
             m::WriteTxnMarkersRequest,
             handlers::write_txn_markers::handle

@@ -330,6 +330,10 @@ throttle_time!(
     m::ListPartitionReassignmentsResponse,
     m::DescribeClientQuotasResponse,
     m::AlterClientQuotasResponse,
+    m::AddPartitionsToTxnResponse,
+    m::EndTxnResponse,
+    m::DescribeTransactionsResponse,
+    m::ListTransactionsResponse,
 );
 
 /// Responses without a throttle field (DescribeQuorum; WriteTxnMarkers,

@@ -45,6 +45,10 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::DescribeClientQuotas,
     ApiKey::AlterClientQuotas,
     ApiKey::WriteTxnMarkers,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
     // Answered by the connection's SASL gate (`authentication`), on every
     // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
     ApiKey::SaslHandshake,

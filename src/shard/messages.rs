@@ -220,6 +220,9 @@ pub enum ShardRequest {
         partition: i32,
         call: crate::group::types::GroupCall,
     },
+    /// To the coordinator of a transactional id (the owner of its
+    /// `__transaction_state` partition); ListTransactions goes to every shard.
+    Txn(super::txn_coordinator::TxnCall),
     /// To the controller shard: commit a change through the active
     /// controller (ACLs, SCRAM credentials, dynamic configs) and answer
     /// once this node has applied it.
@@ -258,6 +261,7 @@ pub enum ShardResponse {
     Quorum(Result<crate::cluster::wire::QuorumState, (i16, String)>),
     DeleteRecords(Vec<DeleteRecordsResult>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
+    Txn(super::txn_coordinator::TxnAnswer),
     Submitted(Result<crate::cluster::commands::Reply, crate::cluster::commands::Refusal>),
     ConnectionOpened(Result<(), crate::quota::connections::Refused>),
     ConnectionClosed,

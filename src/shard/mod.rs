@@ -16,6 +16,7 @@ pub mod controller;
 pub mod controller_link;
 pub mod follower_fetch;
 pub mod interbroker_client;
+pub mod internal_log;
 pub mod listeners;
 mod login_warnings;
 pub mod maintenance;
@@ -30,6 +31,7 @@ pub mod runtime;
 pub mod service;
 pub mod topic_policy;
 pub mod topics;
+pub mod txn_coordinator;
 pub mod txn_markers;
 
 use std::cell::{Cell, RefCell};
@@ -99,6 +101,8 @@ pub struct Shard {
     pub metrics: crate::metrics::ShardMetrics,
     /// The consumer groups this shard coordinates.
     pub groups: RefCell<crate::group::Coordinator>,
+    /// The transactions of the `__transaction_state` partitions led here.
+    pub txns: RefCell<txn_coordinator::TxnHost>,
     /// Writes response frames: vectored sends for memory, splice for files.
     pub sender: crate::net::Sender,
     /// The partitions this shard leads and the fetch sessions of those it

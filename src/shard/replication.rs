@@ -229,7 +229,16 @@ pub fn reconcile(shard: &Rc<Shard>) {
     }
     drop(rep);
     follower_fetch::retarget(shard, follows);
-    let (gained, lost) = (offsets_partitions(gained), offsets_partitions(lost));
+    let txn_gained = partitions_of(crate::txn::TRANSACTION_STATE_TOPIC, &gained);
+    let txn_lost = partitions_of(crate::txn::TRANSACTION_STATE_TOPIC, &lost);
+    if !txn_gained.is_empty() || !txn_lost.is_empty() {
+        super::txn_coordinator::on_leadership(shard, txn_gained, txn_lost);
+    }
+    let offsets = crate::group::OFFSETS_TOPIC;
+    let (gained, lost) = (
+        partitions_of(offsets, &gained),
+        partitions_of(offsets, &lost),
+    );
     if !gained.is_empty() || !lost.is_empty() {
         crate::group::loading::on_leadership(shard, gained, lost);
     }
@@ -256,10 +265,11 @@ fn retry_when_truncated(shard: &Rc<Shard>, log: PartitionLog) {
     .detach();
 }
 
-fn offsets_partitions(keys: Vec<Key>) -> Vec<i32> {
-    keys.into_iter()
-        .filter(|(t, _)| t == crate::group::OFFSETS_TOPIC)
-        .map(|(_, p)| p)
+/// The partitions of `topic` among `keys`.
+fn partitions_of(topic: &str, keys: &[Key]) -> Vec<i32> {
+    keys.iter()
+        .filter(|(t, _)| t == topic)
+        .map(|(_, p)| *p)
         .collect()
 }
 

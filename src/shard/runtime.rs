@@ -231,6 +231,9 @@ async fn run_shard_inner(
         producer_ids: Cell::new((0, 0)),
         stopping: Cell::new(false),
         groups: RefCell::new(Default::default()),
+        txns: RefCell::new(super::txn_coordinator::TxnHost::new(
+            &start.config.transactions,
+        )),
         sender: Default::default(),
         replication: Default::default(),
         topic_configs: RefCell::new(HashMap::new()),
@@ -261,6 +264,7 @@ async fn run_shard_inner(
         }
     }
     glommio::spawn_local(crate::group::run_timers(shard.clone())).detach();
+    glommio::spawn_local(super::txn_coordinator::run_timer(shard.clone())).detach();
     glommio::spawn_local(super::replication::run_ticks(shard.clone())).detach();
     super::maintenance::spawn(shard.clone());
     glommio::spawn_local(flush_metrics(shard.clone(), start.metrics.clone())).detach();

@@ -120,6 +120,11 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::Group { partition, call } => {
             ShardResponse::Group(crate::group::handle(shard, partition, call).await)
         }
+        // Boxed: a coordinator's InitProducerId asks the controller shard
+        // for a producer id, through this function again.
+        ShardRequest::Txn(call) => {
+            ShardResponse::Txn(Box::pin(super::txn_coordinator::handle(shard, call)).await)
+        }
         ShardRequest::Submit(command) => {
             ShardResponse::Submitted(controller::submit(shard, command).await)
         }

@@ -179,14 +179,20 @@ pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
 /// `ProduceRequest.hasTransactionalRecords`). Reads headers only (no CRC),
 /// stopping at the first that does not parse: the append validates.
 pub fn any_transactional(records: &[u8]) -> bool {
+    first_transactional(records).is_some()
+}
+
+/// The header of the first transactional batch laid end to end in
+/// `records` (headers only, as [`any_transactional`]).
+pub fn first_transactional(records: &[u8]) -> Option<BatchHeader> {
     let mut rest = records;
     while let Ok(header) = parse(rest) {
         if header.is_transactional() {
-            return true;
+            return Some(header);
         }
-        rest = &rest[header.total_len()..];
+        rest = rest.get(header.total_len()..)?;
     }
-    false
+    None
 }
 
 /// CRC32C as stored in the header: over attributes..end of batch.

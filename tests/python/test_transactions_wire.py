@@ -1,7 +1,7 @@
 """Transactions on the wire, below the coordinator: transactional batches
-are refused until a transaction coordinator has begun their transaction
-(Kafka's KIP-890 verification answers INVALID_TXN_STATE; fjord has no
-coordinator yet), so nothing holds a read_committed consumer back; and
+are refused unless a transaction coordinator began their transaction
+(Kafka's KIP-890 verification answers INVALID_TXN_STATE), so a made-up
+producer cannot hold a read_committed consumer back; and
 WriteTxnMarkers, which coordinators send to partition leaders, appends
 markers that consumers skip, refusing a marker of an older producer
 epoch."""

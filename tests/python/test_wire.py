@@ -30,13 +30,12 @@ def read_frame(sock):
 
 def test_unimplemented_api_gets_error_reply(broker):
     with connect(broker) as s:
-        # EndTxn v0 (key 26): transactional id "t", producer id 1, epoch 0,
-        # commit; then a Metadata v1 on the same connection to show it
-        # stays usable.
-        s.sendall(request(26, 0, 7, struct.pack(">h", 1) + b"t" + struct.pack(">qhb", 1, 0, 1)))
+        # DescribeDelegationToken v1 (key 41): all owners (null); then a
+        # Metadata v1 on the same connection to show it stays usable.
+        s.sendall(request(41, 1, 7, struct.pack(">i", -1)))
         frame = read_frame(s)
         assert frame is not None, "connection closed instead of an error reply"
-        correlation_id, _throttle, error_code = struct.unpack(">iih", frame[:10])
+        correlation_id, error_code = struct.unpack(">ih", frame[:6])
         assert correlation_id == 7
         assert error_code == 35  # UNSUPPORTED_VERSION
         s.sendall(request(3, 1, 8, struct.pack(">i", -1)))

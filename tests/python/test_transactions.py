@@ -1,0 +1,123 @@
+"""Transactions with a real transactional client (confluent-kafka, i.e.
+librdkafka) against one broker with two shards: committed and aborted
+transactions interleaved, as a read_committed consumer (exactly the
+committed records, in order) and a read_uncommitted one (everything) see
+them; a zombie producer fenced by a new instance with the same
+transactional.id; and a transaction its producer abandoned, aborted by the
+coordinator after transaction.timeout.ms so consumers move on."""
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import Broker
+
+
+@pytest.fixture(scope="module")
+def txn_broker():
+    # Timed-out transactions are looked for every 200 ms (Kafka: 10 s).
+    b = Broker("--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200")
+    yield b
+    b.stop()
+
+
+def new_topic(broker, partitions=2):
+    topic = f"txn-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(20)
+    return topic
+
+
+def producer(broker, txn_id, **conf):
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": txn_id, **conf})
+    p.init_transactions(30)
+    return p
+
+
+def transaction(p, topic, values, commit=True):
+    p.begin_transaction()
+    for i, v in enumerate(values):
+        p.produce(topic, v.encode(), partition=i % 2)
+    if commit:
+        p.commit_transaction(30)
+    else:
+        p.flush(30)
+        p.abort_transaction(30)
+
+
+def consume(broker, topic, isolation, expect, timeout=30):
+    """The values a consumer reads from both partitions until it has
+    `expect` of them (or the timeout), per partition in offset order."""
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{uuid.uuid4().hex[:6]}",
+                  "auto.offset.reset": "earliest", "isolation.level": isolation,
+                  "enable.auto.commit": False})
+    c.subscribe([topic])
+    got = {0: [], 1: []}
+    deadline = time.time() + timeout
+    try:
+        while sum(map(len, got.values())) < expect and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got[m.partition()].append(m.value().decode())
+    finally:
+        c.close()
+    return got
+
+
+def test_read_committed_sees_exactly_the_committed_records_in_order(txn_broker):
+    topic = new_topic(txn_broker)
+    p = producer(txn_broker, f"tx-{topic}")
+    transaction(p, topic, [f"c1-{i}" for i in range(6)])
+    transaction(p, topic, [f"a-{i}" for i in range(4)], commit=False)
+    transaction(p, topic, [f"c2-{i}" for i in range(4)])
+    committed = consume(txn_broker, topic, "read_committed", 10)
+    assert committed == {0: ["c1-0", "c1-2", "c1-4", "c2-0", "c2-2"],
+                         1: ["c1-1", "c1-3", "c1-5", "c2-1", "c2-3"]}
+    everything = consume(txn_broker, topic, "read_uncommitted", 14)
+    assert everything == {0: ["c1-0", "c1-2", "c1-4", "a-0", "a-2", "c2-0", "c2-2"],
+                          1: ["c1-1", "c1-3", "c1-5", "a-1", "a-3", "c2-1", "c2-3"]}
+
+
+def test_a_zombie_producer_is_fenced(txn_broker):
+    topic = new_topic(txn_broker)
+    txn_id = f"tx-{topic}"
+    zombie = producer(txn_broker, txn_id)
+    zombie.begin_transaction()
+    zombie.produce(topic, b"zombie", partition=0)
+    zombie.flush(30)
+    successor = producer(txn_broker, txn_id)  # bumps the epoch, aborts the zombie's
+    with pytest.raises(KafkaException) as failed:
+        zombie.commit_transaction(30)
+    assert failed.value.args[0].fatal(), f"the zombie is fenced, fatally: {failed.value}"
+    transaction(successor, topic, ["after-0", "after-1"])
+    committed = consume(txn_broker, topic, "read_committed", 2)
+    assert committed == {0: ["after-0"], 1: ["after-1"]}
+
+
+def test_an_abandoned_transaction_is_aborted_after_its_timeout(txn_broker):
+    topic = new_topic(txn_broker)
+    # A producer process that dies (os._exit: no clean-up, no abort)
+    # after writing into its transaction.
+    script = textwrap.dedent(f"""
+        import os
+        from confluent_kafka import Producer
+        p = Producer({{"bootstrap.servers": "{txn_broker.bootstrap}", "transactional.id": "gone-{topic}",
+                      "transaction.timeout.ms": 2000}})
+        p.init_transactions(30)
+        p.begin_transaction()
+        p.produce("{topic}", b"never committed", partition=0)
+        p.flush(30)
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    p = producer(txn_broker, f"tx-{topic}")
+    transaction(p, topic, ["c-0", "c-1"])
+    # Until the coordinator aborts it (about 2 s), the open transaction
+    # holds partition 0's last stable offset; then c-0 shows.
+    committed = consume(txn_broker, topic, "read_committed", 2, timeout=30)
+    assert committed == {0: ["c-0"], 1: ["c-1"]}
