@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
+from kafka_codec import uvarint
 from test_wire import connect, read_frame, request
 
 INVALID_TXN_STATE = 48
@@ -79,17 +80,6 @@ def test_transactional_batches_without_a_transaction_are_refused(broker):
     finally:
         c.close()
     assert got == [(0, b"plain"), (1, b"after")]
-
-
-def uvarint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
 
 
 def read_uvarint(buf, at):

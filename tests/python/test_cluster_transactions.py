@@ -1,0 +1,144 @@
+"""Transactions on a three-node cluster: the coordinator writes markers
+to partition leaders on other brokers (WriteTxnMarkers over the
+inter-broker listener), and kill -9 of the coordinator's broker in the
+middle of a stream of transactions loses no committed transaction and
+shows no aborted or half transaction to a read_committed consumer."""
+import struct
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import NewTopic
+
+from cluster import Cluster
+
+PARTITIONS = 6
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    c.start(3, extra_settings={"transaction.abort.timed.out.transaction.cleanup.interval.ms": "500"})
+    yield c
+    c.cleanup()
+
+
+def transactional(c, txn_id):
+    bootstrap = ",".join(c.bootstrap(i) for i in c.live())
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
+                  "transaction.timeout.ms": 30000, "message.timeout.ms": 30000})
+    p.init_transactions(60)
+    return p
+
+
+def read_committed(c, topic, expect, timeout=60):
+    """Values a read_committed consumer reads until `expect` of them have
+    come and nothing more for 3 s (or the timeout)."""
+    bootstrap = ",".join(c.bootstrap(i) for i in c.live())
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex[:6]}",
+                     "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                     "enable.auto.commit": False})
+    cons.subscribe([topic])
+    got, quiet_since = [], time.time()
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            m = cons.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m.value().decode())
+                quiet_since = time.time()
+            elif len(got) >= expect and time.time() - quiet_since > 3:
+                break
+    finally:
+        cons.close()
+    return got
+
+
+def new_topic(c):
+    topic = f"ctx-{uuid.uuid4().hex[:6]}"
+    c.create_topics(1, [NewTopic(topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})], timeout=30)
+    return topic
+
+
+def test_markers_reach_leaders_on_every_broker(cluster):
+    c = cluster
+    topic = new_topic(c)
+    p = transactional(c, f"x-{topic}")
+    for n, commit in enumerate([True, False, True]):
+        p.begin_transaction()
+        for k in range(PARTITIONS * 2):
+            p.produce(topic, f"t{n}-{k}".encode(), partition=k % PARTITIONS)
+        if commit:
+            p.commit_transaction(60)
+        else:
+            p.abort_transaction(60)
+    got = read_committed(c, topic, 2 * PARTITIONS * 2)
+    want = {f"t{n}-{k}" for n in (0, 2) for k in range(PARTITIONS * 2)}
+    assert sorted(got) == sorted(want)
+
+
+def test_kill9_of_the_coordinator_loses_no_committed_transaction(cluster):
+    c = cluster
+    topic = new_topic(c)
+    txn_id = f"k-{topic}"
+    p = transactional(c, txn_id)
+    committed, aborted, unknown = [], [], []
+    killed = None
+    n = 0
+    deadline = time.time() + 90
+    while n < 30 and time.time() < deadline:
+        values = [f"n{n}-{k}" for k in range(PARTITIONS)]
+        try:
+            p.begin_transaction()
+            for k, v in enumerate(values):
+                p.produce(topic, v.encode(), partition=k)
+            if n == 10 and killed is None:
+                killed = coordinator_node(c, txn_id)
+                c.node(killed).kill9()
+            p.commit_transaction(60)
+            committed.append(values)
+        except KafkaException as e:
+            err = e.args[0]
+            if err.txn_requires_abort():
+                try:
+                    p.abort_transaction(60)
+                    aborted.append(values)
+                except KafkaException:
+                    unknown.append(values)
+            elif err.retriable():
+                unknown.append(values)
+            else:
+                raise
+        n += 1
+    assert killed is not None
+    print(f"killed node {killed}: {len(committed)} committed, {len(aborted)} aborted, {len(unknown)} unknown")
+    c.node(killed).start()
+    assert len(committed) >= 20, f"only {len(committed)} transactions committed"
+    got = read_committed(c, topic, sum(map(len, committed)), timeout=90)
+    seen = set(got)
+    assert len(got) == len(seen), "a record was read twice"
+    for values in committed:
+        assert set(values) <= seen, f"a committed transaction lost records: {set(values) - seen}"
+    for values in aborted:
+        assert not set(values) & seen, f"an aborted transaction is visible: {set(values) & seen}"
+    for values in unknown:
+        part = set(values) & seen
+        assert not part or part == set(values), f"a transaction is half visible: {sorted(part)}"
+
+
+def java_hash(s):
+    h = 0
+    for unit in struct.unpack(f">{len(s.encode('utf-16-be')) // 2}H", s.encode("utf-16-be")):
+        h = (31 * h + unit) & 0xFFFFFFFF
+    return h - 2**32 if h >= 2**31 else h
+
+
+def coordinator_node(c, txn_id):
+    """The leader of the id's __transaction_state partition (Kafka's
+    abs(hashCode) % 50)."""
+    h = java_hash(txn_id)
+    partition = (0 if h == -2**31 else abs(h)) % 50
+    admin = c.admin(c.live()[0])
+    md = admin.list_topics("__transaction_state", timeout=10)
+    return md.topics["__transaction_state"].partitions[partition].leader
