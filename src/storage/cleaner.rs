@@ -1,9 +1,11 @@
 //! Log compaction (cleanup.policy=compact) of a [`PartitionLog`].
 //!
-//! Owns: choosing what to clean (closed segments whose largest timestamp is
-//! older than min.compaction.lag.ms, when the dirty ratio or
-//! max.compaction.lag.ms asks for it), the key → latest offset map, the
-//! per-record keep rule, writing each rewritten segment aside and swapping
+//! Owns: choosing what to clean (closed segments below the last stable
+//! offset whose largest timestamp is older than min.compaction.lag.ms, when
+//! the dirty ratio or max.compaction.lag.ms asks for it), the key → latest
+//! offset map (aborted transactions' records are not values: they are
+//! removed, as Kafka's cleaner does; markers are kept), the per-record keep
+//! rule, writing each rewritten segment aside and swapping
 //! it in crash-safely, and the `cleaner-checkpoint` (when each segment was
 //! first cleaned: the dirty ratio and the tombstone horizon derive from it).
 //! Must not: touch the active segment, change any kept record's offset (a
@@ -33,6 +35,7 @@ use super::index::{OffsetIndex, TimeIndex};
 use super::log::{Inner, PartitionLog};
 use super::recovery::{read_exact, sync_dir};
 use super::segment::{self, BatchInfo, Segment};
+use super::txn_state::AbortedRanges;
 use super::StorageError;
 
 /// Read unit of the cleaner, and the size of its writes.
@@ -229,11 +232,22 @@ struct Keep<'a> {
     latest: &'a HashMap<Vec<u8>, i64>,
     /// Producer id → base offset of its last batch in the closed segments.
     last_batch: &'a HashMap<i64, i64>,
+    /// Batches of aborted transactions are removed.
+    aborted: &'a AbortedRanges,
     /// Tombstones of the segment being rewritten may be dropped.
     drop_tombstones: bool,
 }
 
 impl Keep<'_> {
+    /// What is left of a batch whose records all go: an empty batch if it
+    /// is its producer's last (the producer's state needs it), else
+    /// nothing.
+    fn producers_last(&self, h: &BatchHeader, bytes: &[u8]) -> Option<Vec<u8>> {
+        let last =
+            h.producer_id >= 0 && self.last_batch.get(&h.producer_id) == Some(&h.base_offset);
+        last.then(|| filter::empty_batch(h, bytes))
+    }
+
     fn record(&self, r: &RawRecord<'_>) -> bool {
         let Some(key) = r.key else { return true };
         if self.latest.get(key).is_some_and(|&o| o > r.offset) {
@@ -248,6 +262,9 @@ impl Keep<'_> {
         let all = h.record_count.max(0) as u64;
         if h.is_control() {
             return (Some(bytes), all, 0);
+        }
+        if h.is_transactional() && self.aborted.contains(h.producer_id, h.base_offset) {
+            return (self.producers_last(h, &bytes), 0, all);
         }
         let body = match filter::records_body(h, &bytes) {
             Ok(b) => b,
@@ -269,10 +286,7 @@ impl Keep<'_> {
             return (Some(bytes), k, 0);
         }
         if kept.is_empty() {
-            let producers_last =
-                h.producer_id >= 0 && self.last_batch.get(&h.producer_id) == Some(&h.base_offset);
-            let out = producers_last.then(|| filter::empty_batch(h, &bytes));
-            return (out, 0, removed);
+            return (self.producers_last(h, &bytes), 0, removed);
         }
         match filter::rebuild(h, &bytes, &kept) {
             Ok(out) => (Some(out), k, removed),
@@ -293,7 +307,7 @@ impl PartitionLog {
     ) -> Result<CompactionStats, StorageError> {
         let inner = self.inner();
         let mut stats = CompactionStats::default();
-        let (closed, max_ts) = {
+        let (closed, max_ts, aborted) = {
             let mut st = inner.st.borrow_mut();
             if let Some(e) = &st.failed {
                 return Err(e.clone());
@@ -303,7 +317,14 @@ impl PartitionLog {
                 return Ok(stats);
             }
             st.cleaning = true;
-            let n = st.segments.len().saturating_sub(1);
+            // Only segments wholly below the last stable offset: a record
+            // of an undecided transaction is not yet a value of its key.
+            let lso = st.last_stable_offset();
+            let n = st.segments[..st.segments.len().saturating_sub(1)]
+                .iter()
+                .take_while(|s| s.next_offset() <= lso)
+                .count();
+            let aborted = st.txns.aborted_ranges();
             let closed: Vec<Source> = st.segments[..n]
                 .iter()
                 .map(|s| Source {
@@ -316,7 +337,7 @@ impl PartitionLog {
                 .iter()
                 .map(|s| s.max_timestamp().map(|m| m.0))
                 .collect();
-            (closed, max_ts)
+            (closed, max_ts, aborted)
         };
         let _guard = CleaningGuard(inner);
         let mut cleaned = checkpoint::read_cleaned(&inner.dir);
@@ -358,7 +379,9 @@ impl PartitionLog {
                 if h.producer_id >= 0 {
                     last_batch.insert(h.producer_id, h.base_offset);
                 }
-                if !h.is_control() {
+                let is_aborted =
+                    h.is_transactional() && aborted.contains(h.producer_id, h.base_offset);
+                if !h.is_control() && !is_aborted {
                     map_keys(&h, &bytes, &mut latest);
                 }
                 glommio::yield_if_needed().await;
@@ -374,6 +397,7 @@ impl PartitionLog {
             let keep = Keep {
                 latest: &latest,
                 last_batch: &last_batch,
+                aborted: &aborted,
                 drop_tombstones: horizon,
             };
             if self.rewrite(src, &keep, &mut stats).await? {

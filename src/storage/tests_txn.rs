@@ -220,3 +220,96 @@ fn a_marker_of_an_older_epoch_is_refused() {
         log.close().await.unwrap();
     });
 }
+
+/// A keyed transactional batch of `pid` (epoch 0, sequences from `seq`).
+fn txn_keyed(pid: i64, seq: i32, key: &str, value: &str) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: true,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: pid,
+        producer_epoch: 0,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: seq,
+        timestamp: 1_000,
+        key: Some(Bytes::copy_from_slice(key.as_bytes())),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &[record], &opts).unwrap();
+    buf.freeze()
+}
+
+#[test]
+fn compaction_removes_aborted_records_and_leaves_undecided_ones_alone() {
+    use super::tests_maintenance::{all_headers, all_records, cfg as small_segments, keyed, put};
+    use super::CompactionConfig;
+    use kafka_protocol::records::Compression;
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let log = PartitionLog::open(path.clone(), small_segments(700))
+            .await
+            .unwrap();
+        let filler = |n: usize| {
+            keyed(
+                &[(Some("f"), Some(&*format!("f{n}")))],
+                1_000,
+                Compression::None,
+            )
+        };
+        put(
+            &log,
+            &keyed(&[(Some("k"), Some("v1"))], 1_000, Compression::None),
+            0,
+        )
+        .await;
+        assert_eq!(put(&log, &txn_keyed(9, 0, "k", "aborted"), 0).await, (1, 1));
+        assert_eq!(mark(&log, 9, Marker::Abort).await, 2);
+        for n in 0..10 {
+            put(&log, &filler(n), 0).await;
+        }
+        let (open_at, _) = put(&log, &txn_keyed(10, 0, "k", "undecided"), 0).await;
+        for n in 10..20 {
+            put(&log, &filler(n), 0).await;
+        }
+        assert_eq!(log.last_stable_offset(), open_at);
+        let compaction = CompactionConfig {
+            min_cleanable_dirty_ratio: 0.0,
+            ..CompactionConfig::default()
+        };
+        let stats = log.compact(&compaction, 10_000).await.unwrap();
+        assert!(!stats.skipped && stats.records_removed > 0, "{stats:?}");
+        let check = |records: std::collections::BTreeMap<i64, (Option<Bytes>, Option<Bytes>)>| {
+            let value = |o: i64| records.get(&o).and_then(|(_, v)| v.clone());
+            // An aborted value does not replace the committed one, and a
+            // value of an undecided transaction is not cleaned away.
+            assert_eq!(value(0).as_deref(), Some(&b"v1"[..]));
+            assert_eq!(value(1), None, "the aborted record is removed");
+            assert_eq!(value(open_at).as_deref(), Some(&b"undecided"[..]));
+        };
+        check(all_records(&log, 0).await);
+        let markers: Vec<i64> = all_headers(&log, 0)
+            .await
+            .iter()
+            .filter(|h| h.is_control())
+            .map(|h| h.base_offset)
+            .collect();
+        assert_eq!(markers, vec![2], "the marker is kept");
+        log.close().await.unwrap();
+        let log = PartitionLog::open(path, small_segments(700)).await.unwrap();
+        assert_eq!(log.last_stable_offset(), open_at);
+        check(all_records(&log, 0).await);
+        log.close().await.unwrap();
+    });
+}

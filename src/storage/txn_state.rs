@@ -187,11 +187,37 @@ impl TxnState {
             .collect()
     }
 
+    /// A copy of the aborted transactions' ranges by producer, for the
+    /// cleaner.
+    pub fn aborted_ranges(&self) -> AbortedRanges {
+        let mut by_producer: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for a in &self.aborted {
+            by_producer
+                .entry(a.producer_id)
+                .or_default()
+                .push((a.first_offset, a.last_offset));
+        }
+        AbortedRanges(by_producer)
+    }
+
     /// The log now starts at `start`: aborted transactions wholly below it
     /// can no longer be read.
     pub fn forget_before(&mut self, start: i64) {
         while self.aborted.front().is_some_and(|a| a.last_offset < start) {
             self.aborted.pop_front();
         }
+    }
+}
+
+/// Which offsets of which producers belong to aborted transactions.
+#[derive(Debug, Default)]
+pub struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedRanges {
+    /// Whether `producer_id`'s batch at `offset` was aborted.
+    pub fn contains(&self, producer_id: i64, offset: i64) -> bool {
+        self.0
+            .get(&producer_id)
+            .is_some_and(|ranges| ranges.iter().any(|&(f, l)| f <= offset && offset <= l))
     }
 }
