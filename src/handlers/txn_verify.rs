@@ -5,19 +5,37 @@
 //! a retry after a timeout) is refused with INVALID_TXN_STATE instead of
 //! opening a transaction no marker will ever close.
 //!
-//! The check is made when the coordinator is on this broker. When another
-//! broker coordinates the id, the batch is accepted as before KIP-890 (the
-//! broker-to-broker AddPartitionsToTxn v4 call is not made yet).
+//! The coordinator answers over the mesh when it is on this broker, else
+//! over the inter-broker listener (AddPartitionsToTxn v4, verify only, as
+//! Kafka's AddPartitionsToTxnManager sends it). Coordinator errors that
+//! pass with a failover become NOT_ENOUGH_REPLICAS, which every producer
+//! retries.
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::ProduceRequest;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::shard::broker_connection::call_broker;
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 use crate::shard::txn_coordinator::{self, TxnAnswer, TxnCall};
 use crate::shard::Shard;
 use crate::storage::batch;
+
+/// The version brokers verify with (Kafka's AddPartitionsToTxnManager: 4).
+const VERIFY_VERSION: i16 = 4;
+/// How long a produce waits for the coordinator's answer.
+const VERIFY_DEADLINE: Duration = Duration::from_secs(10);
+const CLIENT_ID: &str = "fjord-txn-verify";
 
 /// The partitions of `request` that must not be written, with their code.
 pub async fn refused(
@@ -52,31 +70,122 @@ pub async fn refused(
     let Some((producer_id, producer_epoch)) = producer else {
         return HashMap::new();
     };
+    let id = id.0.to_string();
     let call = TxnCall::Verify {
-        id: id.0.to_string(),
+        id: id.clone(),
         producer_id,
         producer_epoch,
         partitions: partitions.clone(),
     };
     let all = |code: i16| partitions.iter().map(|tp| (tp.clone(), code)).collect();
-    let topic = crate::txn::TRANSACTION_STATE_TOPIC;
-    if shard.topics.borrow().get(topic).is_none() {
+    let retriable = |code: i16| {
+        [
+            E::NotCoordinator,
+            E::CoordinatorNotAvailable,
+            E::CoordinatorLoadInProgress,
+        ]
+        .iter()
+        .any(|e| e.code() == code)
+    };
+    if shard.topics.borrow().get(TRANSACTION_STATE_TOPIC).is_none() {
         // No coordinator has ever run: no transaction can have begun.
         return all(E::InvalidTxnState.code());
     }
-    match txn_coordinator::call(shard, call).await {
-        TxnAnswer::Verified(Ok(codes)) => codes.into_iter().filter(|(_, c)| *c != 0).collect(),
-        // Coordinated elsewhere: not checked (see the module doc).
-        TxnAnswer::Verified(Err(code)) if code == E::NotCoordinator.code() => HashMap::new(),
-        // Retriable for every producer, as Kafka maps a coordinator that is
-        // loading or moving.
-        TxnAnswer::Verified(Err(code))
-            if code == E::CoordinatorNotAvailable.code()
-                || code == E::CoordinatorLoadInProgress.code() =>
-        {
-            all(E::NotEnoughReplicas.code())
+    let verified = match txn_coordinator::call(shard, call).await {
+        TxnAnswer::Verified(Err(code)) if code == E::NotCoordinator.code() => {
+            remote(shard, &id, producer_id, producer_epoch, &partitions).await
         }
-        TxnAnswer::Verified(Err(code)) => all(code),
-        _ => all(E::UnknownServerError.code()),
+        TxnAnswer::Verified(verified) => verified,
+        _ => Err(E::UnknownServerError.code()),
+    };
+    match verified {
+        Ok(codes) => codes
+            .into_iter()
+            .filter(|(_, c)| *c != 0)
+            .map(|(tp, c)| {
+                (
+                    tp,
+                    if retriable(c) {
+                        E::NotEnoughReplicas.code()
+                    } else {
+                        c
+                    },
+                )
+            })
+            .collect(),
+        Err(code) if retriable(code) => all(E::NotEnoughReplicas.code()),
+        Err(code) => all(code),
     }
+}
+
+/// Asks the broker leading the id's `__transaction_state` partition.
+async fn remote(
+    shard: &Rc<Shard>,
+    id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &[(String, i32)],
+) -> Result<Vec<((String, i32), i16)>, i16> {
+    let count = shard.config.transactions.log_partitions;
+    let partition = crate::txn::partition_for(id, count);
+    let coordinator = shard
+        .partition_state(TRANSACTION_STATE_TOPIC, partition)
+        .map(|p| p.leader)
+        .filter(|&leader| leader >= 0 && leader != shard.node_id())
+        .ok_or(E::CoordinatorNotAvailable.code())?;
+    let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
+    for (topic, p) in partitions {
+        match by_topic.iter_mut().find(|(t, _)| t == topic) {
+            Some((_, ps)) => ps.push(*p),
+            None => by_topic.push((topic.clone(), vec![*p])),
+        }
+    }
+    let txn = AddPartitionsToTxnTransaction::default()
+        .with_transactional_id(StrBytes::from_string(id.to_string()).into())
+        .with_producer_id(producer_id.into())
+        .with_producer_epoch(producer_epoch)
+        .with_verify_only(true)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let request = AddPartitionsToTxnRequest::default().with_transactions(vec![txn]);
+    let api = (ApiKey::AddPartitionsToTxn, VERIFY_VERSION);
+    let response: AddPartitionsToTxnResponse = call_broker(
+        shard,
+        coordinator,
+        api,
+        &request,
+        VERIFY_DEADLINE,
+        CLIENT_ID,
+    )
+    .await
+    .map_err(|e| {
+        tracing::debug!(coordinator, "transaction verification: {e}");
+        E::CoordinatorNotAvailable.code()
+    })?;
+    if response.error_code != 0 {
+        return Err(response.error_code);
+    }
+    let result = response
+        .results_by_transaction
+        .into_iter()
+        .next()
+        .ok_or(E::UnknownServerError.code())?;
+    Ok(result
+        .topic_results
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.0.to_string();
+            t.results_by_partition
+                .into_iter()
+                .map(move |p| ((topic.clone(), p.partition_index), p.partition_error_code))
+        })
+        .collect())
 }

@@ -196,3 +196,40 @@ impl IdleConnections {
         self.by_node.insert(node, conn);
     }
 }
+
+/// Sends `request` (API and version `api`) to broker `node` over this
+/// shard's idle connection to it, or a new one, within `deadline`; keeps
+/// the connection for next time if it worked. A reused connection that
+/// fails gets one more try on a new one: the broker may have closed it
+/// while it was idle.
+pub async fn call_broker<Q, R>(
+    shard: &std::rc::Rc<Shard>,
+    node: i32,
+    api: (ApiKey, i16),
+    request: &Q,
+    deadline: Duration,
+    client_id: &'static str,
+) -> Result<R, String>
+where
+    Q: kafka_protocol::protocol::Encodable,
+    R: kafka_protocol::protocol::Decodable,
+{
+    let broker = shard
+        .broker(node)
+        .ok_or_else(|| format!("broker {node} not registered"))?;
+    let (host, port) = (broker.host.as_str(), broker.port);
+    let idle = shard.broker_connections.borrow_mut().take(node, host, port);
+    let reused = idle.is_some();
+    let mut conn = match idle {
+        Some(conn) => conn,
+        None => BrokerConnection::open(shard, host, port, client_id).await?,
+    };
+    let mut result = conn.call_within(api.0, api.1, request, deadline).await;
+    if result.is_err() && reused {
+        conn = BrokerConnection::open(shard, host, port, client_id).await?;
+        result = conn.call_within(api.0, api.1, request, deadline).await;
+    }
+    let response = result?;
+    shard.broker_connections.borrow_mut().put(node, conn);
+    Ok(response)
+}

@@ -28,7 +28,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::broker_connection::BrokerConnection;
 use super::messages::ProducePart;
 use super::{router, Shard};
 use crate::storage::txn_state::Marker;
@@ -395,42 +394,15 @@ async fn write_remote(
     }
 }
 
-/// Sends `body` to broker `leader` over this shard's idle connection to it
-/// (or a new one), keeping the connection for next time if it worked.
+/// Sends `body` to broker `leader` (see `broker_connection::call_broker`).
 async fn call_leader(
     shard: &Rc<Shard>,
     leader: i32,
     body: &WriteTxnMarkersRequest,
 ) -> Result<WriteTxnMarkersResponse, String> {
-    let broker = shard
-        .broker(leader)
-        .ok_or_else(|| format!("broker {leader} not registered"))?;
-    let (host, port) = (broker.host.as_str(), broker.port);
     let deadline = Duration::from_millis(MARKER_TIMEOUT_MS as u64) + NETWORK_MARGIN;
-    let idle = shard
-        .broker_connections
-        .borrow_mut()
-        .take(leader, host, port);
-    let reused = idle.is_some();
-    let mut conn = match idle {
-        Some(conn) => conn,
-        None => BrokerConnection::open(shard, host, port, CLIENT_ID).await?,
-    };
-    let api = ApiKey::WriteTxnMarkers;
-    let mut result = conn
-        .call_within(api, WRITE_TXN_MARKERS_VERSION, body, deadline)
-        .await;
-    if result.is_err() && reused {
-        // The leader may have closed the idle connection meanwhile: one
-        // more try on a new one before this counts as a failed round.
-        conn = BrokerConnection::open(shard, host, port, CLIENT_ID).await?;
-        result = conn
-            .call_within(api, WRITE_TXN_MARKERS_VERSION, body, deadline)
-            .await;
-    }
-    let response = result?;
-    shard.broker_connections.borrow_mut().put(leader, conn);
-    Ok(response)
+    let api = (ApiKey::WriteTxnMarkers, WRITE_TXN_MARKERS_VERSION);
+    super::broker_connection::call_broker(shard, leader, api, body, deadline, CLIENT_ID).await
 }
 
 #[cfg(test)]

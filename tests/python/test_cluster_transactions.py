@@ -3,15 +3,19 @@ to partition leaders on other brokers (WriteTxnMarkers over the
 inter-broker listener), and kill -9 of the coordinator's broker in the
 middle of a stream of transactions loses no committed transaction and
 shows no aborted or half transaction to a read_committed consumer."""
+import socket
 import struct
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from cluster import Cluster
+from test_transactions_wire import INVALID_TXN_STATE, batch, produce_v3
+
+INVALID_PRODUCER_ID_MAPPING = 49
 
 PARTITIONS = 6
 
@@ -150,6 +154,36 @@ def test_kill9_of_a_partition_leader_during_commits_loses_nothing(cluster):
 
     outcomes = run_transactions(c, topic, txn_id, leader_not_coordinator)
     check_outcomes(c, topic, *outcomes)
+
+
+def test_a_batch_outside_any_transaction_is_refused_by_a_remote_coordinator(cluster):
+    """KIP-890 across brokers: the partition's leader asks the id's
+    coordinator, on another broker, and refuses a transactional batch of a
+    producer with no such transaction."""
+    c = cluster
+    topic = new_topic(c)
+    txn_id = f"r-{topic}"
+    transaction_ready = transactional(c, f"init-{topic}")  # creates __transaction_state
+    del transaction_ready
+    coordinator = coordinator_node(c, txn_id)
+    md = c.admin(c.live()[0]).list_topics(topic, timeout=10)
+    partition, leader = next((k, p.leader) for k, p in md.topics[topic].partitions.items()
+                             if p.leader != coordinator)
+    records = batch(True, b"zombie", producer_id=4242, epoch=0, sequence=0)
+    host, port = c.bootstrap(leader).rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        code = produce_v3(s, topic, records, 31, partition=partition, transactional_id=txn_id.encode())
+    assert code in (INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING), code
+    assert read_uncommitted_count(c, topic, partition) == 0
+
+
+def read_uncommitted_count(c, topic, partition):
+    cons = Consumer({"bootstrap.servers": c.bootstrap(c.live()[0]), "group.id": f"g-{uuid.uuid4().hex[:6]}"})
+    try:
+        low, high = cons.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    finally:
+        cons.close()
+    return high - low
 
 
 def java_hash(s):

@@ -27,13 +27,13 @@ def batch(transactional, value, producer_id=-1, epoch=-1, sequence=-1):
     return bytes(b.build())
 
 
-def produce_v3(sock, topic, records, correlation_id):
-    """One partition (0), acks=1; returns its error code."""
+def produce_v3(sock, topic, records, correlation_id, partition=0, transactional_id=b"t"):
+    """One partition, acks=1; returns its error code."""
     name = topic.encode()
-    body = struct.pack(">h", 1) + b"t"  # transactional_id "t"
+    body = struct.pack(">h", len(transactional_id)) + transactional_id
     body += struct.pack(">hi", 1, 10000)  # acks, timeout
     body += struct.pack(">ih", 1, len(name)) + name
-    body += struct.pack(">iii", 1, 0, len(records)) + records
+    body += struct.pack(">iii", 1, partition, len(records)) + records
     sock.sendall(request(0, 3, correlation_id, body))
     frame = read_frame(sock)
     assert frame is not None, "connection closed instead of a produce response"
