@@ -184,6 +184,7 @@ fn append_failure(error: &AppendError) -> ProduceResult {
         AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
         AppendError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        AppendError::CoordinatorFenced => ResponseError::TransactionCoordinatorFenced,
         AppendError::Stopped(_) => ResponseError::KafkaStorageError,
     };
     failed(code, Some(error.to_string()))

@@ -266,6 +266,12 @@ impl State {
                     "control batches are written by the broker, not by clients".into(),
                 ));
             }
+            if let Some(m) = txn_state::control_marker(&h, &data) {
+                let last = self.txns.coordinator_epoch(h.producer_id);
+                if last.is_some_and(|e| m.coordinator_epoch < e) {
+                    return Err(AppendError::CoordinatorFenced);
+                }
+            }
             match self.producers.check(&staged, &h).map_err(seq_error)? {
                 SeqCheck::Duplicate(meta) => return Ok(Plan::Duplicate(meta)),
                 SeqCheck::Append | SeqCheck::Unchecked => {}

@@ -183,6 +183,10 @@ pub enum AppendError {
     OutOfOrderSequence,
     #[error("invalid producer epoch")]
     InvalidProducerEpoch,
+    /// A transaction marker from an older coordinator epoch than the
+    /// producer's last marker here (Kafka: TRANSACTION_COORDINATOR_FENCED).
+    #[error("transaction coordinator fenced")]
+    CoordinatorFenced,
     /// The log failed (I/O error) or is closed.
     #[error("log not accepting appends: {0}")]
     Stopped(String),

@@ -313,3 +313,39 @@ fn compaction_removes_aborted_records_and_leaves_undecided_ones_alone() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_marker_from_an_older_coordinator_epoch_is_fenced() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let log = open(&path, cfg(1 << 20, 1 << 20)).await;
+        let spec = |coordinator_epoch| MarkerSpec {
+            producer_id: 12,
+            producer_epoch: 0,
+            marker: Marker::Commit,
+            coordinator_epoch,
+        };
+        append(&log, txn_batch(12, 0, 1)).await;
+        log.append_marker(spec(5), 0, 0)
+            .unwrap()
+            .durable
+            .await
+            .unwrap();
+        append(&log, txn_batch(12, 1, 1)).await;
+        let r = log.append_marker(spec(4), 0, 0);
+        assert!(matches!(r, Err(AppendError::CoordinatorFenced)), "{r:?}");
+        log.close().await.unwrap();
+        // Rebuilt from the log: still fenced; the current epoch is not.
+        let log = open(&path, cfg(1 << 20, 1 << 20)).await;
+        let r = log.append_marker(spec(4), 0, 0);
+        assert!(matches!(r, Err(AppendError::CoordinatorFenced)), "{r:?}");
+        log.append_marker(spec(5), 0, 0)
+            .unwrap()
+            .durable
+            .await
+            .unwrap();
+        assert_eq!(log.last_stable_offset(), log.log_end_offset());
+        log.close().await.unwrap();
+    });
+}

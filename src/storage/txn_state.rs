@@ -36,10 +36,19 @@ impl Marker {
     }
 }
 
+/// A transaction marker as its control record says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlMarker {
+    pub marker: Marker,
+    /// The coordinator epoch that wrote it (the record's value).
+    pub coordinator_epoch: i32,
+}
+
 /// The marker a control batch carries: the type in its first record's key
-/// (version i16, type i16). None for anything else (Kafka ignores control
-/// records of unknown types).
-pub fn control_marker(h: &BatchHeader, batch: &[u8]) -> Option<Marker> {
+/// (version i16, type i16), the coordinator epoch in its value (version
+/// i16, epoch i32). None for anything else (Kafka ignores control records
+/// of unknown types).
+pub fn control_marker(h: &BatchHeader, batch: &[u8]) -> Option<ControlMarker> {
     if !h.is_control() || h.compression() != 0 {
         return None;
     }
@@ -52,12 +61,24 @@ pub fn control_marker(h: &BatchHeader, batch: &[u8]) -> Option<Marker> {
     if key_len < 4 {
         return None;
     }
-    let key = take(&mut rest, 4)?;
-    match i16::from_be_bytes([key[2], key[3]]) {
-        0 => Some(Marker::Abort),
-        1 => Some(Marker::Commit),
-        _ => None,
-    }
+    let key = take(&mut rest, key_len as usize)?;
+    let marker = match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Marker::Abort,
+        1 => Marker::Commit,
+        _ => return None,
+    };
+    let value_len = varint(&mut rest)?;
+    let coordinator_epoch = match value_len >= 6 {
+        true => {
+            let value = take(&mut rest, 6)?;
+            i32::from_be_bytes([value[2], value[3], value[4], value[5]])
+        }
+        false => -1,
+    };
+    Some(ControlMarker {
+        marker,
+        coordinator_epoch,
+    })
 }
 
 fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
@@ -102,12 +123,15 @@ pub struct TxnState {
     unreplicated: BTreeMap<i64, i64>,
     /// Aborted transactions in marker order (so by `last_offset`).
     aborted: VecDeque<AbortedTxn>,
+    /// The coordinator epoch of each producer's last marker: an older
+    /// coordinator's marker is refused (a zombie coordinator).
+    coordinator_epochs: HashMap<i64, i32>,
 }
 
 impl TxnState {
     /// Records a batch appended at [`base`, `last`]; `marker` is what a
     /// control batch says (see [`control_marker`]).
-    pub fn record(&mut self, h: &BatchHeader, base: i64, last: i64, marker: Option<Marker>) {
+    pub fn record(&mut self, h: &BatchHeader, base: i64, last: i64, marker: Option<ControlMarker>) {
         if h.producer_id < 0 || !h.is_transactional() {
             return;
         }
@@ -119,9 +143,18 @@ impl TxnState {
             }
             return;
         }
-        let Some(marker) = marker else {
+        let Some(ControlMarker {
+            marker,
+            coordinator_epoch,
+        }) = marker
+        else {
             return;
         };
+        let seen = self
+            .coordinator_epochs
+            .entry(pid)
+            .or_insert(coordinator_epoch);
+        *seen = (*seen).max(coordinator_epoch);
         // A marker with nothing open (a partition added but never written,
         // a retried marker) completes an empty transaction at itself.
         let first = match self.open.remove(&pid) {
@@ -164,6 +197,11 @@ impl TxnState {
             .into_iter()
             .flatten()
             .fold(hw, i64::min)
+    }
+
+    /// The coordinator epoch of `producer_id`'s last marker here.
+    pub fn coordinator_epoch(&self, producer_id: i64) -> Option<i32> {
+        self.coordinator_epochs.get(&producer_id).copied()
     }
 
     /// Whether `producer_id` has a transaction open here.
