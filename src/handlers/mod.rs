@@ -52,6 +52,7 @@ pub mod topics;
 pub mod write_txn_markers;
 
 pub mod add_partitions_to_txn;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod list_transactions;

@@ -277,6 +277,10 @@ async fn start_inner(
             m::ListTransactionsRequest,
             handlers::list_transactions::handle
         ),
+        ApiKey::DescribeProducers => respond!(
+            m::DescribeProducersRequest,
+            handlers::describe_producers::handle
+        ),
         ApiKey::WriteTxnMarkers => respond!(
             m::WriteTxnMarkersRequest,
             handlers::write_txn_markers::handle

@@ -334,6 +334,7 @@ throttle_time!(
     m::EndTxnResponse,
     m::DescribeTransactionsResponse,
     m::ListTransactionsResponse,
+    m::DescribeProducersResponse,
 );
 
 /// Responses without a throttle field (DescribeQuorum; WriteTxnMarkers,

@@ -49,6 +49,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::EndTxn,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    ApiKey::DescribeProducers,
     // Answered by the connection's SASL gate (`authentication`), on every
     // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
     ApiKey::SaslHandshake,

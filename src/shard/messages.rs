@@ -210,6 +210,10 @@ pub enum ShardRequest {
     DeleteRecords {
         parts: Vec<DeleteRecordsPart>,
     },
+    /// The producers each partition keeps state for (DescribeProducers).
+    DescribeProducers {
+        parts: Vec<(String, i32)>,
+    },
     /// To the controller: a fresh producer id.
     AllocateProducerId,
     /// To the controller shard: the metadata quorum's state.
@@ -260,6 +264,8 @@ pub enum ShardResponse {
     /// The quorum's state, or (error code, message).
     Quorum(Result<crate::cluster::wire::QuorumState, (i16, String)>),
     DeleteRecords(Vec<DeleteRecordsResult>),
+    /// Per part: its producers, or NOT_LEADER_OR_FOLLOWER.
+    Producers(Vec<Result<Vec<crate::storage::txn_log::ActiveProducer>, i16>>),
     Group(Result<crate::group::types::GroupReply, kafka_protocol::error::ResponseError>),
     Txn(super::txn_coordinator::TxnAnswer),
     Submitted(Result<crate::cluster::commands::Reply, crate::cluster::commands::Refusal>),

@@ -196,6 +196,26 @@ pub async fn delete_records(
     .await
 }
 
+/// Each partition's producers, from the shard owning it.
+pub async fn describe_producers(
+    shard: &Rc<Shard>,
+    parts: Vec<(String, i32)>,
+) -> Vec<Result<Vec<crate::storage::txn_log::ActiveProducer>, i16>> {
+    let not_here = kafka_protocol::error::ResponseError::NotLeaderOrFollower.code();
+    scatter(
+        shard,
+        parts,
+        |(topic, partition)| (topic.as_str(), *partition),
+        |parts| ShardRequest::DescribeProducers { parts },
+        |r| match r {
+            ShardResponse::Producers(results) => Some(results),
+            _ => None,
+        },
+        || Err(not_here),
+    )
+    .await
+}
+
 /// Sends each shard's share as one request (run in place for this shard) and
 /// gathers the answers in input order.
 async fn scatter<T, R>(

@@ -114,6 +114,15 @@ pub async fn execute(shard: &Rc<Shard>, request: ShardRequest) -> ShardResponse 
         ShardRequest::AllocateProducerId => {
             ShardResponse::ProducerId(controller::allocate_producer_id(shard).await)
         }
+        ShardRequest::DescribeProducers { parts } => ShardResponse::Producers(
+            parts
+                .iter()
+                .map(|(topic, partition)| match shard.log(topic, *partition) {
+                    Some(log) => Ok(log.active_producers()),
+                    None => Err(ResponseError::NotLeaderOrFollower.code()),
+                })
+                .collect(),
+        ),
         ShardRequest::DeleteRecords { parts } => {
             ShardResponse::DeleteRecords(delete_records_local(shard, parts).await)
         }

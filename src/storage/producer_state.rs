@@ -20,6 +20,8 @@ pub struct BatchMeta {
     pub last_seq: i32,
     pub base_offset: i64,
     pub last_offset: i64,
+    /// The batch's max timestamp (DescribeProducers' last timestamp).
+    pub max_timestamp: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -110,6 +112,7 @@ fn record_entry(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64, la
         last_seq: h.last_sequence(),
         base_offset,
         last_offset,
+        max_timestamp: h.max_timestamp,
     });
 }
 
@@ -120,6 +123,14 @@ impl ProducerState {
 
     pub fn producer_count(&self) -> usize {
         self.producers.len()
+    }
+
+    /// Each producer: id, epoch, and its last batch (None after a marker
+    /// of a new epoch, before any batch).
+    pub fn producers(&self) -> impl Iterator<Item = (i64, i16, Option<&BatchMeta>)> {
+        self.producers
+            .iter()
+            .map(|(pid, e)| (*pid, e.epoch, e.batches.back()))
     }
 
     /// Checks `h` against the state plus what `staged` holds from earlier

@@ -28,7 +28,40 @@ pub struct MarkerSpec {
     pub coordinator_epoch: i32,
 }
 
+/// One producer a partition knows (DescribeProducers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// -1 when it has written no batch in this epoch.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// -1 when no marker of its has been written here.
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction, -1 if none.
+    pub current_txn_start_offset: i64,
+}
+
 impl PartitionLog {
+    /// The producers this partition keeps state for, by producer id.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let st = self.inner().st.borrow();
+        let mut out: Vec<ActiveProducer> = st
+            .producers
+            .producers()
+            .map(|(pid, epoch, last)| ActiveProducer {
+                producer_id: pid,
+                producer_epoch: epoch,
+                last_sequence: last.map_or(-1, |b| b.last_seq),
+                last_timestamp: last.map_or(-1, |b| b.max_timestamp),
+                coordinator_epoch: st.txns.coordinator_epoch(pid).unwrap_or(-1),
+                current_txn_start_offset: st.txns.open_since(pid).unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
+    }
+
     /// The last stable offset: below the high watermark, and below the
     /// first offset of any transaction not yet decided and replicated.
     pub fn last_stable_offset(&self) -> i64 {

@@ -204,6 +204,11 @@ impl TxnState {
         self.coordinator_epochs.get(&producer_id).copied()
     }
 
+    /// The first offset of `producer_id`'s open transaction here.
+    pub fn open_since(&self, producer_id: i64) -> Option<i64> {
+        self.open.get(&producer_id).copied()
+    }
+
     /// Whether `producer_id` has a transaction open here.
     pub fn is_open(&self, producer_id: i64) -> bool {
         self.open.contains_key(&producer_id)

@@ -5,6 +5,7 @@ committed records, in order) and a read_uncommitted one (everything) see
 them; a zombie producer fenced by a new instance with the same
 transactional.id; and a transaction its producer abandoned, aborted by the
 coordinator after transaction.timeout.ms so consumers move on."""
+import struct
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,8 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker
+from kafka_codec import NO_TAGS, Reader, compact_array, compact_str
+from test_wire import connect, read_frame
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,60 @@ def test_an_abandoned_transaction_is_aborted_after_its_timeout(txn_broker):
     # holds partition 0's last stable offset; then c-0 shows.
     committed = consume(txn_broker, topic, "read_committed", 2, timeout=30)
     assert committed == {0: ["c-0"], 1: ["c-1"]}
+
+
+def describe_producers(broker, topic, partition):
+    """DescribeProducers v0 (flexible) for one partition: its error code and
+    [(producer id, epoch, last sequence, coordinator epoch, txn start)]."""
+    body = compact_array([compact_str(topic) + compact_array([struct.pack(">i", partition)]) + NO_TAGS]) + NO_TAGS
+    client = b"txn-test"
+    header = struct.pack(">hhih", 61, 0, 5, len(client)) + client + NO_TAGS
+    with connect(broker) as s:
+        s.sendall(struct.pack(">i", len(header + body)) + header + body)
+        frame = read_frame(s)
+    r = Reader(frame)
+    assert r.int32() == 5
+    r.uvarint()  # header tags
+    r.int32()  # throttle
+
+    def producer():
+        p = (r.int64(), r.int32(), r.int32(), r.int64(), r.int32(), r.int64())
+        r.uvarint()
+        return (p[0], p[1], p[2], p[4], p[5])
+
+    def part():
+        _index, code = r.int32(), r.int16()
+        r.compact_str()
+        producers = r.compact_array(producer)
+        r.uvarint()
+        return code, producers
+
+    def topic_entry():
+        r.compact_str()
+        parts = r.compact_array(part)
+        r.uvarint()
+        return parts[0]
+
+    return r.compact_array(topic_entry)[0]
+
+
+def test_describe_producers_shows_the_open_transaction(txn_broker):
+    topic = new_topic(txn_broker)
+    p = producer(txn_broker, f"dp-{topic}")
+    p.begin_transaction()
+    p.produce(topic, b"x", partition=0)
+    p.flush(30)
+    code, producers = describe_producers(txn_broker, topic, 0)
+    assert code == 0 and len(producers) == 1
+    pid, epoch, last_seq, _coordinator_epoch, txn_start = producers[0]
+    assert pid >= 0 and epoch >= 0 and last_seq == 0 and txn_start == 0
+    p.commit_transaction(30)
+    # The marker follows the commit; the open transaction is then gone.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        code, producers = describe_producers(txn_broker, topic, 0)
+        if producers and producers[0][4] == -1:
+            break
+        time.sleep(0.1)
+    assert code == 0 and producers[0][0] == pid and producers[0][4] == -1
+    assert producers[0][3] >= 0, "the marker's coordinator epoch is recorded"

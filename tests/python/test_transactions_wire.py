@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from kafka_codec import uvarint
+from kafka_codec import Reader, uvarint
 from test_wire import connect, read_frame, request
 
 INVALID_TXN_STATE = 48
@@ -82,17 +82,6 @@ def test_transactional_batches_without_a_transaction_are_refused(broker):
     assert got == [(0, b"plain"), (1, b"after")]
 
 
-def read_uvarint(buf, at):
-    shift = value = 0
-    while True:
-        byte = buf[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, at
-
-
 def write_marker(sock, topic, producer_id, epoch, commit, correlation_id):
     """WriteTxnMarkers v1 (flexible) for partition 0; returns its error code."""
     name = topic.encode()
@@ -107,20 +96,15 @@ def write_marker(sock, topic, producer_id, epoch, commit, correlation_id):
     sock.sendall(struct.pack(">i", len(payload)) + payload)
     frame = read_frame(sock)
     assert frame is not None, "connection closed instead of a WriteTxnMarkers response"
-    assert struct.unpack(">i", frame[:4])[0] == correlation_id
-    at = 5  # correlation id, header tags
-    markers, at = read_uvarint(frame, at)
-    assert markers - 1 == 1
-    (pid,) = struct.unpack(">q", frame[at:at + 8])
-    assert pid == producer_id
-    at += 8
-    topics, at = read_uvarint(frame, at)
-    assert topics - 1 == 1
-    name_len, at = read_uvarint(frame, at)
-    at += name_len - 1
-    parts, at = read_uvarint(frame, at)
-    assert parts - 1 == 1
-    _index, error_code = struct.unpack(">ih", frame[at:at + 6])
+    r = Reader(frame)
+    assert r.int32() == correlation_id
+    r.uvarint()  # header tags
+    assert r.uvarint() - 1 == 1  # markers
+    assert r.int64() == producer_id
+    assert r.uvarint() - 1 == 1  # topics
+    r.compact_str()
+    assert r.uvarint() - 1 == 1  # partitions
+    _index, error_code = r.int32(), r.int16()
     return error_code
 
 
