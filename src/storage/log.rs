@@ -70,6 +70,7 @@ use super::reader::{DataWait, WaitKind};
 use super::recovery;
 use super::segment::Segment;
 use super::truncate::Truncation;
+use super::txn_log::Origin;
 use super::txn_state::{self, TxnState};
 use super::{AppendError, LogConfig, ShardStorage, StorageError};
 
@@ -208,15 +209,6 @@ struct Planned {
     header: BatchHeader,
     base: i64,
     at: usize,
-}
-
-/// Who writes an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Origin {
-    /// A producer's batches.
-    Client,
-    /// The broker's own transaction markers.
-    Coordinator,
 }
 
 /// Outcome of checking an append.

@@ -7,10 +7,19 @@
 
 use bytes::Bytes;
 
-use super::log::{Appended, Origin, State};
+use super::log::{Appended, State};
 use super::records::encode_marker;
 use super::txn_state::Marker;
 use super::{AppendError, PartitionLog};
+
+/// Who writes an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A producer's batches.
+    Client,
+    /// The broker's own transaction markers.
+    Coordinator,
+}
 
 impl State {
     /// Read_committed consumers read below this (Kafka's LSO).

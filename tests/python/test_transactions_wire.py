@@ -27,6 +27,24 @@ def batch(transactional, value, producer_id=-1, epoch=-1, sequence=-1):
     return bytes(b.build())
 
 
+def read_committed(broker, topic, n):
+    """The first `n` (offset, value) a read_committed consumer (librdkafka's
+    default) reads from partition 0, and its watermarks."""
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    got = []
+    try:
+        while len(got) < n:
+            m = c.poll(10)
+            assert m is not None, f"read_committed consumer stalled after {got}"
+            if m.error() is None:
+                got.append((m.offset(), m.value()))
+        return got, c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+
+
 def produce_v3(sock, topic, records, correlation_id, partition=0, transactional_id=b"t"):
     """One partition, acks=1; returns its error code."""
     name = topic.encode()
@@ -67,18 +85,7 @@ def test_transactional_batches_without_a_transaction_are_refused(broker):
     p = Producer({"bootstrap.servers": broker.bootstrap})
     p.produce(topic, b"after")
     p.flush(10)
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
-                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    c.subscribe([topic])
-    got = []
-    try:
-        while len(got) < 2:
-            m = c.poll(10)
-            assert m is not None, f"read_committed consumer stalled after {got}"
-            if m.error() is None:
-                got.append((m.offset(), m.value()))
-    finally:
-        c.close()
+    got, _ = read_committed(broker, topic, 2)
     assert got == [(0, b"plain"), (1, b"after")]
 
 
@@ -124,19 +131,7 @@ def test_markers_are_appended_skipped_by_consumers_and_fenced_by_epoch(broker):
         assert write_marker(s, topic, 77, 5, False, 23) == 0
         p.produce(topic, b"c")
         p.flush(10)
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{topic}",
-                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    c.subscribe([topic])
-    got = []
-    try:
-        while len(got) < 3:
-            m = c.poll(10)
-            assert m is not None, f"read_committed consumer stalled after {got}"
-            if m.error() is None:
-                got.append((m.offset(), m.value()))
-        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    finally:
-        c.close()
+    got, (low, high) = read_committed(broker, topic, 3)
     # The markers take offsets 1 and 3; consumers never see them.
     assert got == [(0, b"a"), (2, b"b"), (4, b"c")]
     assert (low, high) == (0, 5)
