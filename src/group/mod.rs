@@ -87,7 +87,24 @@ pub async fn handle(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> Resul
         GroupCall::Commit(id, args) => {
             GroupReply::Commit(offsets::commit(shard, partition, id, args).await)
         }
-        GroupCall::FetchOffsets(id, parts) => offsets::fetch(&shard.groups.borrow(), &id, parts),
+        GroupCall::TxnCommit {
+            group,
+            producer_id,
+            producer_epoch,
+            args,
+        } => GroupReply::Commit(
+            offsets::commit_transactional(
+                shard,
+                partition,
+                group,
+                (producer_id, producer_epoch),
+                args,
+            )
+            .await,
+        ),
+        GroupCall::FetchOffsets(id, parts, require_stable) => {
+            offsets::fetch(&shard.groups.borrow(), &id, parts, require_stable)
+        }
         GroupCall::Describe(id) => {
             GroupReply::Describe(offsets::describe(&shard.groups.borrow(), &id))
         }

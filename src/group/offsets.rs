@@ -46,48 +46,94 @@ fn commit_check(g: Option<&mut Group>, a: &CommitArgs, now: i64) -> Result<(), E
     Ok(())
 }
 
+/// What a commit writes: per part its code, the records, and the values
+/// to apply once they are committed.
+struct Prepared {
+    codes: Vec<i16>,
+    entries: Vec<Entry>,
+    values: Vec<(usize, (String, i32), OffsetValue)>,
+}
+
+/// Validates a commit under the borrow; Err is one code for every part.
+fn prepare(shard: &Shard, group_id: &str, a: &CommitArgs, now: i64) -> Result<Prepared, i16> {
+    let max_meta = shard.config.group.offset_metadata_max_bytes;
+    let mut out = Prepared {
+        codes: vec![0i16; a.parts.len()],
+        entries: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut table = shard.groups.borrow_mut();
+    commit_check(table.groups.get_mut(group_id), a, now).map_err(|e| e.code())?;
+    let topics = shard.topics.borrow();
+    for (i, p) in a.parts.iter().enumerate() {
+        let known = topics
+            .get(&p.topic)
+            .is_some_and(|t| (0..t.partitions).contains(&p.partition));
+        let meta = p.metadata.clone().unwrap_or_default();
+        if !known {
+            out.codes[i] = E::UnknownTopicOrPartition.code();
+        } else if meta.len() > max_meta {
+            out.codes[i] = E::OffsetMetadataTooLarge.code();
+        } else {
+            let value = OffsetValue {
+                offset: p.offset,
+                leader_epoch: p.leader_epoch,
+                metadata: meta,
+                commit_timestamp: now,
+            };
+            out.entries.push((
+                records::offset_key(group_id, &p.topic, p.partition),
+                Some(records::encode_offset(&value)),
+            ));
+            out.values.push((i, (p.topic.clone(), p.partition), value));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn commit(
     shard: &Rc<Shard>,
     partition: i32,
     group_id: String,
     a: CommitArgs,
 ) -> Vec<i16> {
+    commit_as(shard, partition, group_id, None, a).await
+}
+
+/// TxnOffsetCommit: the records go in the producer's transaction (a
+/// transactional batch of `producer`), and the offsets wait in
+/// `pending_txn` until the transaction's marker reaches this partition.
+pub async fn commit_transactional(
+    shard: &Rc<Shard>,
+    partition: i32,
+    group_id: String,
+    producer: (i64, i16),
+    a: CommitArgs,
+) -> Vec<i16> {
+    commit_as(shard, partition, group_id, Some(producer), a).await
+}
+
+async fn commit_as(
+    shard: &Rc<Shard>,
+    partition: i32,
+    group_id: String,
+    producer: Option<(i64, i16)>,
+    a: CommitArgs,
+) -> Vec<i16> {
     let now = now_ms();
-    let max_meta = shard.config.group.offset_metadata_max_bytes;
-    let mut codes = vec![0i16; a.parts.len()];
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut values = Vec::new();
-    {
-        let mut table = shard.groups.borrow_mut();
-        if let Err(e) = commit_check(table.groups.get_mut(&group_id), &a, now) {
-            return vec![e.code(); a.parts.len()];
-        }
-        let topics = shard.topics.borrow();
-        for (i, p) in a.parts.iter().enumerate() {
-            let known = topics
-                .get(&p.topic)
-                .is_some_and(|t| (0..t.partitions).contains(&p.partition));
-            let meta = p.metadata.clone().unwrap_or_default();
-            if !known {
-                codes[i] = E::UnknownTopicOrPartition.code();
-            } else if meta.len() > max_meta {
-                codes[i] = E::OffsetMetadataTooLarge.code();
-            } else {
-                let value = OffsetValue {
-                    offset: p.offset,
-                    leader_epoch: p.leader_epoch,
-                    metadata: meta,
-                    commit_timestamp: now,
-                };
-                entries.push((
-                    records::offset_key(&group_id, &p.topic, p.partition),
-                    Some(records::encode_offset(&value)),
-                ));
-                values.push((i, (p.topic.clone(), p.partition), value));
-            }
-        }
-    }
-    if let Err(e) = store::persist(shard, partition, entries).await {
+    let Prepared {
+        mut codes,
+        entries,
+        values,
+    } = match prepare(shard, &group_id, &a, now) {
+        Ok(prepared) => prepared,
+        Err(code) => return vec![code; a.parts.len()],
+    };
+    let written = match producer {
+        None => store::persist(shard, partition, entries).await,
+        Some(producer) => store::persist_transactional(shard, partition, producer, entries).await,
+    };
+    if let Err(e) = written {
         for (i, _, _) in &values {
             codes[*i] = e.code();
         }
@@ -101,22 +147,77 @@ pub async fn commit(
         return codes;
     }
     let g = table.group_or_new(&group_id, partition, now);
+    let target = match producer {
+        None => &mut g.offsets,
+        Some((producer_id, _)) => g.pending_txn.entry(producer_id).or_default(),
+    };
     for (_, key, value) in values {
-        g.offsets.insert(key, value);
+        target.insert(key, value);
     }
     codes
 }
 
-pub fn fetch(c: &Coordinator, group_id: &str, parts: Option<Vec<(String, i32)>>) -> GroupReply {
+/// A transaction marker of `producer_id` reached `partition` of
+/// `__consumer_offsets`: its pending offsets in every group stored there
+/// become committed, or are dropped.
+pub fn complete_transaction(
+    coordinator: &mut Coordinator,
+    partition: i32,
+    producer_id: i64,
+    commit: bool,
+) {
+    let groups = coordinator
+        .groups
+        .values_mut()
+        .filter(|g| g.partition == partition);
+    complete_in(groups, producer_id, commit);
+}
+
+/// Commits or drops `producer_id`'s pending offsets in `groups`.
+pub fn complete_in<'a>(
+    groups: impl Iterator<Item = &'a mut Group>,
+    producer_id: i64,
+    commit: bool,
+) {
+    for g in groups {
+        if let Some(pending) = g.pending_txn.remove(&producer_id) {
+            if commit {
+                g.offsets.extend(pending);
+            }
+        }
+    }
+}
+
+pub fn fetch(
+    c: &Coordinator,
+    group_id: &str,
+    parts: Option<Vec<(String, i32)>>,
+    require_stable: bool,
+) -> GroupReply {
     let g = c.groups.get(group_id);
-    let fetched = |topic: &str, partition: i32, v: Option<&OffsetValue>| FetchedOffset {
-        topic: topic.to_string(),
-        partition,
-        offset: v.map_or(-1, |v| v.offset),
-        leader_epoch: v.map_or(-1, |v| v.leader_epoch),
-        metadata: v.map(|v| v.metadata.clone()).unwrap_or_default(),
-        error: 0,
+    let unstable = |topic: &str, partition: i32| {
+        let key = (topic.to_string(), partition);
+        require_stable && g.is_some_and(|g| g.pending_txn.values().any(|p| p.contains_key(&key)))
     };
+    let fetched =
+        |topic: &str, partition: i32, v: Option<&OffsetValue>| match unstable(topic, partition) {
+            true => FetchedOffset {
+                topic: topic.to_string(),
+                partition,
+                offset: -1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                error: E::UnstableOffsetCommit.code(),
+            },
+            false => FetchedOffset {
+                topic: topic.to_string(),
+                partition,
+                offset: v.map_or(-1, |v| v.offset),
+                leader_epoch: v.map_or(-1, |v| v.leader_epoch),
+                metadata: v.map(|v| v.metadata.clone()).unwrap_or_default(),
+                error: 0,
+            },
+        };
     let list = match parts {
         Some(parts) => parts
             .iter()

@@ -91,6 +91,9 @@ pub struct Group {
     /// CompletingRebalance: when members that have not synced are dropped.
     pub sync_deadline_ms: i64,
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Offsets committed inside a transaction, by producer id, until its
+    /// marker commits (into `offsets`) or aborts them.
+    pub pending_txn: HashMap<i64, HashMap<(String, i32), OffsetValue>>,
     pub next_seq: u64,
 }
 
@@ -112,6 +115,7 @@ impl Group {
             initial_delay_until_ms: None,
             sync_deadline_ms: 0,
             offsets: HashMap::new(),
+            pending_txn: HashMap::new(),
             next_seq: 0,
         }
     }

@@ -29,6 +29,17 @@ pub async fn persist(shard: &Rc<Shard>, partition: i32, entries: Vec<Entry>) -> 
     crate::shard::internal_log::persist(shard, OFFSETS_TOPIC, partition, None, entries).await
 }
 
+/// [`persist`] inside producer `(id, epoch)`'s transaction (TxnOffsetCommit).
+pub async fn persist_transactional(
+    shard: &Rc<Shard>,
+    partition: i32,
+    producer: (i64, i16),
+    entries: Vec<Entry>,
+) -> Result<(), E> {
+    crate::shard::internal_log::persist_as(shard, OFFSETS_TOPIC, partition, Some(producer), entries)
+        .await
+}
+
 /// Replays partition `partition` of `__consumer_offsets` into `groups`:
 /// what is below the high watermark, which `loading` first brings up to
 /// the log end.
@@ -67,6 +78,17 @@ pub async fn load(shard: &Rc<Shard>, partition: i32) -> Vec<Group> {
 }
 
 fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: i64) {
+    if r.control {
+        // A transaction marker: the producer's pending offsets in every
+        // group here commit or go (as `offsets::complete_transaction`).
+        let commit = match r.key.as_deref() {
+            Some([_, _, 0, 1, ..]) => true,
+            Some([_, _, 0, 0, ..]) => false,
+            _ => return,
+        };
+        super::offsets::complete_in(groups.values_mut(), r.producer_id, commit);
+        return;
+    }
     let Some(key) = r.key.as_deref().and_then(group_records::decode_key) else {
         return;
     };
@@ -86,7 +108,12 @@ fn apply(groups: &mut IndexMap<String, Group>, partition: i32, r: &Record, now: 
                     let g = groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, partition, now));
-                    g.offsets.insert((topic, p), value);
+                    // A transactional commit waits for its marker.
+                    let target = match r.transactional {
+                        true => g.pending_txn.entry(r.producer_id).or_default(),
+                        false => &mut g.offsets,
+                    };
+                    target.insert((topic, p), value);
                 }
             }
         },

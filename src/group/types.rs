@@ -129,8 +129,19 @@ pub enum GroupCall {
     Heartbeat(String, i32, MemberRef),
     Leave(String, Vec<MemberRef>),
     Commit(String, CommitArgs),
-    /// `None` = every committed partition of the group.
-    FetchOffsets(String, Option<Vec<(String, i32)>>),
+    /// TxnOffsetCommit: offsets committed inside producer
+    /// (`producer_id`, `producer_epoch`)'s transaction, pending until its
+    /// marker reaches the group's partition.
+    TxnCommit {
+        group: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        args: CommitArgs,
+    },
+    /// `None` = every committed partition of the group. `require_stable`
+    /// (OffsetFetch v7+): a partition with a pending transactional commit
+    /// gets UNSTABLE_OFFSET_COMMIT.
+    FetchOffsets(String, Option<Vec<(String, i32)>>, bool),
     Describe(String),
     Delete(String),
     DeleteOffsets(String, Vec<(String, i32)>),

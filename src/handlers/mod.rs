@@ -51,9 +51,11 @@ mod topic_admin;
 pub mod topics;
 pub mod write_txn_markers;
 
+pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod list_transactions;
+pub mod txn_offset_commit;
 mod txn_verify;

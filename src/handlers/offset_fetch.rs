@@ -28,6 +28,9 @@ pub async fn handle(
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    // v7+: a read_committed consumer asks not to be given an offset a
+    // transaction is about to replace.
+    let stable = version >= 7 && request.require_stable;
     if version < 8 {
         let parts = request.topics.as_ref().map(|ts| {
             ts.iter()
@@ -39,7 +42,8 @@ pub async fn handle(
             true => parts.clone().unwrap_or_default(),
             false => Vec::new(),
         };
-        let (error, mut offsets) = fetch(shard, session, &text(&request.group_id.0), parts).await;
+        let group = text(&request.group_id.0);
+        let (error, mut offsets) = fetch(shard, session, &group, parts, stable).await;
         if error != 0 && offsets.is_empty() {
             offsets = asked.into_iter().map(|p| failed(p, error)).collect();
         }
@@ -87,7 +91,7 @@ pub async fn handle(
                 })
                 .collect()
         });
-        let (error, offsets) = fetch(shard, session, &text(&g.group_id.0), parts).await;
+        let (error, offsets) = fetch(shard, session, &text(&g.group_id.0), parts, stable).await;
         let mut by_topic: Vec<OffsetFetchResponseTopics> = Vec::new();
         for o in offsets {
             let p = OffsetFetchResponsePartitions::default()
@@ -133,18 +137,20 @@ async fn fetch(
     session: &Session,
     group: &str,
     parts: Option<Vec<(String, i32)>>,
+    require_stable: bool,
 ) -> (i16, Vec<FetchedOffset>) {
     if !authorize::group(shard, session, operation::DESCRIBE, group) {
         return (E::GroupAuthorizationFailed.code(), Vec::new());
     }
     let describable = |topic: &str| authorize::topic(shard, session, operation::DESCRIBE, topic);
     let Some(parts) = parts else {
-        let (error, offsets) = coordinator_offsets(shard, group, None).await;
+        let (error, offsets) = coordinator_offsets(shard, group, None, require_stable).await;
         let (visible, _) = authorize::split_by_topic(offsets, |o| &o.topic, describable);
         return (error, visible);
     };
     let (allowed, denied) = authorize::split_by_topic(parts, |p| &p.0, describable);
-    let (error, mut offsets) = coordinator_offsets(shard, group, Some(allowed)).await;
+    let (error, mut offsets) =
+        coordinator_offsets(shard, group, Some(allowed), require_stable).await;
     if error == 0 {
         let code = E::TopicAuthorizationFailed.code();
         offsets.extend(denied.into_iter().map(|p| failed(p, code)));
@@ -168,11 +174,12 @@ async fn coordinator_offsets(
     shard: &Rc<Shard>,
     group: &str,
     parts: Option<Vec<(String, i32)>>,
+    require_stable: bool,
 ) -> (i16, Vec<FetchedOffset>) {
     match call(
         shard,
         group,
-        GroupCall::FetchOffsets(group.to_string(), parts),
+        GroupCall::FetchOffsets(group.to_string(), parts, require_stable),
     )
     .await
     {

@@ -277,6 +277,14 @@ async fn start_inner(
             m::ListTransactionsRequest,
             handlers::list_transactions::handle
         ),
+        ApiKey::AddOffsetsToTxn => respond!(
+            m::AddOffsetsToTxnRequest,
+            handlers::add_offsets_to_txn::handle
+        ),
+        ApiKey::TxnOffsetCommit => respond!(
+            m::TxnOffsetCommitRequest,
+            handlers::txn_offset_commit::handle
+        ),
         ApiKey::DescribeProducers => respond!(
             m::DescribeProducersRequest,
             handlers::describe_producers::handle

@@ -335,6 +335,8 @@ throttle_time!(
     m::DescribeTransactionsResponse,
     m::ListTransactionsResponse,
     m::DescribeProducersResponse,
+    m::AddOffsetsToTxnResponse,
+    m::TxnOffsetCommitResponse,
 );
 
 /// Responses without a throttle field (DescribeQuorum; WriteTxnMarkers,

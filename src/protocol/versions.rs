@@ -50,6 +50,8 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
     ApiKey::DescribeProducers,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::TxnOffsetCommit,
     // Answered by the connection's SASL gate (`authentication`), on every
     // listener as Kafka does (ILLEGAL_SASL_STATE where SASL is off).
     ApiKey::SaslHandshake,

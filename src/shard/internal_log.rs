@@ -32,6 +32,29 @@ pub async fn persist(
     expected_epoch: Option<i32>,
     entries: Vec<Entry>,
 ) -> Result<(), E> {
+    write(shard, topic, partition, expected_epoch, None, entries).await
+}
+
+/// [`persist`] as a batch of producer `(id, epoch)`'s transaction (group
+/// offsets committed by TxnOffsetCommit).
+pub async fn persist_as(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: i32,
+    producer: Option<(i64, i16)>,
+    entries: Vec<Entry>,
+) -> Result<(), E> {
+    write(shard, topic, partition, None, producer, entries).await
+}
+
+async fn write(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: i32,
+    expected_epoch: Option<i32>,
+    producer: Option<(i64, i16)>,
+    entries: Vec<Entry>,
+) -> Result<(), E> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -40,9 +63,10 @@ pub async fn persist(
         return Err(E::NotCoordinator);
     }
     let now = now_ms();
-    let batch = records::encode_plain_batch(
+    let batch = records::encode_batch_as(
         entries.into_iter().map(|(k, v)| (Some(k), v)).collect(),
         now,
+        producer,
     )
     .map_err(|e| {
         tracing::error!(topic, "encoding internal records: {e}");

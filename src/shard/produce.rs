@@ -58,6 +58,8 @@ struct AppendedPart {
     min_insync: usize,
     /// acks=all: resolves (with an error) if the leadership ends first.
     ended: Option<futures_channel::oneshot::Receiver<()>>,
+    /// A transaction marker (WriteTxnMarkers) rather than records.
+    marker: Option<crate::storage::MarkerSpec>,
 }
 
 fn append_part(
@@ -111,6 +113,7 @@ fn append_part(
         append_time: if cfg.log_append_time { now } else { -1 },
         min_insync,
         ended,
+        marker: part.marker,
     })
 }
 
@@ -155,6 +158,21 @@ async fn acknowledge(
             let why = "the ISR shrank below min.insync.replicas".to_string();
             return failed(ResponseError::NotEnoughReplicasAfterAppend, Some(why));
         }
+    }
+    if let Some(marker) = part
+        .marker
+        .filter(|_| part.topic == crate::group::OFFSETS_TOPIC)
+    {
+        // The group coordinator of this partition is this shard: offsets
+        // committed in the transaction now count, or are dropped.
+        let commit = marker.marker == crate::storage::txn_state::Marker::Commit;
+        let mut groups = shard.groups.borrow_mut();
+        crate::group::offsets::complete_transaction(
+            &mut groups,
+            part.partition,
+            marker.producer_id,
+            commit,
+        );
     }
     ProduceResult {
         error_code: 0,

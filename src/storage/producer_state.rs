@@ -60,8 +60,11 @@ pub struct Staged {
     entries: HashMap<i64, ProducerEntry>,
 }
 
+/// Idempotence applies to batches with a producer id and a sequence. The
+/// broker's own transactional batches (TxnOffsetCommit's offsets) carry
+/// the producer id and no sequence.
 fn is_checked(h: &BatchHeader) -> bool {
-    h.producer_id >= 0 && !h.is_control()
+    h.producer_id >= 0 && !h.is_control() && h.base_sequence >= 0
 }
 
 fn check_entry(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<SeqCheck, SeqError> {

@@ -46,16 +46,28 @@ pub fn encode_plain_batch(
     records: Vec<(Option<Bytes>, Option<Bytes>)>,
     now_ms: i64,
 ) -> Result<Bytes, String> {
+    encode_batch_as(records, now_ms, None)
+}
+
+/// [`encode_plain_batch`], inside producer `(id, epoch)`'s transaction
+/// when given (the transactional attribute set, still no sequence): what
+/// the group coordinator writes for TxnOffsetCommit.
+pub fn encode_batch_as(
+    records: Vec<(Option<Bytes>, Option<Bytes>)>,
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, String> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .into_iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // offset - sequence constant keeps every record in one batch;

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker
@@ -181,3 +181,47 @@ def test_describe_producers_shows_the_open_transaction(txn_broker):
         time.sleep(0.1)
     assert code == 0 and producers[0][0] == pid and producers[0][4] == -1
     assert producers[0][3] >= 0, "the marker's coordinator epoch is recorded"
+
+
+def test_consume_transform_produce_commits_offsets_with_the_transaction(txn_broker):
+    """Exactly-once processing as Kafka Streams does it: input offsets are
+    committed in the same transaction as the output (send_offsets_to_
+    transaction), so an aborted round leaves both untouched."""
+    source, sink = new_topic(txn_broker, 1), new_topic(txn_broker, 1)
+    feed = Producer({"bootstrap.servers": txn_broker.bootstrap})
+    for i in range(15):
+        feed.produce(source, f"in-{i}".encode())
+    feed.flush(30)
+    group = f"eos-{source}"
+    consumer = Consumer({"bootstrap.servers": txn_broker.bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([source])
+    p = producer(txn_broker, f"eos-{source}")
+
+    def round_of(n, commit):
+        got = []
+        deadline = time.time() + 30
+        while len(got) < n and time.time() < deadline:
+            got += [m for m in consumer.consume(n - len(got), 1.0) if m.error() is None]
+        assert len(got) == n
+        p.begin_transaction()
+        for m in got:
+            p.produce(sink, m.value().replace(b"in", b"out"), partition=0)
+        p.send_offsets_to_transaction(consumer.position(consumer.assignment()),
+                                      consumer.consumer_group_metadata(), 30)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+        return got
+
+    try:
+        round_of(10, commit=True)
+        round_of(5, commit=False)
+        committed = consumer.committed([TopicPartition(source, 0)], 10)[0].offset
+    finally:
+        consumer.close()
+    assert committed == 10, "the aborted round's offsets did not count"
+    out = consume(txn_broker, sink, "read_committed", 10)
+    assert out[0] == [f"out-{i}" for i in range(10)]
