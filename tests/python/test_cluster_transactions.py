@@ -12,7 +12,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from cluster import Cluster
+from cluster import Cluster, wait_for
+from test_transactions import eos_round
 from test_transactions_wire import INVALID_TXN_STATE, batch, produce_v3
 
 INVALID_PRODUCER_ID_MAPPING = 49
@@ -184,6 +185,42 @@ def read_uncommitted_count(c, topic, partition):
     finally:
         cons.close()
     return high - low
+
+
+def test_transactional_offsets_survive_a_restart_of_every_node(cluster):
+    """Offsets committed in a transaction are replayed from
+    __consumer_offsets (records of the transaction, then its marker); an
+    aborted round's are not."""
+    c = cluster
+    source, sink = new_topic(c), new_topic(c)
+    bootstrap = ",".join(c.bootstrap(i) for i in c.live())
+    feed = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(15):
+        feed.produce(source, f"in-{i}".encode(), partition=0)
+    feed.flush(30)
+    group = f"eos-{source}"
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "isolation.level": "read_committed"}
+    consumer = Consumer(conf)
+    consumer.assign([TopicPartition(source, 0)])
+    p = transactional(c, f"eos-{source}")
+    try:
+        eos_round(consumer, p, sink, 10, commit=True)
+        eos_round(consumer, p, sink, 5, commit=False)
+    finally:
+        consumer.close()
+    for i in list(c.live()):
+        c.restart(i)
+    c.wait_brokers(c.live(), expected=c.live())
+
+    def committed():
+        probe = Consumer(conf)
+        try:
+            return probe.committed([TopicPartition(source, 0)], 10)[0].offset
+        finally:
+            probe.close()
+
+    assert wait_for(lambda: committed() >= 0 and committed(), 60, "the group's offsets") == 10
 
 
 def java_hash(s):

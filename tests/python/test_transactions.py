@@ -183,6 +183,25 @@ def test_describe_producers_shows_the_open_transaction(txn_broker):
     assert producers[0][3] >= 0, "the marker's coordinator epoch is recorded"
 
 
+def eos_round(consumer, p, sink, n, commit):
+    """Reads `n` records, writes them transformed to `sink` and commits the
+    consumer's positions in the same transaction (or aborts it all)."""
+    got = []
+    deadline = time.time() + 30
+    while len(got) < n and time.time() < deadline:
+        got += [m for m in consumer.consume(n - len(got), 1.0) if m.error() is None]
+    assert len(got) == n
+    p.begin_transaction()
+    for m in got:
+        p.produce(sink, m.value().replace(b"in", b"out"), partition=0)
+    p.send_offsets_to_transaction(consumer.position(consumer.assignment()),
+                                  consumer.consumer_group_metadata(), 30)
+    if commit:
+        p.commit_transaction(30)
+    else:
+        p.abort_transaction(30)
+
+
 def test_consume_transform_produce_commits_offsets_with_the_transaction(txn_broker):
     """Exactly-once processing as Kafka Streams does it: input offsets are
     committed in the same transaction as the output (send_offsets_to_
@@ -198,27 +217,9 @@ def test_consume_transform_produce_commits_offsets_with_the_transaction(txn_brok
                          "isolation.level": "read_committed"})
     consumer.subscribe([source])
     p = producer(txn_broker, f"eos-{source}")
-
-    def round_of(n, commit):
-        got = []
-        deadline = time.time() + 30
-        while len(got) < n and time.time() < deadline:
-            got += [m for m in consumer.consume(n - len(got), 1.0) if m.error() is None]
-        assert len(got) == n
-        p.begin_transaction()
-        for m in got:
-            p.produce(sink, m.value().replace(b"in", b"out"), partition=0)
-        p.send_offsets_to_transaction(consumer.position(consumer.assignment()),
-                                      consumer.consumer_group_metadata(), 30)
-        if commit:
-            p.commit_transaction(30)
-        else:
-            p.abort_transaction(30)
-        return got
-
     try:
-        round_of(10, commit=True)
-        round_of(5, commit=False)
+        eos_round(consumer, p, sink, 10, commit=True)
+        eos_round(consumer, p, sink, 5, commit=False)
         committed = consumer.committed([TopicPartition(source, 0)], 10)[0].offset
     finally:
         consumer.close()
