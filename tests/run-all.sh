@@ -32,6 +32,10 @@ FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 section "librdkafka test suite against a three-node cluster"
 FJORD_NODES=3 FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 
+# 0103-transactions creates topics with replication factor 3.
+section "librdkafka transactions (0103) against a three-node cluster"
+FJORD_NODES=3 LIBRDKAFKA_TESTS="0103" FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
+
 section "librdkafka test suite over SASL_SSL (SCRAM-SHA-512, ACLs enforced)"
 FJORD_SECURITY=sasl_ssl FJORD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/fjord" tests/librdkafka/run.sh
 

@@ -78,15 +78,6 @@ pub async fn refused(
         partitions: partitions.clone(),
     };
     let all = |code: i16| partitions.iter().map(|tp| (tp.clone(), code)).collect();
-    let retriable = |code: i16| {
-        [
-            E::NotCoordinator,
-            E::CoordinatorNotAvailable,
-            E::CoordinatorLoadInProgress,
-        ]
-        .iter()
-        .any(|e| e.code() == code)
-    };
     if shard.topics.borrow().get(TRANSACTION_STATE_TOPIC).is_none() {
         // No coordinator has ever run: no transaction can have begun.
         return all(E::InvalidTxnState.code());
@@ -102,19 +93,9 @@ pub async fn refused(
         Ok(codes) => codes
             .into_iter()
             .filter(|(_, c)| *c != 0)
-            .map(|(tp, c)| {
-                (
-                    tp,
-                    if retriable(c) {
-                        E::NotEnoughReplicas.code()
-                    } else {
-                        c
-                    },
-                )
-            })
+            .map(|(tp, c)| (tp, for_produce(c)))
             .collect(),
-        Err(code) if retriable(code) => all(E::NotEnoughReplicas.code()),
-        Err(code) => all(code),
+        Err(code) => all(for_produce(code)),
     }
 }
 
@@ -188,4 +169,23 @@ async fn remote(
                 .map(move |p| ((topic.clone(), p.partition_index), p.partition_error_code))
         })
         .collect())
+}
+
+/// A verification error as Produce answers it, as Kafka maps it: a
+/// coordinator that is moving or loading is NOT_ENOUGH_REPLICAS (every
+/// producer retries it), a fenced producer INVALID_PRODUCER_EPOCH (what
+/// Produce has always said to a zombie, fatal for a transactional one).
+fn for_produce(code: i16) -> i16 {
+    let moving = [
+        E::NotCoordinator,
+        E::CoordinatorNotAvailable,
+        E::CoordinatorLoadInProgress,
+    ];
+    if moving.iter().any(|e| e.code() == code) {
+        E::NotEnoughReplicas.code()
+    } else if code == E::ProducerFenced.code() {
+        E::InvalidProducerEpoch.code()
+    } else {
+        code
+    }
 }
