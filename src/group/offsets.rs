@@ -131,12 +131,26 @@ async fn commit_as(
     };
     let written = match producer {
         None => store::persist(shard, partition, entries).await,
-        Some(producer) => store::persist_transactional(shard, partition, producer, entries).await,
+        Some(producer) => {
+            // Pending from the moment the records are appended (the append
+            // happens before the first await), so a marker that follows
+            // them in the log, even one the coordinator writes on its own
+            // (a timeout abort), always finds them.
+            pend(shard, &group_id, partition, producer.0, &values, now);
+            let written = store::persist_transactional(shard, partition, producer, entries).await;
+            if written.is_err() {
+                unpend(shard, &group_id, producer.0, &values);
+            }
+            written
+        }
     };
     if let Err(e) = written {
         for (i, _, _) in &values {
             codes[*i] = e.code();
         }
+        return codes;
+    }
+    if producer.is_some() {
         return codes;
     }
     let mut table = shard.groups.borrow_mut();
@@ -147,14 +161,49 @@ async fn commit_as(
         return codes;
     }
     let g = table.group_or_new(&group_id, partition, now);
-    let target = match producer {
-        None => &mut g.offsets,
-        Some((producer_id, _)) => g.pending_txn.entry(producer_id).or_default(),
-    };
     for (_, key, value) in values {
-        target.insert(key, value);
+        g.offsets.insert(key, value);
     }
     codes
+}
+
+type Values = [(usize, (String, i32), OffsetValue)];
+
+fn pend(
+    shard: &Shard,
+    group_id: &str,
+    partition: i32,
+    producer_id: i64,
+    values: &Values,
+    now: i64,
+) {
+    let mut table = shard.groups.borrow_mut();
+    let pending = table
+        .group_or_new(group_id, partition, now)
+        .pending_txn
+        .entry(producer_id)
+        .or_default();
+    for (_, key, value) in values {
+        pending.insert(key.clone(), value.clone());
+    }
+}
+
+/// Takes back what [`pend`] added, where a later commit has not replaced it.
+fn unpend(shard: &Shard, group_id: &str, producer_id: i64, values: &Values) {
+    let mut table = shard.groups.borrow_mut();
+    let Some(g) = table.groups.get_mut(group_id) else {
+        return;
+    };
+    if let Some(pending) = g.pending_txn.get_mut(&producer_id) {
+        for (_, key, value) in values {
+            if pending.get(key) == Some(value) {
+                pending.remove(key);
+            }
+        }
+        if pending.is_empty() {
+            g.pending_txn.remove(&producer_id);
+        }
+    }
 }
 
 /// A transaction marker of `producer_id` reached `partition` of
