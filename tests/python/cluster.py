@@ -32,12 +32,21 @@ START_TIMEOUT = 30
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+# Ports handed out in this process. fjord binds with SO_REUSEPORT, so two
+# nodes given the same port would both bind it and share its connections
+# (a metrics scrape landing on a Kafka listener): never hand one out twice.
+_HANDED_OUT = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(predicate, timeout, what, interval=0.2):
