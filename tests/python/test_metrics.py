@@ -8,13 +8,8 @@ import urllib.request
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from cluster import free_port  # noqa: F401 (test_quotas imports it from here)
 from conftest import Broker
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(addr):
