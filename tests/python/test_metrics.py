@@ -1,7 +1,6 @@
 """The Prometheus endpoint (--metrics-addr): after real traffic, the
 counters a dashboard would chart show it."""
 import re
-import socket
 import threading
 import time
 import urllib.request
