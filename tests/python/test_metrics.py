@@ -7,7 +7,7 @@ import urllib.request
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from cluster import free_port  # noqa: F401 (test_quotas imports it from here)
+from cluster import free_port
 from conftest import Broker
 
 
