@@ -1,7 +1,8 @@
 //! AddPartitionsToTxn: a transactional producer names the partitions it
 //! is about to write (v0–3, one transaction), or a partition leader asks
-//! the coordinator whether they are in a transaction (v4+, KIP-890, a
-//! batch; brokers only, CLUSTER_ACTION). The coordinator of the id is the
+//! the coordinator whether they are in a transaction (v4+ with verifyOnly,
+//! KIP-890) or adds them for the producer (v4+ without, transaction
+//! version 2); v4+ is a batch, from brokers only (CLUSTER_ACTION). The coordinator of the id is the
 //! shard leading its `__transaction_state` partition (`txn_coordinator`).
 //!
 //! As Kafka: without WRITE on the transactional id every partition gets
@@ -38,14 +39,13 @@ pub async fn handle(
     version: i16,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
-    let fenced = Fenced::for_request(ApiKey::AddPartitionsToTxn, version);
     if version <= 3 {
         let txn = AddPartitionsToTxnTransaction::default()
             .with_transactional_id(request.v3_and_below_transactional_id)
             .with_producer_id(request.v3_and_below_producer_id)
             .with_producer_epoch(request.v3_and_below_producer_epoch)
             .with_topics(request.v3_and_below_topics);
-        let results = one(shard, session, txn, fenced).await;
+        let results = one(shard, session, txn, version).await;
         return AddPartitionsToTxnResponse::default()
             .with_results_by_topic_v3_and_below(topic_results(results));
     }
@@ -56,7 +56,7 @@ pub async fn handle(
     let mut out = Vec::with_capacity(request.transactions.len());
     for txn in request.transactions {
         let id = txn.transactional_id.clone();
-        let results = one(shard, session, txn, fenced).await;
+        let results = one(shard, session, txn, version).await;
         out.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(id)
@@ -72,8 +72,9 @@ async fn one(
     shard: &Rc<Shard>,
     session: &Session,
     txn: AddPartitionsToTxnTransaction,
-    fenced: Fenced,
+    version: i16,
 ) -> Results {
+    let fenced = Fenced::for_request(ApiKey::AddPartitionsToTxn, version);
     let id = txn.transactional_id.0.to_string();
     let allowed = shard.authorize(session, operation::WRITE, resource::TRANSACTIONAL_ID, &id);
     let mut results = checked(shard, session, txn.topics).await;
@@ -100,14 +101,21 @@ async fn one(
         .flat_map(|(t, ps)| ps.iter().map(move |(p, _)| (t.0.to_string(), *p)))
         .collect();
     let (producer_id, producer_epoch) = (txn.producer_id.0, txn.producer_epoch);
-    let call = match txn.verify_only {
-        true => TxnCall::Verify {
+    let call = match (txn.verify_only, version >= 4) {
+        (true, _) => TxnCall::Verify {
             id,
             producer_id,
             producer_epoch,
             partitions,
         },
-        false => TxnCall::AddPartitions {
+        // A broker adding for a Produce v12+ or TxnOffsetCommit v5+.
+        (false, true) => TxnCall::AddImplicit {
+            id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        },
+        (false, false) => TxnCall::AddPartitions {
             id,
             producer_id,
             producer_epoch,

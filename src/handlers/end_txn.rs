@@ -1,7 +1,8 @@
 //! EndTxn: a transactional producer commits or aborts its transaction. The
 //! id's coordinator writes PrepareCommit/PrepareAbort and answers once it
 //! is replicated; the markers and the Complete record follow
-//! (`txn_coordinator`). Without WRITE on the transactional id:
+//! (`txn_coordinator`). v5+ is transaction version 2: the epoch is bumped
+//! and the reply carries it. Without WRITE on the transactional id:
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as in Kafka.
 
 use std::rc::Rc;
@@ -26,21 +27,25 @@ pub async fn handle(
         return EndTxnResponse::default()
             .with_error_code(E::TransactionalIdAuthorizationFailed.code());
     }
+    // v5+ is transaction version 2 (KIP-890): the coordinator bumps the
+    // epoch and answers with the one the next transaction uses.
+    let version2 = version >= 5;
     let call = TxnCall::EndTxn {
         id,
         producer_id: request.producer_id.0,
         producer_epoch: request.producer_epoch,
         commit: request.committed,
         fenced: Fenced::for_request(ApiKey::EndTxn, version),
+        version2,
     };
-    let code = match txn_coordinator::call(shard, call).await {
-        TxnAnswer::Code(code) => code,
-        _ => E::UnknownServerError.code(),
+    let (code, (producer_id, producer_epoch)) = match txn_coordinator::call(shard, call).await {
+        TxnAnswer::Code(code) if !version2 => (code, (-1, -1)),
+        TxnAnswer::Producer(Ok(next)) if version2 => (0, next),
+        TxnAnswer::Producer(Err(code)) if version2 => (code, (-1, -1)),
+        _ => (E::UnknownServerError.code(), (-1, -1)),
     };
-    // v5's producer id and epoch are for transaction version 2 (KIP-890),
-    // which fjord does not advertise: -1, as Kafka answers TV1 clients.
     EndTxnResponse::default()
         .with_error_code(code)
-        .with_producer_id((-1).into())
-        .with_producer_epoch(-1)
+        .with_producer_id(producer_id.into())
+        .with_producer_epoch(producer_epoch)
 }

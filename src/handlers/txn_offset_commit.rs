@@ -5,7 +5,8 @@
 //! WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
 //! READ on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
 //! (TOPIC_AUTHORIZATION_FAILED); v3+ carries the member and generation,
-//! checked like an OffsetCommit's.
+//! checked like an OffsetCommit's. The transaction coordinator confirms the
+//! group's partition is in the transaction (v5+: adds it), KIP-890.
 
 use std::rc::Rc;
 
@@ -17,7 +18,9 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::authorize;
 use super::group_common::{call, opt_text, text};
+use super::txn_verify::{coordinator_check, passes, Check};
 use crate::group::types::{CommitArgs, CommitPart, GroupCall, GroupReply};
+use crate::group::OFFSETS_TOPIC;
 use crate::security::acl::{operation, resource};
 use crate::security::session::Session;
 use crate::shard::Shard;
@@ -35,7 +38,8 @@ pub async fn handle(
     } else if !authorize::group(shard, session, operation::READ, &group) {
         Some(E::GroupAuthorizationFailed.code())
     } else {
-        None
+        let producer = (request.producer_id.0, request.producer_epoch);
+        in_transaction(shard, &id, &group, producer, version).await
     };
     let mut parts = Vec::new();
     let mut layout = Vec::new();
@@ -121,4 +125,38 @@ pub async fn handle(
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// KIP-890 for offsets: the group's `__consumer_offsets` partition must be
+/// in the producer's transaction (AddOffsetsToTxn), or, from v5
+/// (transaction version 2), is added now. None when it is; else the code
+/// every partition gets, as Kafka's group coordinator maps the transaction
+/// coordinator's: a moving coordinator or a transaction still completing
+/// is retriable.
+async fn in_transaction(
+    shard: &Rc<Shard>,
+    id: &str,
+    group: &str,
+    producer: (i64, i16),
+    version: i16,
+) -> Option<i16> {
+    let check = match version {
+        5.. => Check::Add,
+        4 => Check::Verify,
+        _ => Check::VerifyOld,
+    };
+    let count = shard.config.group.offsets_topic_partitions;
+    let partition = (
+        OFFSETS_TOPIC.to_string(),
+        crate::group::route::partition_for(group, count),
+    );
+    let refused = coordinator_check(shard, id, producer, vec![partition], check).await;
+    let code = refused.into_values().next()?;
+    Some(if passes(code) {
+        E::CoordinatorLoadInProgress.code()
+    } else if code == E::TransactionAbortable.code() && check == Check::VerifyOld {
+        E::InvalidTxnState.code()
+    } else {
+        code
+    })
 }

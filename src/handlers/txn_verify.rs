@@ -2,12 +2,15 @@
 //! leader stores a producer's transactional batches, the producer's
 //! transaction coordinator confirms those partitions are in its current
 //! transaction. A late batch from a transaction already aborted (a zombie,
-//! a retry after a timeout) is refused with INVALID_TXN_STATE instead of
-//! opening a transaction no marker will ever close.
+//! a retry after a timeout) is refused instead of opening a transaction no
+//! marker will ever close. Under transaction version 2 (Produce v12+) the
+//! coordinator adds the partitions instead, the producer having sent no
+//! AddPartitionsToTxn; TxnOffsetCommit v5+ does the same for its group's
+//! partition.
 //!
 //! The coordinator answers over the mesh when it is on this broker, else
-//! over the inter-broker listener (AddPartitionsToTxn v4, verify only, as
-//! Kafka's AddPartitionsToTxnManager sends it). Coordinator errors that
+//! over the inter-broker listener (AddPartitionsToTxn v4 verify only, or v5
+//! to add, as Kafka's AddPartitionsToTxnManager sends them). Coordinator errors that
 //! pass with a failover become NOT_ENOUGH_REPLICAS, which every producer
 //! retries.
 
@@ -31,11 +34,36 @@ use crate::shard::txn_coordinator::{self, TxnAnswer, TxnCall};
 use crate::shard::Shard;
 use crate::storage::batch;
 
-/// The version brokers verify with (Kafka's AddPartitionsToTxnManager: 4).
+/// Kafka's AddPartitionsToTxnManager versions: verify only, or add (v5).
 const VERIFY_VERSION: i16 = 4;
+const ADD_VERSION: i16 = 5;
 /// How long a produce waits for the coordinator's answer.
 const VERIFY_DEADLINE: Duration = Duration::from_secs(10);
 const CLIENT_ID: &str = "fjord-txn-verify";
+
+/// What the partition leader asks of the coordinator, by request version
+/// (Kafka's TransactionSupportedOperation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Verify; a client too old for TRANSACTION_ABORTABLE gets
+    /// INVALID_TXN_STATE instead (Produce before v11).
+    VerifyOld,
+    /// Verify (Produce v11, TxnOffsetCommit v4).
+    Verify,
+    /// Add the partitions (transaction version 2: Produce v12+,
+    /// TxnOffsetCommit v5+).
+    Add,
+}
+
+impl Check {
+    pub fn for_produce(version: i16) -> Check {
+        match version {
+            12.. => Check::Add,
+            11 => Check::Verify,
+            _ => Check::VerifyOld,
+        }
+    }
+}
 
 /// The partitions of `request` that must not be written, with their code.
 pub async fn refused(
@@ -67,35 +95,66 @@ pub async fn refused(
             partitions.push((name.clone(), p.index));
         }
     }
-    let Some((producer_id, producer_epoch)) = producer else {
+    let Some(producer) = producer else {
         return HashMap::new();
     };
-    let id = id.0.to_string();
-    let call = TxnCall::Verify {
-        id: id.clone(),
-        producer_id,
-        producer_epoch,
-        partitions: partitions.clone(),
-    };
+    let check = Check::for_produce(version);
+    let refused = coordinator_check(shard, &id.0, producer, partitions, check).await;
+    refused
+        .into_iter()
+        .map(|(tp, code)| (tp, for_produce(code, check)))
+        .collect()
+}
+
+/// Asks the coordinator of `id` to verify or add `partitions` for the
+/// producer; returns those refused, with the coordinator's code.
+pub async fn coordinator_check(
+    shard: &Rc<Shard>,
+    id: &str,
+    (producer_id, producer_epoch): (i64, i16),
+    partitions: Vec<(String, i32)>,
+    check: Check,
+) -> HashMap<(String, i32), i16> {
     let all = |code: i16| partitions.iter().map(|tp| (tp.clone(), code)).collect();
     if shard.topics.borrow().get(TRANSACTION_STATE_TOPIC).is_none() {
         // No coordinator has ever run: no transaction can have begun.
         return all(E::InvalidTxnState.code());
     }
-    let verified = match txn_coordinator::call(shard, call).await {
-        TxnAnswer::Verified(Err(code)) if code == E::NotCoordinator.code() => {
-            remote(shard, &id, producer_id, producer_epoch, &partitions).await
+    let id = id.to_string();
+    let call = match check {
+        Check::Add => TxnCall::AddImplicit {
+            id: id.clone(),
+            producer_id,
+            producer_epoch,
+            partitions: partitions.clone(),
+        },
+        Check::Verify | Check::VerifyOld => TxnCall::Verify {
+            id: id.clone(),
+            producer_id,
+            producer_epoch,
+            partitions: partitions.clone(),
+        },
+    };
+    let not_coordinator = E::NotCoordinator.code();
+    let answer = match txn_coordinator::call(shard, call).await {
+        TxnAnswer::Verified(Err(code)) | TxnAnswer::Code(code) if code == not_coordinator => {
+            remote(
+                shard,
+                &id,
+                (producer_id, producer_epoch),
+                &partitions,
+                check,
+            )
+            .await
         }
         TxnAnswer::Verified(verified) => verified,
+        TxnAnswer::Code(0) => Ok(Vec::new()),
+        TxnAnswer::Code(code) => Err(code),
         _ => Err(E::UnknownServerError.code()),
     };
-    match verified {
-        Ok(codes) => codes
-            .into_iter()
-            .filter(|(_, c)| *c != 0)
-            .map(|(tp, c)| (tp, for_produce(c)))
-            .collect(),
-        Err(code) => all(for_produce(code)),
+    match answer {
+        Ok(codes) => codes.into_iter().filter(|(_, c)| *c != 0).collect(),
+        Err(code) => all(code),
     }
 }
 
@@ -103,9 +162,9 @@ pub async fn refused(
 async fn remote(
     shard: &Rc<Shard>,
     id: &str,
-    producer_id: i64,
-    producer_epoch: i16,
+    (producer_id, producer_epoch): (i64, i16),
     partitions: &[(String, i32)],
+    check: Check,
 ) -> Result<Vec<((String, i32), i16)>, i16> {
     let count = shard.config.transactions.log_partitions;
     let partition = crate::txn::partition_for(id, count);
@@ -125,7 +184,7 @@ async fn remote(
         .with_transactional_id(StrBytes::from_string(id.to_string()).into())
         .with_producer_id(producer_id.into())
         .with_producer_epoch(producer_epoch)
-        .with_verify_only(true)
+        .with_verify_only(check != Check::Add)
         .with_topics(
             by_topic
                 .into_iter()
@@ -137,7 +196,11 @@ async fn remote(
                 .collect(),
         );
     let request = AddPartitionsToTxnRequest::default().with_transactions(vec![txn]);
-    let api = (ApiKey::AddPartitionsToTxn, VERIFY_VERSION);
+    let version = match check {
+        Check::Add => ADD_VERSION,
+        Check::Verify | Check::VerifyOld => VERIFY_VERSION,
+    };
+    let api = (ApiKey::AddPartitionsToTxn, version);
     let response: AddPartitionsToTxnResponse = call_broker(
         shard,
         coordinator,
@@ -151,6 +214,10 @@ async fn remote(
         tracing::debug!(coordinator, "transaction verification: {e}");
         E::CoordinatorNotAvailable.code()
     })?;
+    if response.error_code == E::ClusterAuthorizationFailed.code() {
+        // Not the producer's doing: the verification did not complete.
+        return Err(E::InvalidTxnState.code());
+    }
     if response.error_code != 0 {
         return Err(response.error_code);
     }
@@ -171,21 +238,32 @@ async fn remote(
         .collect())
 }
 
-/// A verification error as Produce answers it, as Kafka maps it: a
-/// coordinator that is moving or loading is NOT_ENOUGH_REPLICAS (every
-/// producer retries it), a fenced producer INVALID_PRODUCER_EPOCH (what
-/// Produce has always said to a zombie, fatal for a transactional one).
-fn for_produce(code: i16) -> i16 {
-    let moving = [
-        E::NotCoordinator,
-        E::CoordinatorNotAvailable,
-        E::CoordinatorLoadInProgress,
-    ];
-    if moving.iter().any(|e| e.code() == code) {
+/// A coordinator's refusal as Produce answers it, as Kafka maps it: a
+/// coordinator that is moving or loading, or still completing the previous
+/// transaction, is NOT_ENOUGH_REPLICAS (every producer retries it); a
+/// fenced producer INVALID_PRODUCER_EPOCH (what Produce has always said to
+/// a zombie, fatal for a transactional one); TRANSACTION_ABORTABLE is
+/// INVALID_TXN_STATE for clients that predate it.
+fn for_produce(code: i16, check: Check) -> i16 {
+    if passes(code) {
         E::NotEnoughReplicas.code()
     } else if code == E::ProducerFenced.code() {
         E::InvalidProducerEpoch.code()
+    } else if code == E::TransactionAbortable.code() && check == Check::VerifyOld {
+        E::InvalidTxnState.code()
     } else {
         code
     }
+}
+
+/// A coordinator refusal that passes by itself: the coordinator is moving
+/// or loading, or still completing the producer's previous transaction.
+pub fn passes(code: i16) -> bool {
+    let passing = [
+        E::NotCoordinator,
+        E::CoordinatorNotAvailable,
+        E::CoordinatorLoadInProgress,
+        E::ConcurrentTransactions,
+    ];
+    passing.iter().any(|e| e.code() == code)
 }

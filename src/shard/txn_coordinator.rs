@@ -63,12 +63,23 @@ pub enum TxnCall {
         partitions: Vec<TopicPartition>,
         fenced: Fenced,
     },
+    /// Answered with the next transaction's producer id and epoch under
+    /// transaction version 2 (`version2`, EndTxn v5+), else a code.
     EndTxn {
         id: String,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
         fenced: Fenced,
+        version2: bool,
+    },
+    /// Transaction version 2: a partition leader (Produce v12+) or group
+    /// coordinator (TxnOffsetCommit v5+) adds the producer's partitions.
+    AddImplicit {
+        id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<TopicPartition>,
     },
     /// KIP-890: are these partitions in the producer's transaction?
     Verify {
@@ -93,6 +104,7 @@ impl TxnCall {
             TxnCall::InitProducerId { id, .. }
             | TxnCall::AddPartitions { id, .. }
             | TxnCall::EndTxn { id, .. }
+            | TxnCall::AddImplicit { id, .. }
             | TxnCall::Verify { id, .. }
             | TxnCall::Describe { id } => Some(id),
             TxnCall::List { .. } => None,
@@ -102,7 +114,8 @@ impl TxnCall {
 
 #[derive(Debug)]
 pub enum TxnAnswer {
-    /// InitProducerId's (producer id, epoch) or its error.
+    /// InitProducerId's (producer id, epoch) or its error; EndTxn's under
+    /// transaction version 2.
     Producer(Result<(i64, i16), i16>),
     /// AddPartitionsToTxn, EndTxn: 0 or an error code.
     Code(i16),
@@ -137,6 +150,7 @@ pub async fn call(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
 fn failed(call: &TxnCall, code: i16) -> TxnAnswer {
     match call {
         TxnCall::InitProducerId { .. } => TxnAnswer::Producer(Err(code)),
+        TxnCall::EndTxn { version2: true, .. } => TxnAnswer::Producer(Err(code)),
         TxnCall::Describe { .. } => TxnAnswer::Described(Err(code)),
         TxnCall::Verify { .. } => TxnAnswer::Verified(Err(code)),
         TxnCall::List { .. } => TxnAnswer::Listed(Listing::default()),
@@ -159,7 +173,13 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
             timeout_ms,
             expected,
             fenced,
-        } => init_plan(shard, id, *timeout_ms, *expected, *fenced).await,
+        } => {
+            let (timeout_ms, expected, fenced) = (*timeout_ms, *expected, *fenced);
+            with_producer_id(shard, |core, fresh| {
+                core.init_producer_id(now_ms(), id, timeout_ms, expected, fresh, fenced)
+            })
+            .await
+        }
         TxnCall::AddPartitions {
             id,
             producer_id,
@@ -180,6 +200,7 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
             producer_epoch,
             commit,
             fenced,
+            version2: false,
         } => shard.txns.borrow_mut().core.end_txn(
             now,
             id,
@@ -187,6 +208,32 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
             *producer_epoch,
             *commit,
             *fenced,
+        ),
+        TxnCall::EndTxn {
+            id,
+            producer_id,
+            producer_epoch,
+            commit,
+            fenced,
+            version2: true,
+        } => {
+            let (pid, epoch, commit, fenced) = (*producer_id, *producer_epoch, *commit, *fenced);
+            with_producer_id(shard, |core, fresh| {
+                core.end_txn_v2(now_ms(), id, pid, epoch, commit, fresh, fenced)
+            })
+            .await
+        }
+        TxnCall::AddImplicit {
+            id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        } => shard.txns.borrow_mut().core.add_partitions_implicit(
+            now,
+            id,
+            *producer_id,
+            *producer_epoch,
+            partitions.iter().cloned(),
         ),
         TxnCall::Verify {
             id,
@@ -223,36 +270,27 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
         .into_iter()
         .find_map(|(t, reply)| (t == token).then_some(reply));
     match reply {
-        Some(Reply::InitProducerId {
+        Some(Reply::Producer {
             producer_id,
             producer_epoch,
             error: 0,
         }) => TxnAnswer::Producer(Ok((producer_id, producer_epoch))),
-        Some(Reply::InitProducerId { error, .. }) => TxnAnswer::Producer(Err(error)),
+        Some(Reply::Producer { error, .. }) => TxnAnswer::Producer(Err(error)),
         Some(Reply::Code(code)) => TxnAnswer::Code(code),
         None => failed(&call, E::UnknownServerError.code()),
     }
 }
 
-/// InitProducerId's plan, with a producer id from the controller when the
-/// core asks for one.
-async fn init_plan(
+/// The plan of InitProducerId or a version 2 EndTxn, with a producer id
+/// from the controller when the core asks for one (a new transactional id,
+/// or an exhausted epoch).
+async fn with_producer_id(
     shard: &Rc<Shard>,
-    id: &str,
-    timeout_ms: i32,
-    expected: Option<(i64, i16)>,
-    fenced: Fenced,
+    mut plan_with: impl FnMut(&mut TxnCoordinator, Option<i64>) -> Result<Plan, i16>,
 ) -> Result<Plan, i16> {
     let mut fresh = None;
     loop {
-        let plan = shard.txns.borrow_mut().core.init_producer_id(
-            now_ms(),
-            id,
-            timeout_ms,
-            expected,
-            fresh,
-            fenced,
-        )?;
+        let plan = plan_with(&mut shard.txns.borrow_mut().core, fresh)?;
         if !matches!(plan, Plan::NeedProducerId) || fresh.is_some() {
             return Ok(plan);
         }
@@ -266,7 +304,10 @@ async fn init_plan(
 /// The answer when nothing had to be written.
 fn done(shard: &Shard, call: &TxnCall) -> TxnAnswer {
     match call {
-        TxnCall::InitProducerId { id, .. } => {
+        TxnCall::InitProducerId { id, .. }
+        | TxnCall::EndTxn {
+            id, version2: true, ..
+        } => {
             let host = shard.txns.borrow();
             match host.core.metadata(id) {
                 Some(m) => TxnAnswer::Producer(Ok((m.producer_id, m.producer_epoch))),

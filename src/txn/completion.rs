@@ -9,14 +9,14 @@
 use kafka_protocol::error::ResponseError as E;
 
 use super::coordinator::{log_value, Awaiting, InFlight, Led, Op, Origin, TxnCoordinator};
-use super::metadata::{TxnState, TxnTransit, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
+use super::metadata::{TxnState, TxnTransit, TxnVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 use super::records::{self, VALUE_VERSION};
 use super::types::{coordinator_error, Action, Marker, Reply, Token, Write};
 
 impl Op {
     /// The answer to whoever waits on this write, given `code`.
     fn reply(&self, code: i16) -> Option<Reply> {
-        let init = |code| Reply::InitProducerId {
+        let init = |code| Reply::Producer {
             producer_id: NO_PRODUCER_ID,
             producer_epoch: NO_PRODUCER_EPOCH,
             error: code,
@@ -24,6 +24,7 @@ impl Op {
         match self {
             Op::Init(f) | Op::End(Origin::InitFence(f)) => Some(init(f.map(code))),
             Op::Add(f) | Op::End(Origin::Client(f)) => Some(Reply::Code(f.map(code))),
+            Op::End(Origin::ClientV2(f)) => Some(init(f.map(code))),
             Op::End(Origin::Timeout) | Op::Complete | Op::Expire => None,
         }
     }
@@ -46,7 +47,15 @@ impl TxnCoordinator {
         self.next_token += 1;
         let value = match op {
             Op::Expire => None,
-            _ => Some(records::encode_value(&log_value(&transit), VALUE_VERSION)),
+            // Version 1 of the value carries the next producer id and the
+            // transaction version, which a reload needs for version 2.
+            _ => {
+                let value_version = match transit.version {
+                    TxnVersion::V1 => VALUE_VERSION,
+                    TxnVersion::V2 => 1,
+                };
+                Some(records::encode_value(&log_value(&transit), value_version))
+            }
         };
         self.writes.insert(
             token,
@@ -81,6 +90,9 @@ impl TxnCoordinator {
                 return None;
             }
         };
+        // The markers carry the epoch of the Prepare record (bumped under
+        // transaction version 2), whatever the Complete record rotates to.
+        let marked = (entry.meta.producer_id, entry.meta.producer_epoch);
         let complete = entry.meta.prepare_complete(now_ms);
         let partitions: Vec<_> = entry.meta.partitions.iter().cloned().collect();
         if partitions.is_empty() {
@@ -92,11 +104,11 @@ impl TxnCoordinator {
                 Op::Complete,
             )));
         }
-        entry.awaiting = Some(Awaiting::Markers(complete));
+        entry.awaiting = Some(Awaiting::Markers(complete, marked));
         Some(Action::WriteMarkers {
             transactional_id: id.to_string(),
-            producer_id: entry.meta.producer_id,
-            producer_epoch: entry.meta.producer_epoch,
+            producer_id: marked.0,
+            producer_epoch: marked.1,
             marker,
             coordinator_epoch,
             partitions,
@@ -145,7 +157,7 @@ impl TxnCoordinator {
             }
             Op::Init(_) => {
                 meta.complete(&w.transit);
-                let answer = Reply::InitProducerId {
+                let answer = Reply::Producer {
                     producer_id: meta.producer_id,
                     producer_epoch: meta.producer_epoch,
                     error: 0,
@@ -160,6 +172,18 @@ impl TxnCoordinator {
                 meta.complete(&w.transit);
                 let answer = match origin {
                     Origin::Client(_) => Some(Reply::Code(0)),
+                    // The producer id and epoch the Complete record will hold.
+                    Origin::ClientV2(_) => Some(Reply::Producer {
+                        producer_id: match meta.next_producer_id {
+                            NO_PRODUCER_ID => meta.producer_id,
+                            next => next,
+                        },
+                        producer_epoch: match meta.next_producer_id {
+                            NO_PRODUCER_ID => meta.producer_epoch,
+                            _ => 0,
+                        },
+                        error: 0,
+                    }),
                     // Aborted for a new producer: it retries to get its epoch.
                     Origin::InitFence(_) => w.op.reply(E::ConcurrentTransactions.code()),
                     Origin::Timeout => None,
@@ -218,9 +242,7 @@ impl TxnCoordinator {
             return None;
         }
         match entry.awaiting.take() {
-            Some(Awaiting::Markers(t))
-                if t.producer_id == producer_id && t.producer_epoch == producer_epoch =>
-            {
+            Some(Awaiting::Markers(t, marked)) if marked == (producer_id, producer_epoch) => {
                 Some(self.stage(transactional_id, partition, t, Op::Complete))
             }
             other => {

@@ -50,7 +50,7 @@ fn a_new_id_whose_first_write_fails_keeps_its_producer_id() {
     let actions = h.c.write_failed(w.token, code(E::RequestTimedOut));
     assert_eq!(
         replies(&actions),
-        vec![Reply::InitProducerId {
+        vec![Reply::Producer {
             producer_id: -1,
             producer_epoch: -1,
             error: code(E::CoordinatorNotAvailable)

@@ -1,6 +1,6 @@
 //! The transaction coordinator's request side (Kafka's
-//! TransactionCoordinator and TransactionStateManager, transaction version
-//! 1): which `__transaction_state` partitions this shard leads, the
+//! TransactionCoordinator and TransactionStateManager; version 2's EndTxn
+//! and implicit adds are in `version2`): which `__transaction_state` partitions this shard leads, the
 //! transactional ids in them, and the rules InitProducerId,
 //! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions and
 //! ListTransactions follow. A request is refused with a Kafka error code,
@@ -16,7 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use kafka_protocol::error::ResponseError as E;
 
 use super::metadata::{
-    is_epoch_exhausted, TopicPartition, TxnMetadata, TxnState, TxnTransit, NO_PRODUCER_EPOCH,
+    is_epoch_exhausted, TopicPartition, TxnMetadata, TxnState, TxnTransit, TxnVersion,
+    NO_PRODUCER_EPOCH,
 };
 use super::records::{self, TxnLogValue};
 use super::types::{Action, Fenced, Listed, Listing, Plan, Token, TxnDescription};
@@ -58,8 +59,9 @@ pub(super) struct Entry {
 }
 
 pub(super) enum Awaiting {
-    /// Its markers are being written (`markers_written` stages it).
-    Markers(TxnTransit),
+    /// Its markers, written with this producer id and epoch, are being
+    /// written (`markers_written` stages the Complete transit).
+    Markers(TxnTransit, (i64, i16)),
     /// Its append failed retriably (`tick` stages it again).
     Append(TxnTransit),
 }
@@ -87,6 +89,9 @@ pub(super) enum Op {
 /// Who ended a transaction, and so who hears when the Prepare record is in.
 pub(super) enum Origin {
     Client(Fenced),
+    /// EndTxn v5+ (transaction version 2): answered with the producer id
+    /// and epoch the next transaction uses.
+    ClientV2(Fenced),
     /// InitProducerId fencing an Ongoing transaction: answered
     /// CONCURRENT_TRANSACTIONS so the client retries once it is aborted.
     InitFence(Fenced),
@@ -108,7 +113,7 @@ fn err(e: E) -> i16 {
 }
 
 /// Transactional ids and topic names must fit the log's i16-length strings.
-fn check_name(name: &str) -> Result<(), i16> {
+pub(super) fn check_name(name: &str) -> Result<(), i16> {
     if name.is_empty() || name.len() > i16::MAX as usize {
         Err(err(E::InvalidRequest))
     } else {
@@ -127,7 +132,7 @@ pub(super) fn log_value(t: &TxnTransit) -> TxnLogValue {
         partitions: t.partitions.clone(),
         last_update_ms: t.last_update_ms,
         start_ms: t.txn_start_ms,
-        client_txn_version: 0,
+        client_txn_version: t.version.log_value(),
     }
 }
 
@@ -148,6 +153,7 @@ fn loaded_metadata(id: &str, v: TxnLogValue) -> TxnMetadata {
         last_update_ms: v.last_update_ms,
         pending: None,
         has_failed_epoch_fence: false,
+        version: TxnVersion::from_log(v.client_txn_version),
     }
 }
 
@@ -252,7 +258,7 @@ impl TxnCoordinator {
         before - self.txns.len()
     }
 
-    fn led_partition(&self, id: &str) -> Result<i32, i16> {
+    pub(super) fn led_partition(&self, id: &str) -> Result<i32, i16> {
         let partition = self.partition_for(id);
         if self.led.contains_key(&partition) {
             Ok(partition)
@@ -397,6 +403,28 @@ impl TxnCoordinator {
         partitions: impl IntoIterator<Item = TopicPartition>,
         fenced: Fenced,
     ) -> Result<Plan, i16> {
+        let producer = (producer_id, producer_epoch);
+        let version = TxnVersion::V1;
+        self.add_partitions_as(
+            now_ms,
+            transactional_id,
+            producer,
+            partitions,
+            fenced,
+            version,
+        )
+    }
+
+    /// `add_partitions` recording the transaction's protocol version.
+    pub(super) fn add_partitions_as(
+        &mut self,
+        now_ms: i64,
+        transactional_id: &str,
+        (producer_id, producer_epoch): (i64, i16),
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        fenced: Fenced,
+        version: TxnVersion,
+    ) -> Result<Plan, i16> {
         let id = transactional_id;
         check_name(id)?;
         let partitions: BTreeSet<TopicPartition> = partitions.into_iter().collect();
@@ -414,7 +442,7 @@ impl TxnCoordinator {
         if meta.state == TxnState::Ongoing && partitions.is_subset(&meta.partitions) {
             return Ok(Plan::Done);
         }
-        let transit = meta.prepare_add_partitions(&partitions, now_ms);
+        let transit = meta.prepare_add_partitions(&partitions, now_ms, version);
         Ok(Plan::Write(self.stage(
             id,
             partition,

@@ -131,7 +131,7 @@ fn init_while_ongoing_aborts_the_open_transaction() {
     let retry = code(E::ConcurrentTransactions);
     assert_eq!(
         replies(&actions),
-        vec![Reply::InitProducerId {
+        vec![Reply::Producer {
             producer_id: -1,
             producer_epoch: -1,
             error: retry
@@ -333,7 +333,7 @@ fn only_led_partitions_are_coordinated() {
         actions,
         vec![Action::Reply {
             token: w.token,
-            reply: Reply::InitProducerId {
+            reply: Reply::Producer {
                 producer_id: -1,
                 producer_epoch: -1,
                 error: code(E::NotCoordinator)

@@ -124,12 +124,12 @@ impl Harness {
         let plan = self.init_plan(id, expected)?;
         let actions = self.commit(Ok(plan));
         match replies(&actions).as_slice() {
-            [Reply::InitProducerId {
+            [Reply::Producer {
                 producer_id,
                 producer_epoch,
                 error: 0,
             }] => Ok((*producer_id, *producer_epoch)),
-            [Reply::InitProducerId { error, .. }] => Err(*error),
+            [Reply::Producer { error, .. }] => Err(*error),
             other => panic!("unexpected replies {other:?}"),
         }
     }

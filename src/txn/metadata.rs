@@ -90,8 +90,8 @@ impl TxnState {
     }
 
     /// Kafka's table of the states each state may be entered from. Empty and
-    /// Complete* before PrepareAbort are transaction-version-2 transitions,
-    /// kept so the table is Kafka's; this core never makes them.
+    /// Complete* before PrepareAbort are transaction version 2's abort of a
+    /// transaction with no partitions (an epoch bump for the producer).
     pub fn valid_previous(self) -> &'static [TxnState] {
         use TxnState::*;
         match self {
@@ -117,6 +117,35 @@ impl TxnState {
     }
 }
 
+/// Which transaction protocol a transaction follows, as Kafka records it
+/// (the log's ClientTransactionVersion: 0 for version 1, 2 for version 2).
+/// Version 2 (KIP-890 part 2) bumps the producer epoch at every EndTxn,
+/// so a late batch of a finished transaction can never join the next one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxnVersion {
+    #[default]
+    V1,
+    V2,
+}
+
+impl TxnVersion {
+    /// The value the log stores.
+    pub fn log_value(self) -> i16 {
+        match self {
+            TxnVersion::V1 => 0,
+            TxnVersion::V2 => 2,
+        }
+    }
+
+    pub fn from_log(value: i16) -> TxnVersion {
+        if value >= 2 {
+            TxnVersion::V2
+        } else {
+            TxnVersion::V1
+        }
+    }
+}
+
 /// Epochs stop one short of `i16::MAX` so the coordinator can always fence
 /// the current producer with one more bump.
 pub fn is_epoch_exhausted(epoch: i16) -> bool {
@@ -132,7 +161,8 @@ pub struct TxnMetadata {
     /// previousProducerId): lets a producer whose epoch ran out retry its
     /// InitProducerId after the id was rotated.
     pub prev_producer_id: i64,
-    /// Kept for the log's version-1 field; transaction version 1 never sets it.
+    /// Transaction version 2: the producer id a Prepare record rotates to
+    /// at completion because its epoch bump reached `i16::MAX`.
     pub next_producer_id: i64,
     pub producer_epoch: i16,
     /// The epoch before the last InitProducerId bump, so a retried
@@ -149,6 +179,8 @@ pub struct TxnMetadata {
     /// A fencing bump reached memory but its record failed: the next fence
     /// reuses the epoch instead of bumping again (it was never handed out).
     pub has_failed_epoch_fence: bool,
+    /// The protocol of the current (or last) transaction.
+    pub version: TxnVersion,
 }
 
 /// The target of a prepared transition: what the log record says.
@@ -164,6 +196,7 @@ pub struct TxnTransit {
     pub partitions: BTreeSet<TopicPartition>,
     pub txn_start_ms: i64,
     pub last_update_ms: i64,
+    pub version: TxnVersion,
 }
 
 impl TxnMetadata {
@@ -184,6 +217,7 @@ impl TxnMetadata {
             last_update_ms: now_ms,
             pending: None,
             has_failed_epoch_fence: false,
+            version: TxnVersion::V1,
         }
     }
 
@@ -206,6 +240,7 @@ impl TxnMetadata {
             partitions: self.partitions.clone(),
             txn_start_ms: self.txn_start_ms,
             last_update_ms,
+            version: self.version,
         }
     }
 
@@ -304,8 +339,10 @@ impl TxnMetadata {
         &mut self,
         added: &BTreeSet<TopicPartition>,
         now_ms: i64,
+        version: TxnVersion,
     ) -> TxnTransit {
         let mut t = self.target(TxnState::Ongoing, now_ms);
+        t.version = version;
         if matches!(
             self.state,
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
@@ -324,6 +361,39 @@ impl TxnMetadata {
             TxnState::PrepareAbort
         };
         let t = self.target(state, now_ms);
+        self.prepare(t)
+    }
+
+    /// EndTxn under transaction version 2: the epoch is bumped with the
+    /// Prepare record (the markers carry the new epoch), rotating to
+    /// `next_producer_id` at completion when the bump reaches `i16::MAX`.
+    /// An abort with no partitions (`no_partition_added`) starts now.
+    pub fn prepare_end_v2(
+        &mut self,
+        commit: bool,
+        next_producer_id: i64,
+        now_ms: i64,
+        no_partition_added: bool,
+    ) -> TxnTransit {
+        debug_assert!(self.producer_epoch < i16::MAX, "bump past MAX: {self:?}");
+        debug_assert_eq!(
+            next_producer_id != NO_PRODUCER_ID,
+            self.is_producer_epoch_exhausted(),
+            "a new producer id exactly when the epoch runs out: {self:?}"
+        );
+        let state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        let mut t = self.target(state, now_ms);
+        t.producer_epoch = self.producer_epoch + 1;
+        t.last_producer_epoch = self.producer_epoch;
+        t.next_producer_id = next_producer_id;
+        t.version = TxnVersion::V2;
+        if no_partition_added {
+            t.txn_start_ms = now_ms;
+        }
         self.prepare(t)
     }
 
@@ -356,6 +426,11 @@ impl TxnMetadata {
         self.has_failed_epoch_fence = false;
         let mut t = self.target(state, now_ms);
         t.partitions.clear();
+        if self.version == TxnVersion::V2 && self.next_producer_id != NO_PRODUCER_ID {
+            // The bump reached MAX: the client sees MAX - 1 then the new id at 0.
+            t.producer_id = self.next_producer_id;
+            t.producer_epoch = 0;
+        }
         self.prepare(t)
     }
 
@@ -378,6 +453,15 @@ impl TxnMetadata {
         debug_assert_eq!(self.pending, Some(t.state), "{self:?} completing {t:?}");
         let same_producer =
             t.producer_id == self.producer_id && t.producer_epoch == self.producer_epoch;
+        // Transaction version 2 bumps with Prepare and may rotate with Complete.
+        let v2_bump = t.version == TxnVersion::V2
+            && t.producer_id == self.producer_id
+            && t.last_producer_epoch == self.producer_epoch
+            && t.producer_epoch == self.producer_epoch.wrapping_add(1);
+        let v2_rotation = t.version == TxnVersion::V2
+            && t.producer_epoch == 0
+            && t.prev_producer_id == self.producer_id
+            && t.producer_id == self.next_producer_id;
         match t.state {
             TxnState::Empty => {
                 debug_assert!(
@@ -400,11 +484,25 @@ impl TxnMetadata {
                 self.partitions.extend(t.partitions.iter().cloned());
             }
             TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                debug_assert!(same_producer && self.partitions == t.partitions);
-                debug_assert_eq!(self.txn_start_ms, t.txn_start_ms);
+                debug_assert!(
+                    (same_producer || v2_bump) && self.partitions == t.partitions,
+                    "{self:?} to {t:?}"
+                );
+                debug_assert!(self.txn_start_ms == t.txn_start_ms || v2_bump);
+                self.producer_epoch = t.producer_epoch;
+                self.last_producer_epoch = t.last_producer_epoch;
+                self.next_producer_id = t.next_producer_id;
+                self.txn_start_ms = t.txn_start_ms;
             }
             TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                debug_assert!(same_producer && t.txn_start_ms != -1, "{self:?} to {t:?}");
+                debug_assert!(
+                    (same_producer || v2_rotation) && t.txn_start_ms != -1,
+                    "{self:?} to {t:?}"
+                );
+                self.producer_id = t.producer_id;
+                self.prev_producer_id = t.prev_producer_id;
+                self.next_producer_id = NO_PRODUCER_ID;
+                self.producer_epoch = t.producer_epoch;
                 self.txn_start_ms = t.txn_start_ms;
                 self.partitions.clear();
             }
@@ -415,6 +513,7 @@ impl TxnMetadata {
             }
         }
         self.last_update_ms = t.last_update_ms;
+        self.version = t.version;
         self.pending = None;
         self.state = t.state;
     }

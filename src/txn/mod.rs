@@ -4,14 +4,15 @@
 //! (Kafka's hash of the id modulo the partition count); the leader of that
 //! partition coordinates it. [`TxnCoordinator`] holds the ids of the
 //! partitions this shard leads and follows Kafka's rules (transaction
-//! version 1) for InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+//! versions 1 and 2) for InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
 //! EndTxn, DescribeTransactions and ListTransactions. Every change is two
 //! phase, as Kafka's pending state: a request yields a record ([`Write`]) for
 //! the caller to append and replicate; reporting the write applies it and
 //! yields what follows ([`Action`]: the reply, markers to write, the
 //! Complete record). `metadata` is one id's state and transitions,
-//! `records` the log's bytes, `coordinator` the requests, `completion` the
-//! second phase and the timers.
+//! `records` the log's bytes, `coordinator` the requests (`version2` where
+//! transaction version 2 differs), `completion` the second phase and the
+//! timers.
 //!
 //! Must not: do I/O, read a clock, or know about shards: messages and
 //! `now_ms` come in, replies and actions go out. Producer ids come from the
@@ -24,9 +25,10 @@ mod harness;
 pub mod metadata;
 pub mod records;
 pub mod types;
+mod version2;
 
 pub use coordinator::{Loaded, TxnCoordinator};
-pub use metadata::{TopicPartition, TxnMetadata, TxnState};
+pub use metadata::{TopicPartition, TxnMetadata, TxnState, TxnVersion};
 pub use types::{
     coordinator_error, Action, Fenced, Listed, Listing, Marker, Plan, Reply, Token, TxnDescription,
     Write,

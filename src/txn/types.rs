@@ -56,7 +56,9 @@ pub enum Marker {
 /// An answer to a request whose record was written (or failed to be).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    InitProducerId {
+    /// InitProducerId, and EndTxn under transaction version 2 (the epoch
+    /// the next transaction uses).
+    Producer {
         producer_id: i64,
         producer_epoch: i16,
         error: i16,
