@@ -15,6 +15,7 @@ from confluent_kafka.admin import NewTopic
 from cluster import Cluster, wait_for
 from test_transactions import eos_round
 from test_transactions_wire import INVALID_TXN_STATE, batch, produce_v3
+from txn_v2_client import INVALID_PRODUCER_EPOCH, NONE, Connection, TxnV2Producer
 
 INVALID_PRODUCER_ID_MAPPING = 49
 
@@ -176,6 +177,39 @@ def test_a_batch_outside_any_transaction_is_refused_by_a_remote_coordinator(clus
         code = produce_v3(s, topic, records, 31, partition=partition, transactional_id=txn_id.encode())
     assert code in (INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING), code
     assert read_uncommitted_count(c, topic, partition) == 0
+
+
+def test_version_2_adds_partitions_through_leaders_on_other_brokers(cluster):
+    """Transaction version 2 across brokers: each partition's leader adds
+    it to the transaction at the coordinator (AddPartitionsToTxn v5 over
+    the inter-broker listener when that is another broker), the markers
+    close each transaction at its bumped epoch on every leader, and a late
+    batch of an old epoch is refused by every leader."""
+    c = cluster
+    topic = new_topic(c)
+    txn_id = f"v2-{topic}"
+    transactional(c, f"init-{topic}")  # creates __transaction_state
+    coordinator = coordinator_node(c, txn_id)
+    md = c.admin(c.live()[0]).list_topics(topic, timeout=10)
+    leaders = {k: md.topics[topic].partitions[k].leader for k in range(PARTITIONS)}
+    assert set(leaders.values()) - {coordinator}, "some partition led away from the coordinator"
+    conns = {n: Connection(c.bootstrap(n)) for n in set(leaders.values())}
+    p = TxnV2Producer(c.bootstrap(coordinator), txn_id)
+    try:
+        pid, first = p.init()
+        for n, commit in enumerate([True, False, True]):
+            for k in range(PARTITIONS):
+                assert p.produce(topic, k, [f"v2-{n}-{k}".encode()], conn=conns[leaders[k]]) == NONE
+            assert p.end(commit=commit) == (NONE, pid, first + n + 1)
+        for k in range(PARTITIONS):
+            late = p.produce(topic, k, [b"late"], epoch=first, conn=conns[leaders[k]])
+            assert late == INVALID_PRODUCER_EPOCH, (k, late)
+    finally:
+        p.close()
+        for conn in conns.values():
+            conn.close()
+    got = read_committed(c, topic, PARTITIONS * 2)
+    assert sorted(got) == sorted(f"v2-{n}-{k}" for n in (0, 2) for k in range(PARTITIONS))
 
 
 def read_uncommitted_count(c, topic, partition):
