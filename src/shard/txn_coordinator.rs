@@ -180,20 +180,9 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
             })
             .await
         }
-        TxnCall::AddPartitions {
-            id,
-            producer_id,
-            producer_epoch,
-            partitions,
-            fenced,
-        } => shard.txns.borrow_mut().core.add_partitions(
-            now,
-            id,
-            *producer_id,
-            *producer_epoch,
-            partitions.iter().cloned(),
-            *fenced,
-        ),
+        TxnCall::AddPartitions { .. } | TxnCall::AddImplicit { .. } => {
+            add_plan_after_completion(shard, &call).await
+        }
         TxnCall::EndTxn {
             id,
             producer_id,
@@ -223,18 +212,6 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
             })
             .await
         }
-        TxnCall::AddImplicit {
-            id,
-            producer_id,
-            producer_epoch,
-            partitions,
-        } => shard.txns.borrow_mut().core.add_partitions_implicit(
-            now,
-            id,
-            *producer_id,
-            *producer_epoch,
-            partitions.iter().cloned(),
-        ),
         TxnCall::Verify {
             id,
             producer_id,
@@ -278,6 +255,65 @@ pub async fn handle(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
         Some(Reply::Producer { error, .. }) => TxnAnswer::Producer(Err(error)),
         Some(Reply::Code(code)) => TxnAnswer::Code(code),
         None => failed(&call, E::UnknownServerError.code()),
+    }
+}
+
+/// How long an add waits for the producer's previous transaction to
+/// complete (its markers and Complete record, a few ms) before answering
+/// CONCURRENT_TRANSACTIONS, and the first pause between tries.
+const ADD_WAIT: Duration = Duration::from_millis(100);
+const ADD_FIRST_PAUSE: Duration = Duration::from_millis(1);
+
+/// The plan of an add (AddPartitionsToTxn, AddOffsetsToTxn, or implicit).
+/// A producer starts its next transaction as soon as EndTxn answers, while
+/// the coordinator still writes the last one's markers; the add waits here
+/// for that (as Kafka 4 brokers retry implicit adds) rather than send the
+/// client into its own backoff, which is tens of ms.
+async fn add_plan_after_completion(shard: &Rc<Shard>, call: &TxnCall) -> Result<Plan, i16> {
+    let (mut pause, mut waited) = (ADD_FIRST_PAUSE, Duration::ZERO);
+    loop {
+        let plan = add_plan(shard, call);
+        if plan != Err(E::ConcurrentTransactions.code()) || waited >= ADD_WAIT {
+            return plan;
+        }
+        glommio::timer::sleep(pause).await;
+        waited += pause;
+        pause = (pause * 2)
+            .min(ADD_WAIT - waited.min(ADD_WAIT))
+            .max(ADD_FIRST_PAUSE);
+    }
+}
+
+fn add_plan(shard: &Shard, call: &TxnCall) -> Result<Plan, i16> {
+    let now = now_ms();
+    match call {
+        TxnCall::AddPartitions {
+            id,
+            producer_id,
+            producer_epoch,
+            partitions,
+            fenced,
+        } => shard.txns.borrow_mut().core.add_partitions(
+            now,
+            id,
+            *producer_id,
+            *producer_epoch,
+            partitions.iter().cloned(),
+            *fenced,
+        ),
+        TxnCall::AddImplicit {
+            id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        } => shard.txns.borrow_mut().core.add_partitions_implicit(
+            now,
+            id,
+            *producer_id,
+            *producer_epoch,
+            partitions.iter().cloned(),
+        ),
+        _ => Err(E::UnknownServerError.code()),
     }
 }
 
