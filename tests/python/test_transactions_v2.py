@@ -8,6 +8,7 @@ import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.protocol.producer import AddPartitionsToTxnRequest, EndTxnRequest
 
 from cluster import wait_for
 from txn_v2_client import (INVALID_PRODUCER_EPOCH, NONE, TxnV2Producer,
@@ -135,3 +136,31 @@ def test_offsets_join_through_txn_offset_commit(broker):
         assert tp.offset == 5
     finally:
         c.close()
+
+
+def test_an_add_right_after_end_txn_waits_for_the_last_transaction(broker):
+    """Version 1's client sends AddPartitionsToTxn as soon as EndTxn
+    answers, while the coordinator still writes the markers: the add waits
+    for them instead of answering CONCURRENT_TRANSACTIONS."""
+    topic = topic_with(broker, 4)
+    p = TxnV2Producer(broker.bootstrap, f"v1-{topic}")
+    try:
+        pid, epoch = p.init()
+        for n in range(10):
+            add = AddPartitionsToTxnRequest[3](
+                v3_and_below_transactional_id=p.id, v3_and_below_producer_id=pid,
+                v3_and_below_producer_epoch=epoch,
+                v3_and_below_topics=[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(
+                    name=topic, partitions=[0, 1, 2, 3])])
+            r = p.conn.call(add)
+            codes = [q.partition_error_code for t in r.results_by_topic_v3_and_below
+                     for q in t.results_by_partition]
+            assert codes == [NONE] * 4, (n, codes)
+            for k in range(4):
+                assert p.produce(topic, k, [f"{n}-{k}".encode()], version=11) == NONE
+            end = p.conn.call(EndTxnRequest[3](transactional_id=p.id, producer_id=pid,
+                                               producer_epoch=epoch, committed=True))
+            assert end.error_code == NONE
+    finally:
+        p.close()
+    assert len(read_all(broker, topic, 4, "read_committed")) == 40
