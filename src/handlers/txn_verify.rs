@@ -92,10 +92,12 @@ pub async fn refused(
                 continue;
             };
             producer.get_or_insert((h.producer_id, h.producer_epoch));
-            partitions.push((name.clone(), p.index));
+            if !already_open(shard, &name, p.index, (h.producer_id, h.producer_epoch)) {
+                partitions.push((name.clone(), p.index));
+            }
         }
     }
-    let Some(producer) = producer else {
+    let Some(producer) = producer.filter(|_| !partitions.is_empty()) else {
         return HashMap::new();
     };
     let check = Check::for_produce(version);
@@ -104,6 +106,15 @@ pub async fn refused(
         .into_iter()
         .map(|(tp, code)| (tp, for_produce(code, check)))
         .collect()
+}
+
+/// Whether the producer's batches already opened its transaction in this
+/// partition at this epoch (so the coordinator has it): no need to ask.
+/// Only this shard's partitions are looked at; the others are asked about.
+fn already_open(shard: &Shard, topic: &str, partition: i32, (pid, epoch): (i64, i16)) -> bool {
+    shard
+        .log(topic, partition)
+        .is_some_and(|log| log.has_ongoing_transaction(pid, epoch))
 }
 
 /// Asks the coordinator of `id` to verify or add `partitions` for the

@@ -136,6 +136,11 @@ impl ProducerState {
             .map(|(pid, e)| (*pid, e.epoch, e.batches.back()))
     }
 
+    /// The producer's current epoch, if it has state here.
+    pub fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
     /// Checks `h` against the state plus what `staged` holds from earlier
     /// batches of the same append.
     pub fn check(&self, staged: &Staged, h: &BatchHeader) -> Result<SeqCheck, SeqError> {

@@ -78,10 +78,14 @@ fn committed_reads_stop_at_the_open_transaction(cache: usize) {
         assert_eq!(log.high_watermark(), 4);
         assert_eq!(log.last_stable_offset(), 0);
         assert!(log.has_open_transaction(7));
+        // Ongoing for its producer at its epoch only (verification is spared).
+        assert!(log.has_ongoing_transaction(7, 0));
+        assert!(!log.has_ongoing_transaction(7, 1) && !log.has_ongoing_transaction(8, 0));
         assert_eq!(committed_batches(&log, 0).await, Vec::<i64>::new());
         assert_eq!(mark(&log, 7, Marker::Commit).await, 4);
         assert_eq!(log.last_stable_offset(), 5);
         assert!(!log.has_open_transaction(7));
+        assert!(!log.has_ongoing_transaction(7, 0));
         assert_eq!(committed_batches(&log, 0).await, vec![2, 3, 4]);
         assert_eq!(log.aborted_transactions(0, 5), vec![]);
         log.close().await.unwrap();

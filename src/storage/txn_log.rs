@@ -94,6 +94,14 @@ impl PartitionLog {
         self.inner().st.borrow().txns.is_open(producer_id)
     }
 
+    /// Whether the producer, at this epoch, has a transaction open here:
+    /// its batches already began it, so the coordinator has the partition
+    /// (Kafka's hasOngoingTransaction, which spares the verification).
+    pub fn has_ongoing_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        let st = self.inner().st.borrow();
+        st.txns.is_open(producer_id) && st.producers.epoch(producer_id) == Some(producer_epoch)
+    }
+
     /// Appends the control batch ending `spec`'s transaction here.
     pub fn append_marker(
         &self,

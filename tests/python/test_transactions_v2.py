@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.protocol.producer import AddPartitionsToTxnRequest, EndTxnRequest
 
 from cluster import wait_for
-from txn_v2_client import (INVALID_PRODUCER_EPOCH, NONE, TxnV2Producer,
+from txn_v2_client import (INVALID_PRODUCER_EPOCH, NONE, TRANSACTION_ABORTABLE, TxnV2Producer,
                            transaction_version)
 
 
@@ -161,6 +161,11 @@ def test_an_add_right_after_end_txn_waits_for_the_last_transaction(broker):
             end = p.conn.call(EndTxnRequest[3](transactional_id=p.id, producer_id=pid,
                                                producer_epoch=epoch, committed=True))
             assert end.error_code == NONE
+        # Once the markers are in, a batch of the same epoch (version 1
+        # keeps it) to a partition not in any transaction is refused, though
+        # the partition held this producer's transaction a moment ago.
+        wait_for(lambda: p.describe()[0] == "CompleteCommit", 10, "CompleteCommit")
+        assert p.produce(topic, 0, [b"late"], version=11) == TRANSACTION_ABORTABLE
     finally:
         p.close()
     assert len(read_all(broker, topic, 4, "read_committed")) == 40
