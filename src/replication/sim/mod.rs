@@ -31,6 +31,13 @@ mod controller;
 mod log;
 mod net;
 mod replica;
+mod txn_checker;
+mod txn_client;
+mod txn_consumer;
+mod txn_coordinator;
+mod txn_log;
+mod txn_markers;
+mod txn_partition;
 mod world;
 
 #[cfg(test)]
@@ -91,6 +98,13 @@ pub struct Swarm {
     pub max_inflight: usize,
     pub session_timeout_ms: i64,
     pub lag_max_ms: i64,
+    /// Transactional producers; with none, no transactions at all.
+    pub txn_producers: usize,
+    pub txn_timeout_ms: i32,
+    /// ‰ of transactions producers mean to commit.
+    pub commit: u64,
+    /// ‰ per transactional producer that it restarts.
+    pub txn_restart: u64,
 }
 
 impl Swarm {
@@ -121,7 +135,22 @@ impl Swarm {
             max_inflight: 1 + rng.below(4) as usize,
             session_timeout_ms: 200 + rng.below(800) as i64,
             lag_max_ms: 100 + rng.below(600) as i64,
+            txn_producers: 1 + rng.below(2) as usize,
+            txn_timeout_ms: 1_000 + rng.below(3_000) as i32,
+            commit: 300 + rng.below(650),
+            txn_restart: rng.below(4),
         }
+    }
+
+    /// The `__transaction_state` partition (after the data partitions), if
+    /// the run has transactions.
+    pub fn state_partition(&self) -> Option<i32> {
+        (self.txn_producers > 0).then_some(self.partitions as i32)
+    }
+
+    /// Data partitions and the state partition.
+    pub fn all_partitions(&self) -> usize {
+        self.partitions + usize::from(self.txn_producers > 0)
     }
 }
 
