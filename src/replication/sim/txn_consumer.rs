@@ -30,11 +30,16 @@ pub enum Item {
     },
 }
 
+/// The pause after an answer with nothing new (the read_committed
+/// consumer runs beside the plain one: it need not poll as hard).
+const IDLE_MS: i64 = 30;
+
 pub struct TxnConsumer {
     p: i32,
     meta: Metadata,
     pub position: i64,
     inflight: Option<(u64, i64)>,
+    next_at: i64,
 }
 
 impl TxnConsumer {
@@ -44,6 +49,7 @@ impl TxnConsumer {
             meta: Metadata::default(),
             position: 0,
             inflight: None,
+            next_at: 0,
         }
     }
 
@@ -54,7 +60,8 @@ impl TxnConsumer {
             self.inflight = None;
             self.meta.leader = None;
         }
-        let Some(leader) = self.meta.leader.filter(|_| self.inflight.is_none()) else {
+        let ready = self.inflight.is_none() && ctx.now >= self.next_at;
+        let Some(leader) = self.meta.leader.filter(|_| ready) else {
             return;
         };
         let id = ctx.next_id();
@@ -81,8 +88,9 @@ impl TxnConsumer {
                         let items = filter(self.position, &stable);
                         ctx.checker
                             .read_committed(self.p, stable.hw, stable.lso, &items);
-                        if let Some(b) = stable.batches.last() {
-                            self.position = self.position.max(b.end());
+                        match stable.batches.last() {
+                            Some(b) => self.position = self.position.max(b.end()),
+                            None => self.next_at = ctx.now + IDLE_MS,
                         }
                     }
                     Err(_) => self.meta.leader = None,
