@@ -5,9 +5,13 @@
 //! the cluster (3 or 5 brokers, 1–4 partitions, replication factor 3 or 5,
 //! min.insync.replicas) and the fault rates (network delay, loss,
 //! duplication, partitions; broker crashes losing what was not flushed;
-//! disk delays) and drives every random choice.
+//! disk delays) and drives every random choice. Every seed also runs
+//! transactions over the real `txn::TxnCoordinator` and the real
+//! per-partition `storage::txn_state::TxnState` (and `ProducerState`):
+//! one more partition of the topic is `__transaction_state`.
 //!
-//! - `world`: clock, event queue, faults, the liveness phase.
+//! - `world`: clock, event queue, faults, the liveness phase; `nodes`
+//!   routes its events to the node they are for.
 //! - `net`: nodes, messages, delivery faults.
 //! - `log`: a broker's disk for one partition (batches, epoch cache,
 //!   durable prefix).
@@ -16,7 +20,14 @@
 //! - `broker`, `replica`: roles from the image, produce and consumer
 //!   reads; fetching and serving fetches.
 //! - `clients`: a producer and a consumer per partition.
-//! - `checker`: the invariants (listed there).
+//! - `txn_log`: a log's transaction and producer state, as fjord keeps it.
+//! - `txn_partition`: a leader's transactional produces and
+//!   read_committed reads.
+//! - `txn_coordinator`, `txn_markers`: the coordinator on the state
+//!   partition's leader, and its markers.
+//! - `txn_client`, `txn_consumer`: transactional producers and a
+//!   read_committed consumer per data partition.
+//! - `checker`, `txn_checker`: the invariants (listed there).
 //!
 //! `FJORD_SIM_SEED=n cargo test --lib replication::sim` replays seed n;
 //! `cargo run --example simulate_replication -- --seed n` prints its trace.
@@ -30,6 +41,7 @@ mod clients;
 mod controller;
 mod log;
 mod net;
+mod nodes;
 mod replica;
 mod txn_checker;
 mod txn_client;

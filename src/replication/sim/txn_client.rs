@@ -367,6 +367,8 @@ impl TxnProducer {
         ctx.stats.txn_fenced += 1;
         self.producer = None;
         self.txn = None;
+        // An answer to a request of the fenced epoch means nothing now.
+        self.request = None;
         self.step = Step::Init;
     }
 }
