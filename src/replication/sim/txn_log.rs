@@ -151,3 +151,61 @@ fn data_header(b: &Batch, producer_id: i64, producer_epoch: i16, sequence: i32) 
         record_count: records,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(base: i64, ids: Vec<u64>, kind: Kind) -> Batch {
+        Batch {
+            base,
+            epoch: 1,
+            ids,
+            kind,
+        }
+    }
+
+    fn txn(sequence: i32) -> Kind {
+        Kind::Txn {
+            producer_id: 7,
+            producer_epoch: 0,
+            sequence,
+        }
+    }
+
+    fn marker(commit: bool, coordinator_epoch: i32) -> Kind {
+        Kind::Marker {
+            producer_id: 7,
+            producer_epoch: 0,
+            commit,
+            coordinator_epoch,
+        }
+    }
+
+    #[test]
+    fn an_aborted_transaction_is_unstable_until_its_marker_is_committed() {
+        let batches = [
+            batch(0, vec![1, 2], txn(0)),
+            batch(2, vec![3], marker(false, 4)),
+        ];
+        let mut view = TxnView::replay(batches.iter());
+        assert_eq!(view.last_stable_offset(2), 0, "marker not below the hw");
+        assert_eq!(view.last_stable_offset(3), 3);
+        assert_eq!(view.aborted_between(0, 3), vec![(7, 0)]);
+        assert_eq!(view.open_transactions(), 0);
+    }
+
+    #[test]
+    fn the_leader_refuses_old_coordinators_and_spots_retries() {
+        let first = batch(0, vec![1, 2], txn(0));
+        let view = TxnView::replay([&first, &batch(2, vec![3], marker(true, 4))].into_iter());
+        let stale = batch(3, vec![4], marker(false, 3));
+        assert_eq!(
+            view.admit(&stale),
+            Err(ResponseError::TransactionCoordinatorFenced)
+        );
+        let retry = batch(3, vec![1, 2], txn(0));
+        assert!(matches!(view.admit(&retry), Ok(Admit::Duplicate(m)) if m.base_offset == 0));
+        assert_eq!(view.admit(&batch(3, vec![5], txn(2))), Ok(Admit::Append));
+    }
+}
