@@ -41,6 +41,7 @@ fn explore(from: u64, count: u64) {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut totals = [0u64; 6];
+    let mut txn_totals = [0u64; 6];
     for seed in from..from + count {
         let outcome = std::panic::catch_unwind(|| run_seed(seed, false));
         let failure = match outcome {
@@ -55,6 +56,15 @@ fn explore(from: u64, count: u64) {
                     s.splits,
                 ];
                 totals.iter_mut().zip(seen).for_each(|(t, n)| *t += n);
+                let txns = [
+                    u64::from(w.swarm.txn_producers > 0),
+                    s.txn_committed,
+                    s.txn_aborted,
+                    s.txn_fenced,
+                    s.txn_restarts,
+                    s.marker_retries,
+                ];
+                txn_totals.iter_mut().zip(txns).for_each(|(t, n)| *t += n);
                 None
             }
             Ok(Err(e)) => Some(e),
@@ -84,6 +94,12 @@ fn explore(from: u64, count: u64) {
     println!(
         "per passing seed: {events:.0} events, {acks:.1} acks, {epochs:.1} leader epochs, \
          {truncations:.2} truncations, {crashes:.1} crashes, {splits:.1} network splits"
+    );
+    let [with_txns, committed, aborted, fenced, restarts, retries] = txn_totals;
+    println!(
+        "transactions in {with_txns} seeds: {committed} committed, {aborted} aborted \
+         (EndTxn acknowledged), {fenced} producers fenced, {restarts} producer restarts, \
+         {retries} markers retried"
     );
     if !failures.is_empty() {
         std::process::exit(1);

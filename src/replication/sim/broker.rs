@@ -4,7 +4,10 @@
 //! leader (a `LeaderState`), follower (a partition of a `FetchSession`
 //! with the leader broker), or neither. This file owns the lifecycle,
 //! image handling and the client-facing side (produce, consumer reads,
-//! metadata); `replica` owns fetching and serving fetches.
+//! metadata); `replica` owns fetching and serving fetches;
+//! `txn_coordinator` and `txn_markers` the transaction coordinator it runs
+//! while leading the state partition; `txn_partition` the transactional
+//! side of produces and reads.
 //!
 //! Must not: act on an image older than its registration (Kafka's broker
 //! waits to catch up with the metadata log first), answer a produce before
@@ -22,8 +25,10 @@ use crate::replication::follower::FetchSession;
 use crate::replication::leader::{AlterIsr, Committed, LeaderState};
 
 use super::controller::TOPIC;
-use super::log::Log;
+use super::log::{Kind, Log};
 use super::net::{Msg, Node};
+use super::txn_coordinator::Coordinator;
+use super::txn_partition::place;
 use super::world::Ctx;
 
 /// Timeouts and limits, the same for every broker of a run.
@@ -38,6 +43,8 @@ pub struct Config {
     pub request_timeout_ms: i64,
     /// Batches per partition in one fetch answer.
     pub max_batches: usize,
+    /// The `__transaction_state` partition, if the run has transactions.
+    pub state_partition: Option<i32>,
 }
 
 pub enum Role {
@@ -93,6 +100,8 @@ pub struct Broker {
     next_register: i64,
     next_heartbeat: i64,
     pub(super) cfg: Config,
+    /// While leading the state partition.
+    pub coordinator: Option<Coordinator>,
 }
 
 impl Broker {
@@ -117,6 +126,7 @@ impl Broker {
             next_register: 0,
             next_heartbeat: 0,
             cfg,
+            coordinator: None,
         }
     }
 
@@ -136,6 +146,7 @@ impl Broker {
         self.produces.clear();
         self.epoch = None;
         self.image = None;
+        self.coordinator = None;
     }
 
     pub fn restart(&mut self, ctx: &mut Ctx) {
@@ -178,7 +189,20 @@ impl Broker {
                 plans,
             } => self.serve_fetch(from, id, broker, broker_epoch, plans, ctx),
             Msg::FetchReply { id, parts } => self.on_fetch_reply(from, id, parts, ctx),
-            Msg::Produce { id, partition, ids } => self.on_produce(from, id, partition, ids, ctx),
+            Msg::Produce {
+                id,
+                partition,
+                ids,
+                kind,
+            } => self.on_produce(from, id, partition, ids, kind, ctx),
+            Msg::ProduceReply { id, result } => self.on_marker_reply(id, result, ctx),
+            Msg::Txn { id, call } => self.on_txn_call(from, id, call, ctx),
+            Msg::ReadCommitted {
+                id,
+                partition,
+                offset,
+                leader_epoch,
+            } => self.on_read_committed(from, id, partition, offset, leader_epoch, ctx),
             Msg::Read {
                 id,
                 partition,
@@ -225,6 +249,7 @@ impl Broker {
         }
         self.expire_produces(ctx);
         self.tick_sessions(ctx);
+        self.tick_coordinator(ctx);
     }
 
     fn tick_leader(&mut self, p: i32, ctx: &mut Ctx) {
@@ -341,6 +366,9 @@ impl Broker {
             )
         });
         part.role = Role::Leader(leader);
+        if self.cfg.state_partition == Some(p) {
+            self.start_coordinating(epoch, ctx);
+        }
         self.hw_moved(p, ctx);
     }
 
@@ -366,6 +394,9 @@ impl Broker {
 
     /// Stops leading or following `p`; produces waiting on it fail.
     fn drop_role(&mut self, p: i32, ctx: &mut Ctx) {
+        if self.cfg.state_partition == Some(p) {
+            self.stop_coordinating(ctx);
+        }
         let part = &mut self.parts[p as usize];
         match std::mem::replace(&mut part.role, Role::None) {
             Role::Follower { leader, .. } => {
@@ -391,17 +422,38 @@ impl Broker {
             part.log.hw = leader.high_watermark();
         }
         self.complete_produces(p, ctx);
+        if self.cfg.state_partition == Some(p) {
+            self.coordinator_progress(ctx);
+        }
     }
 
-    fn on_produce(&mut self, from: Node, id: u64, p: i32, ids: Vec<u64>, ctx: &mut Ctx) {
+    fn on_produce(
+        &mut self,
+        from: Node,
+        id: u64,
+        p: i32,
+        ids: Vec<u64>,
+        kind: Kind,
+        ctx: &mut Ctx,
+    ) {
         let min_isr = self.cfg.min_isr;
         let part = &mut self.parts[p as usize];
         let error = match &part.role {
             Role::Leader(l) if l.isr_len() < min_isr => ResponseError::NotEnoughReplicas,
             Role::Leader(l) => {
                 let epoch = l.leader_epoch();
-                let base = part.log.append(epoch, ids.clone());
-                ctx.flush(self.id, self.incarnation, p, part.log.flush_mark());
+                let base = match place(&mut part.log, epoch, &ids, kind) {
+                    Ok((base, appended)) => {
+                        if appended {
+                            ctx.flush(self.id, self.incarnation, p, part.log.flush_mark());
+                        }
+                        base
+                    }
+                    Err(e) => {
+                        let result = Err(e.code());
+                        return ctx.send(self.me(), from, Msg::ProduceReply { id, result });
+                    }
+                };
                 let since = ctx.now;
                 self.produces.push(Pending {
                     client: from,
@@ -470,25 +522,34 @@ impl Broker {
         }
     }
 
-    fn on_read(&mut self, from: Node, id: u64, p: i32, offset: i64, epoch: i32, ctx: &mut Ctx) {
-        let part = &self.parts[p as usize];
-        let result = match &part.role {
+    /// The leader state of `p` if it may answer a consumer that knows
+    /// leader epoch `epoch`.
+    pub(super) fn consumer_leader(
+        &self,
+        p: i32,
+        epoch: i32,
+    ) -> Result<&LeaderState, ResponseError> {
+        match &self.parts[p as usize].role {
             Role::Leader(l) if epoch > l.leader_epoch() => Err(ResponseError::UnknownLeaderEpoch),
             Role::Leader(l) if epoch < l.leader_epoch() => Err(ResponseError::FencedLeaderEpoch),
             Role::Leader(l) if !l.serves_consumers() => Err(ResponseError::OffsetNotAvailable),
-            Role::Leader(l) => {
-                let hw = l.high_watermark();
-                let records = part
-                    .log
-                    .read(offset, hw, 4)
-                    .into_iter()
-                    .flat_map(|b| (b.base..).zip(b.ids))
-                    .filter(|(o, _)| *o >= offset)
-                    .collect();
-                Ok((hw, records))
-            }
+            Role::Leader(l) => Ok(l),
             _ => Err(ResponseError::NotLeaderOrFollower),
-        };
+        }
+    }
+
+    fn on_read(&mut self, from: Node, id: u64, p: i32, offset: i64, epoch: i32, ctx: &mut Ctx) {
+        let log = &self.parts[p as usize].log;
+        let result = self.consumer_leader(p, epoch).map(|l| {
+            let hw = l.high_watermark();
+            let records = log
+                .read(offset, hw, 4)
+                .into_iter()
+                .flat_map(|b| (b.base..).zip(b.ids))
+                .filter(|(o, _)| *o >= offset)
+                .collect();
+            (hw, records)
+        });
         let result = result.map_err(|e| e.code());
         ctx.send(self.me(), from, Msg::ReadReply { id, result });
     }

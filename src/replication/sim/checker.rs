@@ -18,11 +18,16 @@
 //!    an offset never changes (and is the committed one).
 //! 5. Offsets are contiguous: `Log` refuses any other append.
 //!
+//! Transactions (invariants 6 to 9: aborted reads, torn transactions,
+//! lost writes, the last stable offset) are `txn_checker`'s.
+//!
 //! Must not: change the world; it only looks.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::log::{chain, Log};
+use super::txn_checker::TxnChecker;
+use super::txn_consumer::Item;
 
 #[derive(Default)]
 struct Truth {
@@ -50,6 +55,7 @@ pub struct Checker {
     leaders: HashMap<(i32, i32), (i32, &'static str)>,
     pub acks: u64,
     pub reads: u64,
+    pub txns: TxnChecker,
 }
 
 impl Checker {
@@ -65,6 +71,7 @@ impl Checker {
             leaders: HashMap::new(),
             acks: 0,
             reads: 0,
+            txns: TxnChecker::new(partitions),
         }
     }
 
@@ -76,7 +83,7 @@ impl Checker {
     }
 
     pub fn error(&self) -> Option<&String> {
-        self.error.as_ref()
+        self.error.as_ref().or(self.txns.error())
     }
 
     pub fn committed_len(&self, p: i32) -> i64 {
@@ -192,6 +199,14 @@ impl Checker {
         }
     }
 
+    /// A read_committed consumer of `p` got `hw`, `lso` and did `items`.
+    pub fn read_committed(&mut self, p: i32, hw: i64, lso: i64, items: &[Item]) {
+        self.reads += 1;
+        let truth = &self.parts[p as usize].ids;
+        let committed = |o: i64| usize::try_from(o).ok().and_then(|o| truth.get(o).copied());
+        self.txns.check_read(p, hw, lso, items, committed);
+    }
+
     /// (partition, leader epoch) pairs that had a leader.
     pub fn leader_epochs(&self) -> usize {
         self.leaders.len()
@@ -200,10 +215,12 @@ impl Checker {
     pub fn summary(&self) -> String {
         let committed: Vec<usize> = self.parts.iter().map(|t| t.ids.len()).collect();
         format!(
-            "committed {committed:?}, {} acks, {} consumer reads, {} leader epochs",
+            "committed {committed:?}, {} acks, {} consumer reads, {} leader epochs, \
+             {} transactions",
             self.acks,
             self.reads,
-            self.leaders.len()
+            self.leaders.len(),
+            self.txns.transactions()
         )
     }
 }

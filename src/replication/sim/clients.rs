@@ -11,20 +11,21 @@
 //! Must not: trust a metadata answer with a lower leader epoch than one
 //! already seen (Kafka's clients keep the highest).
 
+use super::log::Kind;
 use super::net::{Msg, Node};
 use super::world::Ctx;
 
 /// What a client knows of its partition's leader.
 #[derive(Default)]
-struct Metadata {
-    leader: Option<i32>,
-    epoch: i32,
+pub(super) struct Metadata {
+    pub(super) leader: Option<i32>,
+    pub(super) epoch: i32,
     asked: Option<(u64, i64)>,
 }
 
 impl Metadata {
     /// Asks a random broker now and then while the leader is unknown.
-    fn refresh(&mut self, me: Node, p: i32, brokers: i32, ctx: &mut Ctx) {
+    pub(super) fn refresh(&mut self, me: Node, p: i32, brokers: i32, ctx: &mut Ctx) {
         if self.leader.is_some() || self.asked.is_some_and(|(_, at)| ctx.now - at < 50) {
             return;
         }
@@ -34,7 +35,7 @@ impl Metadata {
         ctx.send(me, to, Msg::Metadata { id, partition: p });
     }
 
-    fn on_reply(&mut self, id: u64, leader: Option<(i32, i32)>) {
+    pub(super) fn on_reply(&mut self, id: u64, leader: Option<(i32, i32)>) {
         if self.asked.is_none_or(|(want, _)| want != id) {
             return;
         }
@@ -99,6 +100,7 @@ impl Producer {
             id,
             partition: self.p,
             ids,
+            kind: Kind::Plain,
         };
         ctx.send(me, Node::Broker(leader), produce);
     }

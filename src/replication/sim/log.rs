@@ -7,9 +7,38 @@
 //! keeps only the durable prefix, and the epoch cache answers
 //! `end_offset_for_epoch` as Kafka's `LeaderEpochFileCache.endOffsetFor`.
 //! Every batch carries a hash chain over all record ids up to it, so the
-//! checker compares two logs' prefixes in O(log n).
+//! checker compares two logs' prefixes in O(log n). Its transactional
+//! side (`txn_log::TxnView`) follows every append and is rebuilt by replay
+//! whenever batches go (truncation, crash), as fjord's log does.
 //!
 //! Must not: know about roles, the network or the checker.
+
+use bytes::Bytes;
+
+use super::txn_log::TxnView;
+
+/// What a batch is, beyond its record ids.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// A plain (non-transactional) producer's records.
+    Plain,
+    /// A transactional producer's records.
+    Txn {
+        producer_id: i64,
+        producer_epoch: i16,
+        sequence: i32,
+    },
+    /// A transaction marker: one control record.
+    Marker {
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    },
+    /// `__transaction_state` records, one per id: key, value (None: a
+    /// tombstone).
+    State(Vec<(Bytes, Option<Bytes>)>),
+}
 
 /// A batch as stored and as fetched.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +48,7 @@ pub struct Batch {
     pub epoch: i32,
     /// Producer-assigned record ids, unique across the run.
     pub ids: Vec<u64>,
+    pub kind: Kind,
 }
 
 impl Batch {
@@ -45,7 +75,7 @@ pub fn chain(prev: u64, id: u64) -> u64 {
 }
 
 /// See the module doc.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Log {
     start: i64,
     batches: Vec<Stored>,
@@ -54,6 +84,8 @@ pub struct Log {
     durable_end: i64,
     pub hw: i64,
     writes: u64,
+    /// Transactions and producers as the batches say.
+    txn: TxnView,
 }
 
 impl Log {
@@ -81,8 +113,14 @@ impl Log {
         &self.epochs
     }
 
-    /// A leader's append: stamps `epoch`, returns the batch's base offset.
+    /// A leader's append of plain records: stamps `epoch`, returns the
+    /// batch's base offset.
     pub fn append(&mut self, epoch: i32, ids: Vec<u64>) -> i64 {
+        self.append_kind(epoch, ids, Kind::Plain)
+    }
+
+    /// A leader's append of a batch of any kind.
+    pub fn append_kind(&mut self, epoch: i32, ids: Vec<u64>, kind: Kind) -> i64 {
         assert!(!ids.is_empty(), "empty batch");
         assert_eq!(
             self.latest_epoch(),
@@ -90,7 +128,12 @@ impl Log {
             "leader appends in its epoch"
         );
         let base = self.end();
-        self.push(Batch { base, epoch, ids });
+        self.push(Batch {
+            base,
+            epoch,
+            ids,
+            kind,
+        });
         base
     }
 
@@ -112,7 +155,22 @@ impl Log {
         Ok(())
     }
 
+    pub fn txn(&self) -> &TxnView {
+        &self.txn
+    }
+
+    /// The transactional view, to prune (reads only move its caches).
+    pub fn txn_mut(&mut self) -> &mut TxnView {
+        &mut self.txn
+    }
+
+    /// Every batch, in offset order.
+    pub fn batches(&self) -> impl Iterator<Item = &Batch> {
+        self.batches.iter().map(|s| &s.batch)
+    }
+
     fn push(&mut self, batch: Batch) {
+        self.txn.record(&batch);
         let chain_before = self.chain_at_end();
         self.writes += 1;
         self.batches.push(Stored {
@@ -153,7 +211,11 @@ impl Log {
     /// batch boundaries) and every epoch entry starting at or after it,
     /// even when `offset` is at or past the log end.
     pub fn truncate_to(&mut self, offset: i64) {
+        let before = self.batches.len();
         self.batches.retain(|s| s.batch.end() <= offset);
+        if self.batches.len() < before {
+            self.txn = TxnView::replay(self.batches());
+        }
         self.epochs.retain(|&(_, s)| s < offset);
         let end = self.end();
         self.durable_end = self.durable_end.min(end);
@@ -164,6 +226,7 @@ impl Log {
     pub fn restart(&mut self, start: i64) {
         self.batches.clear();
         self.epochs.clear();
+        self.txn = TxnView::default();
         self.start = start;
         self.durable_end = start;
         self.hw = start;

@@ -5,9 +5,13 @@
 //! the cluster (3 or 5 brokers, 1–4 partitions, replication factor 3 or 5,
 //! min.insync.replicas) and the fault rates (network delay, loss,
 //! duplication, partitions; broker crashes losing what was not flushed;
-//! disk delays) and drives every random choice.
+//! disk delays) and drives every random choice. Every seed also runs
+//! transactions over the real `txn::TxnCoordinator` and the real
+//! per-partition `storage::txn_state::TxnState` (and `ProducerState`):
+//! one more partition of the topic is `__transaction_state`.
 //!
-//! - `world`: clock, event queue, faults, the liveness phase.
+//! - `world`: clock, event queue, faults, the liveness phase; `nodes`
+//!   routes its events to the node they are for.
 //! - `net`: nodes, messages, delivery faults.
 //! - `log`: a broker's disk for one partition (batches, epoch cache,
 //!   durable prefix).
@@ -16,7 +20,14 @@
 //! - `broker`, `replica`: roles from the image, produce and consumer
 //!   reads; fetching and serving fetches.
 //! - `clients`: a producer and a consumer per partition.
-//! - `checker`: the invariants (listed there).
+//! - `txn_log`: a log's transaction and producer state, as fjord keeps it.
+//! - `txn_partition`: a leader's transactional produces and
+//!   read_committed reads.
+//! - `txn_coordinator`, `txn_markers`: the coordinator on the state
+//!   partition's leader, and its markers.
+//! - `txn_client`, `txn_consumer`: transactional producers and a
+//!   read_committed consumer per data partition.
+//! - `checker`, `txn_checker`: the invariants (listed there).
 //!
 //! `FJORD_SIM_SEED=n cargo test --lib replication::sim` replays seed n;
 //! `cargo run --example simulate_replication -- --seed n` prints its trace.
@@ -30,7 +41,15 @@ mod clients;
 mod controller;
 mod log;
 mod net;
+mod nodes;
 mod replica;
+mod txn_checker;
+mod txn_client;
+mod txn_consumer;
+mod txn_coordinator;
+mod txn_log;
+mod txn_markers;
+mod txn_partition;
 mod world;
 
 #[cfg(test)]
@@ -91,6 +110,13 @@ pub struct Swarm {
     pub max_inflight: usize,
     pub session_timeout_ms: i64,
     pub lag_max_ms: i64,
+    /// Transactional producers; with none, no transactions at all.
+    pub txn_producers: usize,
+    pub txn_timeout_ms: i32,
+    /// ‰ of transactions producers mean to commit.
+    pub commit: u64,
+    /// ‰ per transactional producer that it restarts.
+    pub txn_restart: u64,
 }
 
 impl Swarm {
@@ -121,7 +147,22 @@ impl Swarm {
             max_inflight: 1 + rng.below(4) as usize,
             session_timeout_ms: 200 + rng.below(800) as i64,
             lag_max_ms: 100 + rng.below(600) as i64,
+            txn_producers: 1 + rng.below(2) as usize,
+            txn_timeout_ms: 1_000 + rng.below(3_000) as i32,
+            commit: 300 + rng.below(650),
+            txn_restart: rng.below(4),
         }
+    }
+
+    /// The `__transaction_state` partition (after the data partitions), if
+    /// the run has transactions.
+    pub fn state_partition(&self) -> Option<i32> {
+        (self.txn_producers > 0).then_some(self.partitions as i32)
+    }
+
+    /// Data partitions and the state partition.
+    pub fn all_partitions(&self) -> usize {
+        self.partitions + usize::from(self.txn_producers > 0)
     }
 }
 

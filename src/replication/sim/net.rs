@@ -1,7 +1,12 @@
 //! The simulated network: who talks (`Node`), what they say (`Msg`), and
 //! the faults between them: delay, loss, duplication (so reordering), and
 //! partitions (groups of nodes; a message crosses only within a group,
-//! judged when it arrives).
+//! judged when it arrives). Transaction requests (to the coordinator, and
+//! its markers) are never duplicated: Kafka sends them over TCP, and a
+//! transaction version 1 protocol request delivered twice, late, can end
+//! the producer's next transaction (what KIP-890's epoch bump per
+//! transaction fixes); the clients here resend only after every earlier
+//! copy has arrived or been lost.
 //!
 //! Must not: decide anything about replication; it only carries messages.
 
@@ -13,7 +18,7 @@ use crate::cluster::image::{MetadataImage, PartitionImage};
 use crate::replication::follower::{FetchPlan, Reply};
 use crate::replication::leader::AlterIsr;
 
-use super::log::Batch;
+use super::log::{Batch, Kind};
 use super::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,6 +27,50 @@ pub enum Node {
     Broker(i32),
     Producer(usize),
     Consumer(usize),
+    /// A transactional producer, by index.
+    TxnProducer(usize),
+    /// A read_committed consumer, by data partition.
+    TxnConsumer(usize),
+}
+
+/// A request for the transaction coordinator.
+#[derive(Clone, Debug)]
+pub enum TxnCall {
+    Init {
+        transactional_id: String,
+        timeout_ms: i32,
+    },
+    Add {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<i32>,
+    },
+    End {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum TxnAnswer {
+    /// InitProducerId: (producer id, epoch) or the error code.
+    Producer(Result<(i64, i16), i16>),
+    /// AddPartitionsToTxn, EndTxn: 0 or the error code.
+    Code(i16),
+}
+
+/// A read_committed read's answer.
+#[derive(Clone, Debug)]
+pub struct Stable {
+    pub hw: i64,
+    pub lso: i64,
+    /// Whole batches from the read offset, below the LSO.
+    pub batches: Vec<Batch>,
+    /// (producer id, first offset) of aborted transactions they overlap.
+    pub aborted: Vec<(i64, i64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,10 +117,12 @@ pub enum Msg {
         id: u64,
         parts: Vec<(Reply, Vec<Batch>)>,
     },
+    /// A produce, or (kind Marker, from a coordinator) a transaction marker.
     Produce {
         id: u64,
         partition: i32,
         ids: Vec<u64>,
+        kind: Kind,
     },
     /// The base offset, or the error code.
     ProduceReply {
@@ -98,6 +149,38 @@ pub enum Msg {
         id: u64,
         leader: Option<(i32, i32)>,
     },
+    Txn {
+        id: u64,
+        call: TxnCall,
+    },
+    TxnReply {
+        id: u64,
+        answer: TxnAnswer,
+    },
+    ReadCommitted {
+        id: u64,
+        partition: i32,
+        offset: i64,
+        leader_epoch: i32,
+    },
+    ReadCommittedReply {
+        id: u64,
+        result: Result<Stable, i16>,
+    },
+}
+
+impl Msg {
+    /// Whether the network may deliver it twice (see the module doc).
+    fn duplicable(&self) -> bool {
+        let marker = matches!(
+            self,
+            Msg::Produce {
+                kind: Kind::Marker { .. },
+                ..
+            }
+        );
+        !marker && !matches!(self, Msg::Txn { .. })
+    }
 }
 
 /// Fault rates of the network (‰ per message) and its current partition.
@@ -109,17 +192,18 @@ pub struct Net {
     /// Group of each node index; messages cross only within a group.
     groups: Vec<u64>,
     brokers: usize,
+    /// Data partitions (each has a producer and two consumers).
     partitions: usize,
     pub faulty: bool,
 }
 
 impl Net {
-    pub fn new(brokers: usize, partitions: usize, rng: &mut Rng) -> Net {
+    pub fn new(brokers: usize, partitions: usize, txn_producers: usize, rng: &mut Rng) -> Net {
         Net {
             max_delay_ms: 1 + rng.below(30) as i64,
             loss: rng.below(80),
             duplicate: rng.below(50),
-            groups: vec![0; 1 + brokers + 2 * partitions],
+            groups: vec![0; 1 + brokers + 3 * partitions + txn_producers],
             brokers,
             partitions,
             faulty: true,
@@ -132,17 +216,19 @@ impl Net {
             Node::Broker(b) => b as usize,
             Node::Producer(p) => 1 + self.brokers + p,
             Node::Consumer(p) => 1 + self.brokers + self.partitions + p,
+            Node::TxnConsumer(p) => 1 + self.brokers + 2 * self.partitions + p,
+            Node::TxnProducer(i) => 1 + self.brokers + 3 * self.partitions + i,
         }
     }
 
-    /// The arrival times of a message sent now: none if lost, two if
+    /// The arrival times of `msg` sent now: none if lost, two if
     /// duplicated.
-    pub fn arrivals(&self, now: i64, rng: &mut Rng) -> Vec<i64> {
+    pub fn arrivals(&self, msg: &Msg, now: i64, rng: &mut Rng) -> Vec<i64> {
         let faulty = self.faulty;
         if faulty && rng.chance(self.loss) {
             return Vec::new();
         }
-        let copies = if faulty && rng.chance(self.duplicate) {
+        let copies = if faulty && rng.chance(self.duplicate) && msg.duplicable() {
             2
         } else {
             1

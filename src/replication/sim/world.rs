@@ -4,9 +4,12 @@
 //! random choice comes from the seed's one `Rng`, so a seed replays
 //! exactly. After every event the checker looks at every live log.
 //!
-//! A run is a safety phase (faults: crashes, partitions, loss, duplicates)
-//! then a liveness phase (healed, everyone restarted) that must reach a
-//! fully replicated cluster with a last produce acknowledged in time.
+//! A run is a safety phase (faults: crashes, partitions, loss, duplicates,
+//! transactional producers restarting) then a liveness phase (healed,
+//! everyone restarted) that must reach a fully replicated cluster with a
+//! last produce acknowledged in time, and, with transactions, a last
+//! transaction committed per producer, every transaction complete and
+//! every read_committed consumer at the log end.
 //!
 //! Must not: let a handler touch another node's state (they talk through
 //! `Ctx`, which only queues messages and flushes).
@@ -19,6 +22,9 @@ use super::checker::Checker;
 use super::clients::{Consumer, Producer};
 use super::controller::Controller;
 use super::net::{Msg, Net, Node};
+use super::nodes::Nodes;
+use super::txn_client::{TxnClientConfig, TxnProducer};
+use super::txn_consumer::TxnConsumer;
 use super::{Rng, Swarm};
 
 /// Virtual ms the liveness phase may take.
@@ -34,6 +40,15 @@ pub struct Stats {
     pub crashes: u64,
     pub splits: u64,
     pub truncations: u64,
+    /// EndTxn acknowledged to a producer, by outcome.
+    pub txn_committed: u64,
+    pub txn_aborted: u64,
+    /// Transactional producers fenced (by a restart, or a timeout's abort).
+    pub txn_fenced: u64,
+    pub txn_restarts: u64,
+    /// Markers sent again after a retriable answer.
+    pub marker_retries: u64,
+    pub markers_fenced: u64,
 }
 
 /// What a handler may do to the world: send, flush, fail, trace.
@@ -126,9 +141,14 @@ impl World {
     pub fn new(seed: u64, trace: bool) -> World {
         let mut rng = Rng::new(seed);
         let swarm = Swarm::new(&mut rng);
-        let net = Net::new(swarm.brokers, swarm.partitions, &mut rng);
+        let net = Net::new(
+            swarm.brokers,
+            swarm.partitions,
+            swarm.txn_producers,
+            &mut rng,
+        );
         let ids: Vec<i32> = (1..=swarm.brokers as i32).collect();
-        let assignment: Vec<Vec<i32>> = (0..swarm.partitions)
+        let assignment: Vec<Vec<i32>> = (0..swarm.all_partitions())
             .map(|p| (0..swarm.rf).map(|k| ids[(p + k) % ids.len()]).collect())
             .collect();
         let cfg = Config {
@@ -139,6 +159,14 @@ impl World {
             idle_fetch_ms: 20,
             request_timeout_ms: 200,
             max_batches: 1 + rng.below(8) as usize,
+            state_partition: swarm.state_partition(),
+        };
+        let txn_cfg = TxnClientConfig {
+            data_partitions: swarm.partitions,
+            state_partition: swarm.partitions as i32,
+            timeout_ms: swarm.txn_timeout_ms,
+            commit: swarm.commit,
+            every_ms: swarm.produce_every_ms * 3,
         };
         let controller = Controller::new(
             ids.clone(),
@@ -147,6 +175,9 @@ impl World {
             swarm.min_isr,
         );
         let n = swarm.partitions;
+        let all = swarm.all_partitions();
+        let txn_producers = swarm.txn_producers;
+        let txn_consumers = if txn_producers > 0 { n } else { 0 };
         let mut w = World {
             rng,
             now: 0,
@@ -158,13 +189,17 @@ impl World {
             net,
             nodes: Nodes {
                 controller,
-                brokers: ids.iter().map(|b| Broker::new(*b, n, cfg)).collect(),
+                brokers: ids.iter().map(|b| Broker::new(*b, all, cfg)).collect(),
                 producers: (0..n as i32)
                     .map(|p| Producer::new(p, swarm.produce_every_ms, swarm.max_inflight))
                     .collect(),
                 consumers: (0..n as i32).map(Consumer::new).collect(),
+                txn_producers: (0..txn_producers)
+                    .map(|i| TxnProducer::new(i, format!("txn-{i}"), txn_cfg))
+                    .collect(),
+                txn_consumers: (0..txn_consumers as i32).map(TxnConsumer::new).collect(),
             },
-            checker: Checker::new(n),
+            checker: Checker::new(all),
             stats: Stats::default(),
             swarm,
         };
@@ -172,6 +207,8 @@ impl World {
         ticking.push(Node::Controller);
         ticking.extend((0..n).map(Node::Producer));
         ticking.extend((0..n).map(Node::Consumer));
+        ticking.extend((0..txn_producers).map(Node::TxnProducer));
+        ticking.extend((0..txn_consumers).map(Node::TxnConsumer));
         for node in ticking {
             let at = w.rng.below(TICK_MS as u64) as i64;
             w.schedule(at, Event::Tick(node));
@@ -204,6 +241,13 @@ impl World {
         };
         let mut again = None;
         let faults = matches!(next.event, Event::Faults);
+        let server = |n: &Node| matches!(n, Node::Broker(_) | Node::Controller);
+        // A client's events change no log: the checks would see what the
+        // last ones saw.
+        let logs_may_change = match &next.event {
+            Event::Deliver { to, .. } | Event::Tick(to) => server(to),
+            _ => true,
+        };
         match next.event {
             Event::Deliver { from, to, msg } => {
                 if self.net.connected(from, to) {
@@ -242,13 +286,19 @@ impl World {
         if faults {
             self.inject_faults();
         }
-        self.check()
+        if logs_may_change {
+            self.check()
+        } else {
+            self.checker
+                .error()
+                .map_or(Ok(()), |e| Err(format!("at {} ms: {e}", self.now)))
+        }
     }
 
     fn dispatch(&mut self, out: Vec<(Node, Node, Msg)>, flushes: Vec<(i32, u64, i32, u64)>) {
         for (from, to, msg) in out {
             self.stats.messages += 1;
-            for at in self.net.arrivals(self.now, &mut self.rng) {
+            for at in self.net.arrivals(&msg, self.now, &mut self.rng) {
                 let msg = Box::new(msg.clone());
                 self.schedule(at, Event::Deliver { from, to, msg });
             }
@@ -279,6 +329,11 @@ impl World {
                 self.schedule(self.now + down, Event::Restart(id));
             }
         }
+        for i in 0..self.nodes.txn_producers.len() {
+            if self.rng.chance(self.swarm.txn_restart) {
+                self.restart_txn_producer(i);
+            }
+        }
         if self.rng.chance(self.swarm.split) {
             if self.net.is_split() && self.rng.chance(500) {
                 self.net.heal();
@@ -290,6 +345,21 @@ impl World {
                 println!("{:>7} network now {:?}", self.now, self.net);
             }
         }
+    }
+
+    /// A transactional producer crashes and comes back as a new one.
+    fn restart_txn_producer(&mut self, i: usize) {
+        let mut ctx = Ctx {
+            now: self.now,
+            rng: &mut self.rng,
+            checker: &mut self.checker,
+            stats: &mut self.stats,
+            next_id: &mut self.next_id,
+            trace: self.trace,
+            out: Vec::new(),
+            flushes: Vec::new(),
+        };
+        self.nodes.txn_producers[i].restart(&mut ctx);
     }
 
     /// The checker's look at every live log after a step.
@@ -347,6 +417,9 @@ impl World {
         for p in &mut self.nodes.producers {
             p.last = true;
         }
+        for p in &mut self.nodes.txn_producers {
+            p.last = true;
+        }
     }
 
     /// Runs until everything is replicated, or fails after `LIVENESS_MS`.
@@ -371,6 +444,7 @@ impl World {
                 }
             }
         }
+        self.checker.txns.verify_final();
         self.checker.error().map_or(Ok(()), |e| Err(e.clone()))
     }
 
@@ -381,7 +455,32 @@ impl World {
         });
         registered
             && self.nodes.producers.iter().all(|p| p.last_acked)
-            && (0..self.swarm.partitions as i32).all(|p| self.replicated(p))
+            && (0..self.swarm.all_partitions() as i32).all(|p| self.replicated(p))
+            && self.transactions_settled()
+    }
+
+    /// Every transactional producer is done, the coordinator idle, no
+    /// transaction open in any partition, and every read_committed
+    /// consumer has read to the end. (Called once all is replicated.)
+    fn transactions_settled(&self) -> bool {
+        if self.swarm.txn_producers == 0 {
+            return true;
+        }
+        let idle = self.nodes.brokers.iter().any(|b| {
+            let leads = self
+                .nodes
+                .controller
+                .partition(self.swarm.partitions as i32)
+                .leader
+                == b.id;
+            leads && b.coordinator.as_ref().is_some_and(|c| c.idle())
+        });
+        let drained = self.nodes.txn_consumers.iter().enumerate().all(|(p, c)| {
+            let leader = self.nodes.controller.partition(p as i32).leader;
+            let log = &self.nodes.brokers[leader as usize - 1].parts[p].log;
+            log.txn().open_transactions() == 0 && c.position == log.end()
+        });
+        idle && drained && self.nodes.txn_producers.iter().all(|p| p.done())
     }
 
     /// The partition has its leader, a full ISR, and every replica holds
@@ -408,7 +507,7 @@ impl World {
     /// The cluster's state, for a liveness failure.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        for p in 0..self.swarm.partitions as i32 {
+        for p in 0..self.swarm.all_partitions() as i32 {
             let st = self.nodes.controller.partition(p);
             s += &format!("\n  p{p}: {st:?}");
             for b in &self.nodes.brokers {
@@ -433,69 +532,5 @@ impl World {
             self.nodes.controller.image.brokers.values()
         );
         s
-    }
-}
-
-/// Everything that handles messages: the controller, brokers, clients.
-pub struct Nodes {
-    pub controller: Controller,
-    pub brokers: Vec<Broker>,
-    producers: Vec<Producer>,
-    consumers: Vec<Consumer>,
-}
-
-impl Nodes {
-    /// Hands a message to its node, if that node is up.
-    fn deliver(&mut self, from: Node, to: Node, msg: Msg, ctx: &mut Ctx) {
-        match to {
-            Node::Controller => {
-                ctx.trace(|| format!("{from:?} -> controller: {}", describe(&msg)));
-                self.controller.handle(from, msg, ctx);
-            }
-            Node::Broker(b) if self.brokers[b as usize - 1].up => {
-                ctx.trace(|| format!("{from:?} -> b{b}: {}", describe(&msg)));
-                self.brokers[b as usize - 1].handle(from, msg, ctx);
-            }
-            Node::Broker(_) => ctx.stats.dropped += 1,
-            Node::Producer(p) => self.producers[p].handle(msg, ctx),
-            Node::Consumer(p) => self.consumers[p].handle(msg, ctx),
-        }
-    }
-
-    fn tick(&mut self, node: Node, ctx: &mut Ctx) {
-        let brokers = self.brokers.len() as i32;
-        match node {
-            Node::Controller => self.controller.tick(ctx),
-            Node::Broker(b) => {
-                let broker = &mut self.brokers[b as usize - 1];
-                if broker.up {
-                    broker.tick(ctx);
-                }
-            }
-            Node::Producer(p) => self.producers[p].tick(brokers, ctx),
-            Node::Consumer(p) => self.consumers[p].tick(brokers, ctx),
-        }
-    }
-}
-
-/// A message in one line (an image as its partition states).
-fn describe(msg: &Msg) -> String {
-    match msg {
-        Msg::Image(image) => {
-            let parts = image
-                .topic(super::controller::TOPIC)
-                .map(|t| &t.partitions[..])
-                .unwrap_or_default()
-                .iter()
-                .map(|p| {
-                    format!(
-                        "L{} e{} isr{:?} pe{}",
-                        p.leader, p.leader_epoch, p.isr, p.partition_epoch
-                    )
-                })
-                .collect::<Vec<_>>();
-            format!("image @{} {parts:?}", image.offset)
-        }
-        other => format!("{other:?}"),
     }
 }
