@@ -184,12 +184,12 @@ impl Broker {
             return; // the coordinator's own write (a timeout's abort)
         };
         let answer = match reply {
-            Reply::InitProducerId {
+            Reply::Producer {
                 producer_id,
                 producer_epoch,
                 error: 0,
             } => TxnAnswer::Producer(Ok((producer_id, producer_epoch))),
-            Reply::InitProducerId { error, .. } => TxnAnswer::Producer(Err(error)),
+            Reply::Producer { error, .. } => TxnAnswer::Producer(Err(error)),
             Reply::Code(code) => TxnAnswer::Code(code),
         };
         ctx.send(self.me(), client, Msg::TxnReply { id, answer });
