@@ -234,3 +234,27 @@ fn version_1_end_txn_keeps_the_epoch() {
         0
     );
 }
+
+/// Found by the replication simulation (a version 2 producer at its last
+/// epoch, its coordinator's fencing write failing once): the fence that
+/// follows reuses the unreturned epoch MAX, so it does not overflow.
+#[test]
+fn a_failed_fence_at_the_last_epoch_is_retried_at_the_same_epoch() {
+    let mut h = Harness::new();
+    at_epoch(&mut h, "f", 66, i16::MAX - 1);
+    added(&mut h, "f", (66, i16::MAX - 1), &[("t", 0)]);
+    let w = written(h.init_plan("f", None));
+    assert_eq!(value_of(&w).producer_epoch, i16::MAX);
+    h.c.write_failed(w.token, code(E::RequestTimedOut));
+    assert!(h.meta("f").has_failed_epoch_fence);
+
+    let w = written(h.init_plan("f", None));
+    assert_eq!(value_of(&w).producer_epoch, i16::MAX, "the fence is reused");
+    let actions = h.append(w);
+    let (pid, epoch, marker, ce, _) = markers(&actions);
+    assert_eq!((pid, epoch, marker), (66, i16::MAX, Marker::Abort));
+    let complete = h.c.markers_written("f", pid, epoch, ce).unwrap();
+    h.append(complete);
+    // MAX is exhausted: the producer comes back under a new id.
+    assert_eq!(h.init("f"), (h.next_pid, 0));
+}
