@@ -42,6 +42,7 @@ fn explore(from: u64, count: u64) {
     let mut failures = Vec::new();
     let mut totals = [0u64; 6];
     let mut txn_totals = [0u64; 6];
+    let mut v2_totals = [0u64; 8];
     for seed in from..from + count {
         let outcome = std::panic::catch_unwind(|| run_seed(seed, false));
         let failure = match outcome {
@@ -65,6 +66,17 @@ fn explore(from: u64, count: u64) {
                     s.marker_retries,
                 ];
                 txn_totals.iter_mut().zip(txns).for_each(|(t, n)| *t += n);
+                let v2 = [
+                    u64::from(w.swarm.txn_version2.contains(&true)),
+                    s.txn_v2_committed,
+                    s.txn_v2_aborted,
+                    s.txn_v2_abandoned,
+                    s.late_copies,
+                    s.implicit_adds_fenced,
+                    s.stale_epoch_refused,
+                    s.producer_id_rotations,
+                ];
+                v2_totals.iter_mut().zip(v2).for_each(|(t, n)| *t += n);
                 None
             }
             Ok(Err(e)) => Some(e),
@@ -100,6 +112,12 @@ fn explore(from: u64, count: u64) {
         "transactions in {with_txns} seeds: {committed} committed, {aborted} aborted \
          (EndTxn acknowledged), {fenced} producers fenced, {restarts} producer restarts, \
          {retries} markers retried"
+    );
+    let [with_v2, committed, aborted, abandoned, late, fenced, stale, rotations] = v2_totals;
+    println!(
+        "transaction version 2 in {with_v2} seeds: {committed} committed, {aborted} aborted \
+         ({abandoned} with batches out), {late} late copies, {fenced} implicit adds fenced, \
+         {stale} batches refused for a stale epoch, {rotations} producer id rotations"
     );
     if !failures.is_empty() {
         std::process::exit(1);

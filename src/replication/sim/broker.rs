@@ -7,7 +7,8 @@
 //! metadata); `replica` owns fetching and serving fetches;
 //! `txn_coordinator` and `txn_markers` the transaction coordinator it runs
 //! while leading the state partition; `txn_partition` the transactional
-//! side of produces and reads.
+//! side of produces and reads; `txn_verify` the implicit adds of
+//! transaction version 2 produces.
 //!
 //! Must not: act on an image older than its registration (Kafka's broker
 //! waits to catch up with the metadata log first), answer a produce before
@@ -29,6 +30,7 @@ use super::log::{Kind, Log};
 use super::net::{Msg, Node};
 use super::txn_coordinator::Coordinator;
 use super::txn_partition::place;
+use super::txn_verify::{ProduceV2, Verifying};
 use super::world::Ctx;
 
 /// Timeouts and limits, the same for every broker of a run.
@@ -97,6 +99,8 @@ pub struct Broker {
     pub parts: Vec<Part>,
     pub(super) sessions: BTreeMap<i32, Session>,
     pub(super) produces: Vec<Pending>,
+    /// Version 2 produces waiting for their coordinator's add.
+    pub(super) verifying: Vec<Verifying>,
     next_register: i64,
     next_heartbeat: i64,
     pub(super) cfg: Config,
@@ -123,6 +127,7 @@ impl Broker {
             parts,
             sessions: BTreeMap::new(),
             produces: Vec::new(),
+            verifying: Vec::new(),
             next_register: 0,
             next_heartbeat: 0,
             cfg,
@@ -144,6 +149,7 @@ impl Broker {
         }
         self.sessions.clear();
         self.produces.clear();
+        self.verifying.clear();
         self.epoch = None;
         self.image = None;
         self.coordinator = None;
@@ -154,6 +160,12 @@ impl Broker {
         self.incarnation += 1;
         self.uuid = Uuid::from_u64_pair(ctx.rng.next_u64(), ctx.rng.next_u64());
         self.next_register = ctx.now;
+    }
+
+    /// The leader of `p` as this broker's image has it.
+    pub(super) fn leader_of(&self, p: i32) -> Option<i32> {
+        let state = self.image.as_ref()?.topic(TOPIC)?.partition(p)?;
+        (state.leader != NO_LEADER).then_some(state.leader)
     }
 
     pub fn leader(&self, p: i32) -> Option<&LeaderState> {
@@ -195,8 +207,25 @@ impl Broker {
                 ids,
                 kind,
             } => self.on_produce(from, id, partition, ids, kind, ctx),
+            Msg::ProduceV2 {
+                id,
+                partition,
+                ids,
+                kind,
+                transactional_id,
+            } => {
+                let produce = ProduceV2 {
+                    id,
+                    partition,
+                    ids,
+                    kind,
+                    transactional_id,
+                };
+                self.on_produce_v2(from, produce, ctx)
+            }
             Msg::ProduceReply { id, result } => self.on_marker_reply(id, result, ctx),
             Msg::Txn { id, call } => self.on_txn_call(from, id, call, ctx),
+            Msg::TxnReply { id, answer } => self.on_implicit_add(id, answer, ctx),
             Msg::ReadCommitted {
                 id,
                 partition,
@@ -248,6 +277,7 @@ impl Broker {
             self.tick_leader(p, ctx);
         }
         self.expire_produces(ctx);
+        self.expire_verifying(ctx);
         self.tick_sessions(ctx);
         self.tick_coordinator(ctx);
     }
@@ -427,7 +457,7 @@ impl Broker {
         }
     }
 
-    fn on_produce(
+    pub(super) fn on_produce(
         &mut self,
         from: Node,
         id: u64,
@@ -450,6 +480,9 @@ impl Broker {
                         base
                     }
                     Err(e) => {
+                        if e == ResponseError::InvalidProducerEpoch {
+                            ctx.stats.stale_epoch_refused += 1;
+                        }
                         let result = Err(e.code());
                         return ctx.send(self.me(), from, Msg::ProduceReply { id, result });
                     }

@@ -18,8 +18,9 @@
 //!    an offset never changes (and is the committed one).
 //! 5. Offsets are contiguous: `Log` refuses any other append.
 //!
-//! Transactions (invariants 6 to 9: aborted reads, torn transactions,
-//! lost writes, the last stable offset) are `txn_checker`'s.
+//! Transactions (invariants 6 to 10: aborted reads, torn transactions,
+//! lost writes, the last stable offset, records in the transaction they
+//! were written in) are `txn_checker`'s.
 //!
 //! Must not: change the world; it only looks.
 

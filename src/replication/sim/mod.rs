@@ -47,9 +47,11 @@ mod txn_checker;
 mod txn_client;
 mod txn_consumer;
 mod txn_coordinator;
+mod txn_history;
 mod txn_log;
 mod txn_markers;
 mod txn_partition;
+mod txn_verify;
 mod world;
 
 #[cfg(test)]
@@ -117,6 +119,11 @@ pub struct Swarm {
     pub commit: u64,
     /// ‰ per transactional producer that it restarts.
     pub txn_restart: u64,
+    /// Per transactional producer: transaction version 2 (else 1).
+    pub txn_version2: Vec<bool>,
+    /// The epoch an earlier life left the first version 2 producer's
+    /// transactional id at, near `i16::MAX` (`txn_history`).
+    pub epoch_near_max: Option<i16>,
 }
 
 impl Swarm {
@@ -132,7 +139,7 @@ impl Swarm {
             1 => 3,
             _ => 2,
         };
-        Swarm {
+        let mut swarm = Swarm {
             brokers,
             partitions: 1 + rng.below(4) as usize,
             rf,
@@ -151,7 +158,16 @@ impl Swarm {
             txn_timeout_ms: 1_000 + rng.below(3_000) as i32,
             commit: 300 + rng.below(650),
             txn_restart: rng.below(4),
+            txn_version2: Vec::new(),
+            epoch_near_max: None,
+        };
+        // Drawn last, so the fields above are what they were before
+        // transaction version 2.
+        swarm.txn_version2 = (0..swarm.txn_producers).map(|_| rng.chance(500)).collect();
+        if swarm.txn_version2.contains(&true) && rng.chance(150) {
+            swarm.epoch_near_max = Some(i16::MAX - 2 - rng.below(6) as i16);
         }
+        swarm
     }
 
     /// The `__transaction_state` partition (after the data partitions), if

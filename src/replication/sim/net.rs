@@ -6,7 +6,9 @@
 //! transaction version 1 protocol request delivered twice, late, can end
 //! the producer's next transaction (what KIP-890's epoch bump per
 //! transaction fixes); the clients here resend only after every earlier
-//! copy has arrived or been lost.
+//! copy has arrived or been lost. Transaction version 2 is what fixes it,
+//! so a version 2 producer's produces and EndTxn may be duplicated, and a
+//! copy may come very late (`late`): long after its transaction ended.
 //!
 //! Must not: decide anything about replication; it only carries messages.
 
@@ -51,14 +53,38 @@ pub enum TxnCall {
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        /// EndTxn v5: the epoch is bumped, the answer is `Producer`.
+        version2: bool,
     },
+    /// A partition leader adds a version 2 producer's partition (as
+    /// AddPartitionsToTxn v5 between brokers).
+    AddImplicit {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: i32,
+    },
+}
+
+impl TxnCall {
+    /// Whether it is answered with `TxnAnswer::Producer`.
+    pub fn answers_producer(&self) -> bool {
+        matches!(
+            self,
+            TxnCall::Init { .. } | TxnCall::End { version2: true, .. }
+        )
+    }
+
+    fn version2_end(&self) -> bool {
+        matches!(self, TxnCall::End { version2: true, .. })
+    }
 }
 
 #[derive(Clone, Debug)]
 pub enum TxnAnswer {
-    /// InitProducerId: (producer id, epoch) or the error code.
+    /// InitProducerId, EndTxn v5: (producer id, epoch) or the error code.
     Producer(Result<(i64, i16), i16>),
-    /// AddPartitionsToTxn, EndTxn: 0 or the error code.
+    /// AddPartitionsToTxn, EndTxn before v5: 0 or the error code.
     Code(i16),
 }
 
@@ -124,6 +150,16 @@ pub enum Msg {
         ids: Vec<u64>,
         kind: Kind,
     },
+    /// Produce v12+ from a transaction version 2 producer: the leader
+    /// adds the partition to the transaction before appending (answered
+    /// with `ProduceReply`).
+    ProduceV2 {
+        id: u64,
+        partition: i32,
+        ids: Vec<u64>,
+        kind: Kind,
+        transactional_id: String,
+    },
     /// The base offset, or the error code.
     ProduceReply {
         id: u64,
@@ -179,9 +215,25 @@ impl Msg {
                 ..
             }
         );
-        !marker && !matches!(self, Msg::Txn { .. })
+        match self {
+            Msg::Txn { call, .. } => call.version2_end(),
+            _ => !marker,
+        }
+    }
+
+    /// Whether a copy of it may come very late (see the module doc).
+    fn may_be_late(&self) -> bool {
+        match self {
+            Msg::ProduceV2 { .. } => true,
+            Msg::Txn { call, .. } => call.version2_end(),
+            _ => false,
+        }
     }
 }
+
+/// The extra delay of a late copy: beyond a client's request timeout, so
+/// it arrives after its sender gave up (and usually moved on).
+const LATE_MS: std::ops::Range<i64> = 300..2_000;
 
 /// Fault rates of the network (‰ per message) and its current partition.
 #[derive(Debug)]
@@ -189,6 +241,10 @@ pub struct Net {
     pub max_delay_ms: i64,
     pub loss: u64,
     pub duplicate: u64,
+    /// ‰ of the copies of a version 2 producer's requests that come late.
+    pub late: u64,
+    /// Late copies sent (a statistic).
+    pub late_copies: u64,
     /// Group of each node index; messages cross only within a group.
     groups: Vec<u64>,
     brokers: usize,
@@ -203,6 +259,8 @@ impl Net {
             max_delay_ms: 1 + rng.below(30) as i64,
             loss: rng.below(80),
             duplicate: rng.below(50),
+            late: rng.below(100),
+            late_copies: 0,
             groups: vec![0; 1 + brokers + 3 * partitions + txn_producers],
             brokers,
             partitions,
@@ -222,8 +280,8 @@ impl Net {
     }
 
     /// The arrival times of `msg` sent now: none if lost, two if
-    /// duplicated.
-    pub fn arrivals(&self, msg: &Msg, now: i64, rng: &mut Rng) -> Vec<i64> {
+    /// duplicated; some copies of version 2 requests come late.
+    pub fn arrivals(&mut self, msg: &Msg, now: i64, rng: &mut Rng) -> Vec<i64> {
         let faulty = self.faulty;
         if faulty && rng.chance(self.loss) {
             return Vec::new();
@@ -233,9 +291,18 @@ impl Net {
         } else {
             1
         };
-        (0..copies)
+        let mut at: Vec<i64> = (0..copies)
             .map(|_| now + 1 + rng.below(self.max_delay_ms as u64) as i64)
-            .collect()
+            .collect();
+        if faulty && msg.may_be_late() {
+            for t in at.iter_mut() {
+                if rng.chance(self.late) {
+                    self.late_copies += 1;
+                    *t += LATE_MS.start + rng.below((LATE_MS.end - LATE_MS.start) as u64) as i64;
+                }
+            }
+        }
+        at
     }
 
     pub fn connected(&self, a: Node, b: Node) -> bool {

@@ -18,6 +18,12 @@
 //! 9. A consumer's last stable offset never goes back and is never above
 //!    its high watermark; it reads only below it, each offset once, in
 //!    order, and what the committed history holds there.
+//! 10. A record belongs to the transaction its producer wrote it in: a
+//!    marker ends the records of one transaction only, and a transaction
+//!    ends once per partition. A late copy of a finished transaction's
+//!    batch (transaction version 2's concern) that joined a later
+//!    transaction, or reopened its own, breaks this even when invariants
+//!    6 and 7 cannot tell (say, both transactions aborted).
 //!
 //! Must not: change the world; it only looks.
 
@@ -46,6 +52,8 @@ struct View {
     /// Transactional records since each producer's last marker: (txn,
     /// offset, returned).
     open: HashMap<i64, Vec<(usize, i64, bool)>>,
+    /// Transactions a marker has ended here.
+    closed: HashSet<usize>,
 }
 
 /// See the module doc.
@@ -187,7 +195,11 @@ impl TxnChecker {
             } => {
                 self.markers_read += 1;
                 let ended = self.views[p as usize].open.remove(&producer_id);
-                for (t, at, returned) in ended.unwrap_or_default() {
+                let ended = ended.unwrap_or_default();
+                if let Some(msg) = self.ends_one(p, offset, &ended) {
+                    return self.fail(msg);
+                }
+                for (t, at, returned) in ended {
                     if returned != commit {
                         let msg = format!(
                             "p{p}: marker (commit {commit}) at {offset} ends txn {t}, whose \
@@ -199,6 +211,21 @@ impl TxnChecker {
                 }
             }
         }
+    }
+
+    /// Invariant 10 for the records a marker at `offset` ends.
+    fn ends_one(&mut self, p: i32, offset: i64, ended: &[(usize, i64, bool)]) -> Option<String> {
+        let (&(t, ..), rest) = ended.split_first()?;
+        if let Some(&(u, at, _)) = rest.iter().find(|e| e.0 != t) {
+            return Some(format!(
+                "p{p}: marker at {offset} ends txn {t} and txn {u} (its record at {at}): \
+                 a batch joined another transaction"
+            ));
+        }
+        let first_end = self.views[p as usize].closed.insert(t);
+        let again =
+            format!("p{p}: marker at {offset} ends txn {t} again: a late batch reopened it");
+        (!first_end).then_some(again)
     }
 
     fn open(&mut self, p: i32, t: usize, offset: i64, returned: bool) {

@@ -3,7 +3,11 @@
 //! AddPartitionsToTxn, idempotent acks=all produces to several data
 //! partitions (each batch retried with its sequence until acknowledged),
 //! and EndTxn commit or abort (a seeded choice; commit only once every
-//! batch is acknowledged). It finds the coordinator through metadata
+//! batch is acknowledged). A version 2 producer (a seeded choice per
+//! producer) sends no AddPartitionsToTxn (the leaders add the partitions),
+//! may abort with batches still out (abandoning them, so late copies are
+//! about), and takes the producer id and epoch EndTxn v5 answers for its
+//! next transaction, sequences from 0. It finds the coordinator through metadata
 //! (possibly stale) and retries on NOT_COORDINATOR,
 //! COORDINATOR_LOAD_IN_PROGRESS and CONCURRENT_TRANSACTIONS; fenced, it
 //! initializes again. A restart (a fault) forgets everything, so the same
@@ -11,7 +15,8 @@
 //! In the liveness phase it ends with one transaction that must commit.
 //!
 //! Must not: have more than one coordinator request out, or send another
-//! before the last was answered or is surely gone (see `net`); tell the
+//! before the last was answered or is surely gone (see `net`; a version 2
+//! EndTxn's late copies are the exception KIP-890 makes safe); tell the
 //! checker anything it did not do.
 
 use std::collections::BTreeMap;
@@ -65,6 +70,8 @@ struct Txn {
     /// The checker's name for it.
     id: usize,
     commit: bool,
+    /// Version 2: abort as soon as a batch is out, abandoning the rest.
+    abandon: bool,
     batches: Vec<TxnBatch>,
 }
 
@@ -73,6 +80,8 @@ pub struct TxnProducer {
     index: usize,
     transactional_id: String,
     cfg: TxnClientConfig,
+    /// Transaction version 2 (KIP-890 part 2).
+    version2: bool,
     coordinator: Metadata,
     leaders: Vec<Metadata>,
     producer: Option<(i64, i16)>,
@@ -88,11 +97,17 @@ pub struct TxnProducer {
 }
 
 impl TxnProducer {
-    pub fn new(index: usize, transactional_id: String, cfg: TxnClientConfig) -> TxnProducer {
+    pub fn new(
+        index: usize,
+        transactional_id: String,
+        cfg: TxnClientConfig,
+        version2: bool,
+    ) -> TxnProducer {
         TxnProducer {
             index,
             transactional_id,
             cfg,
+            version2,
             coordinator: Metadata::default(),
             leaders: (0..cfg.data_partitions)
                 .map(|_| Metadata::default())
@@ -121,7 +136,8 @@ impl TxnProducer {
         ctx.trace(|| format!("txn producer {} restarts", self.index));
         ctx.stats.txn_restarts += 1;
         let last = self.last;
-        *self = TxnProducer::new(self.index, self.transactional_id.clone(), self.cfg);
+        let id = self.transactional_id.clone();
+        *self = TxnProducer::new(self.index, id, self.cfg, self.version2);
         self.last = last;
         self.retry_at = ctx.now + 50;
     }
@@ -139,7 +155,10 @@ impl TxnProducer {
         }
         match self.step {
             Step::Begin if ctx.now >= self.retry_at => self.begin(ctx),
-            Step::Produce => self.send_batches(brokers, ctx),
+            Step::Produce => {
+                self.send_batches(brokers, ctx);
+                self.maybe_abandon(ctx);
+            }
             _ => {}
         }
         if self.request.is_none() && ctx.now >= self.retry_at {
@@ -174,6 +193,7 @@ impl TxnProducer {
                 producer_id,
                 producer_epoch,
                 commit: txn?.commit,
+                version2: self.version2,
             }),
             Step::Begin | Step::Produce | Step::Done => None,
         }
@@ -202,6 +222,7 @@ impl TxnProducer {
             partitions.remove(ctx.rng.below(partitions.len() as u64) as usize);
         }
         let commit = self.last || ctx.rng.chance(self.cfg.commit);
+        let abandon = self.version2 && !commit && ctx.rng.chance(500);
         let producer_id = self.producer.expect("initialized").0;
         let id = ctx.checker.txns.begin(producer_id);
         let mut batches = Vec::new();
@@ -224,9 +245,33 @@ impl TxnProducer {
         self.txn = Some(Txn {
             id,
             commit,
+            abandon,
             batches,
         });
-        self.step = Step::Add;
+        self.step = match self.version2 {
+            true => Step::Produce,
+            false => Step::Add,
+        };
+    }
+
+    /// A version 2 abort that does not wait for its batches: once one is
+    /// out, the rest are forgotten (answers to them are ignored) and
+    /// EndTxn goes; copies still on the way arrive after the abort, or
+    /// during the next transaction.
+    fn maybe_abandon(&mut self, ctx: &mut Ctx) {
+        let Some(txn) = self.txn.as_mut().filter(|t| t.abandon) else {
+            return;
+        };
+        if txn.batches.iter().all(|b| b.out.is_none()) {
+            return;
+        }
+        assert!(
+            self.version2 && !txn.commit,
+            "only a version 2 abort abandons"
+        );
+        txn.batches.iter_mut().for_each(|b| b.out = None);
+        ctx.stats.txn_v2_abandoned += 1;
+        self.step = Step::End;
     }
 
     /// Sends each partition's first unacknowledged batch, unless one is out.
@@ -265,11 +310,21 @@ impl TxnProducer {
                 producer_epoch,
                 sequence,
             };
-            let produce = Msg::Produce {
-                id,
-                partition: b.partition,
-                ids: b.ids.clone(),
-                kind,
+            let (partition, ids) = (b.partition, b.ids.clone());
+            let produce = match self.version2 {
+                true => Msg::ProduceV2 {
+                    id,
+                    partition,
+                    ids,
+                    kind,
+                    transactional_id: self.transactional_id.clone(),
+                },
+                false => Msg::Produce {
+                    id,
+                    partition,
+                    ids,
+                    kind,
+                },
             };
             ctx.send(me, Node::Broker(leader), produce);
         }
@@ -326,22 +381,51 @@ impl TxnProducer {
                 self.step = Step::Begin;
             }
             (Step::Add, TxnAnswer::Code(0)) => self.step = Step::Produce,
-            (Step::End, TxnAnswer::Code(0)) => {
-                let txn = self.txn.take().expect("ending a transaction");
-                ctx.checker.txns.ended(txn.id, txn.commit);
-                match txn.commit {
-                    true => ctx.stats.txn_committed += 1,
-                    false => ctx.stats.txn_aborted += 1,
-                }
-                self.step = match self.final_txn == Some(txn.id) && txn.commit {
-                    true => Step::Done,
-                    false => Step::Begin,
-                };
-                self.retry_at = ctx.now + self.cfg.every_ms;
+            (Step::End, TxnAnswer::Code(0)) if !self.version2 => self.ended(ctx),
+            (Step::End, TxnAnswer::Producer(Ok(next))) if self.version2 => {
+                self.adopt(next, ctx);
+                self.ended(ctx);
             }
             (_, TxnAnswer::Producer(Err(code)) | TxnAnswer::Code(code)) => self.on_error(code, ctx),
             (step, answer) => ctx.fail(format!("txn producer in {step:?} got {answer:?}")),
         }
+    }
+
+    /// EndTxn acknowledged: the transaction is over, as asked.
+    fn ended(&mut self, ctx: &mut Ctx) {
+        let txn = self.txn.take().expect("ending a transaction");
+        ctx.checker.txns.ended(txn.id, txn.commit);
+        let s = &mut *ctx.stats;
+        let (all, v2) = match txn.commit {
+            true => (&mut s.txn_committed, &mut s.txn_v2_committed),
+            false => (&mut s.txn_aborted, &mut s.txn_v2_aborted),
+        };
+        *all += 1;
+        *v2 += u64::from(self.version2);
+        self.step = match self.final_txn == Some(txn.id) && txn.commit {
+            true => Step::Done,
+            false => Step::Begin,
+        };
+        self.retry_at = ctx.now + self.cfg.every_ms;
+    }
+
+    /// Version 2: EndTxn answered the producer id and epoch of the next
+    /// transaction: the epoch one up, or (at exhaustion) a new producer id
+    /// at epoch 0. Sequences start again.
+    fn adopt(&mut self, next: (i64, i16), ctx: &mut Ctx) {
+        let (pid, epoch) = self.producer.expect("ending needs an epoch");
+        let rotated = next.0 != pid && next.1 == 0;
+        if !rotated && next != (pid, epoch + 1) {
+            let msg = format!(
+                "txn producer {}: EndTxn v5 at {pid}/{epoch} answered {next:?}",
+                self.index
+            );
+            return ctx.fail(msg);
+        }
+        ctx.trace(|| format!("txn producer {} is {next:?}", self.index));
+        ctx.stats.producer_id_rotations += u64::from(rotated);
+        self.producer = Some(next);
+        self.sequences.clear();
     }
 
     fn on_error(&mut self, code: i16, ctx: &mut Ctx) {
@@ -353,6 +437,9 @@ impl TxnProducer {
             Some(E::ProducerFenced | E::InvalidProducerEpoch | E::InvalidProducerIdMapping) => {
                 self.fenced(ctx)
             }
+            // Version 2: the coordinator aborted the transaction (a
+            // timeout) before this commit arrived, under a bumped epoch.
+            Some(E::InvalidTxnState) if self.version2 && self.step == Step::End => self.fenced(ctx),
             other => ctx.fail(format!(
                 "txn producer {} in {:?}: unexpected error {code} {other:?}",
                 self.index, self.step

@@ -220,18 +220,14 @@ impl Broker {
         self.follow(c, actions, ctx);
     }
 
-    /// A client's request for the coordinator.
+    /// A client's (or, for an implicit add, a partition leader's) request
+    /// for the coordinator.
     pub(super) fn on_txn_call(&mut self, from: Node, id: u64, call: TxnCall, ctx: &mut Ctx) {
-        let init = matches!(call, TxnCall::Init { .. });
-        let failed = |code: E| match init {
-            true => TxnAnswer::Producer(Err(code.code())),
-            false => TxnAnswer::Code(code.code()),
-        };
         let answer = match self.coordinator.take() {
-            None => failed(E::NotCoordinator),
+            None => failed(&call, E::NotCoordinator.code()),
             Some(c) if c.loading.is_some() => {
                 self.coordinator = Some(c);
-                failed(E::CoordinatorLoadInProgress)
+                failed(&call, E::CoordinatorLoadInProgress.code())
             }
             Some(mut c) => {
                 let answer = self.plan_call(&mut c, from, id, call, ctx);
@@ -255,64 +251,10 @@ impl Broker {
         call: TxnCall,
         ctx: &mut Ctx,
     ) -> Option<TxnAnswer> {
-        let fenced = Fenced::ProducerFenced;
-        let now = ctx.now;
-        let (plan, init_id) = match &call {
-            TxnCall::Init {
-                transactional_id,
-                timeout_ms,
-            } => {
-                let t = transactional_id;
-                let mut plan = c
-                    .core
-                    .init_producer_id(now, t, *timeout_ms, None, None, fenced);
-                if plan == Ok(Plan::NeedProducerId) {
-                    // The controller's allocation: any id unique in the run.
-                    let fresh = Some(ctx.next_id() as i64);
-                    plan = c
-                        .core
-                        .init_producer_id(now, t, *timeout_ms, None, fresh, fenced);
-                }
-                (plan, Some(t.clone()))
-            }
-            TxnCall::Add {
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                partitions,
-            } => {
-                let tps = partitions.iter().map(|p| (TOPIC.to_string(), *p));
-                let t = transactional_id;
-                let plan =
-                    c.core
-                        .add_partitions(now, t, *producer_id, *producer_epoch, tps, fenced);
-                (plan, None)
-            }
-            TxnCall::End {
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                commit,
-            } => {
-                let t = transactional_id;
-                let plan = c
-                    .core
-                    .end_txn(now, t, *producer_id, *producer_epoch, *commit, fenced);
-                (plan, None)
-            }
-        };
-        let init = init_id.is_some();
-        match plan {
-            Err(code) if init => Some(TxnAnswer::Producer(Err(code))),
-            Err(code) => Some(TxnAnswer::Code(code)),
+        match core_plan(&mut c.core, &call, ctx) {
+            Err(code) => Some(failed(&call, code)),
             Ok(Plan::NeedProducerId) => unreachable!("given a producer id"),
-            Ok(Plan::Done) => Some(match init_id {
-                Some(t) => {
-                    let m = c.core.metadata(&t).expect("just initialized");
-                    TxnAnswer::Producer(Ok((m.producer_id, m.producer_epoch)))
-                }
-                None => TxnAnswer::Code(0),
-            }),
+            Ok(Plan::Done) => Some(done(&c.core, &call)),
             Ok(Plan::Write(write)) => {
                 c.waiting.insert(write.token, (from, id));
                 self.append_state(c, write, ctx);
@@ -334,4 +276,97 @@ impl Broker {
         self.tick_markers(&mut c, ctx);
         self.coordinator = Some(c);
     }
+}
+
+/// The core's plan for `call`; a producer id it needs comes from the run's
+/// counter (the controller's allocation: any id unique in the run).
+fn core_plan(core: &mut TxnCoordinator, call: &TxnCall, ctx: &mut Ctx) -> Result<Plan, i16> {
+    let (now, fenced) = (ctx.now, Fenced::ProducerFenced);
+    match call {
+        TxnCall::Init {
+            transactional_id: t,
+            timeout_ms,
+        } => with_producer_id(ctx, |fresh| {
+            core.init_producer_id(now, t, *timeout_ms, None, fresh, fenced)
+        }),
+        TxnCall::Add {
+            transactional_id: t,
+            producer_id,
+            producer_epoch,
+            partitions,
+        } => {
+            let tps = partitions.iter().map(|p| (TOPIC.to_string(), *p));
+            core.add_partitions(now, t, *producer_id, *producer_epoch, tps, fenced)
+        }
+        TxnCall::AddImplicit {
+            transactional_id: t,
+            producer_id,
+            producer_epoch,
+            partition,
+        } => {
+            let tps = [(TOPIC.to_string(), *partition)];
+            core.add_partitions_implicit(now, t, *producer_id, *producer_epoch, tps)
+        }
+        TxnCall::End {
+            transactional_id: t,
+            producer_id,
+            producer_epoch,
+            commit,
+            version2: false,
+        } => core.end_txn(now, t, *producer_id, *producer_epoch, *commit, fenced),
+        TxnCall::End {
+            transactional_id: t,
+            producer_id,
+            producer_epoch,
+            commit,
+            version2: true,
+        } => {
+            let (pid, epoch, commit) = (*producer_id, *producer_epoch, *commit);
+            with_producer_id(ctx, |fresh| {
+                core.end_txn_v2(now, t, pid, epoch, commit, fresh, fenced)
+            })
+        }
+    }
+}
+
+/// Plans with no producer id, then once more with a fresh one if the core
+/// asks for it (a new transactional id, or an exhausted epoch).
+fn with_producer_id(
+    ctx: &mut Ctx,
+    mut plan_with: impl FnMut(Option<i64>) -> Result<Plan, i16>,
+) -> Result<Plan, i16> {
+    match plan_with(None)? {
+        Plan::NeedProducerId => {
+            let fresh = Some(ctx.next_id() as i64);
+            ctx.stats.producer_ids_allocated += 1;
+            plan_with(fresh)
+        }
+        plan => Ok(plan),
+    }
+}
+
+/// The answer to `call` refused with `code`.
+fn failed(call: &TxnCall, code: i16) -> TxnAnswer {
+    match call.answers_producer() {
+        true => TxnAnswer::Producer(Err(code)),
+        false => TxnAnswer::Code(code),
+    }
+}
+
+/// The answer when nothing had to be written: for InitProducerId and a
+/// retried EndTxn v5, the producer id and epoch the id has now.
+fn done(core: &TxnCoordinator, call: &TxnCall) -> TxnAnswer {
+    let id = match call {
+        TxnCall::Init {
+            transactional_id, ..
+        }
+        | TxnCall::End {
+            transactional_id,
+            version2: true,
+            ..
+        } => transactional_id,
+        _ => return TxnAnswer::Code(0),
+    };
+    let m = core.metadata(id).expect("a plan of Done knows the id");
+    TxnAnswer::Producer(Ok((m.producer_id, m.producer_epoch)))
 }

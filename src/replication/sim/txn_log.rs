@@ -90,6 +90,13 @@ impl TxnView {
         self.txns.aborted_between(from, to)
     }
 
+    /// Whether the producer's transaction is open here at this epoch, as
+    /// `PartitionLog::has_ongoing_transaction` (what spares a version 2
+    /// produce the coordinator's add).
+    pub fn has_ongoing_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.txns.is_open(producer_id) && self.producers.epoch(producer_id) == Some(producer_epoch)
+    }
+
     pub fn open_transactions(&self) -> usize {
         self.txns.open_count()
     }

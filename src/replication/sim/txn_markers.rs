@@ -13,11 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::cluster::image::NO_LEADER;
 use crate::shard::txn_markers::{backoff, classify, Outcome};
 
 use super::broker::Broker;
-use super::controller::TOPIC;
 use super::log::Kind;
 use super::net::{Msg, Node};
 use super::txn_coordinator::Coordinator;
@@ -81,11 +79,7 @@ impl Broker {
                 if out.is_some_and(|(_, at)| now - at < MARKER_TIMEOUT_MS) {
                     continue;
                 }
-                let leader = self.image.as_ref().and_then(|i| {
-                    let state = i.topic(TOPIC)?.partition(p)?;
-                    (state.leader != NO_LEADER).then_some(state.leader)
-                });
-                let Some(leader) = leader else {
+                let Some(leader) = self.leader_of(p) else {
                     continue; // no leader now: the next tick looks again
                 };
                 let id = ctx.next_id();

@@ -25,7 +25,13 @@ use super::net::{Msg, Net, Node};
 use super::nodes::Nodes;
 use super::txn_client::{TxnClientConfig, TxnProducer};
 use super::txn_consumer::TxnConsumer;
+use super::txn_history;
 use super::{Rng, Swarm};
+
+/// Transactional producer `i`'s transactional id.
+fn transactional_id(i: usize) -> String {
+    format!("txn-{i}")
+}
 
 /// Virtual ms the liveness phase may take.
 pub const LIVENESS_MS: i64 = 30_000;
@@ -49,6 +55,21 @@ pub struct Stats {
     /// Markers sent again after a retriable answer.
     pub marker_retries: u64,
     pub markers_fenced: u64,
+    /// Of the EndTxn acknowledged, those of version 2 producers.
+    pub txn_v2_committed: u64,
+    pub txn_v2_aborted: u64,
+    /// Version 2 aborts sent with batches still out.
+    pub txn_v2_abandoned: u64,
+    /// Copies of version 2 requests the network delivered late.
+    pub late_copies: u64,
+    /// Implicit adds refused as fenced (a late copy, or a zombie).
+    pub implicit_adds_fenced: u64,
+    /// Transactional batches a leader's log refused for a stale epoch.
+    pub stale_epoch_refused: u64,
+    /// Producer ids the coordinators allocated, and the rotations a
+    /// version 2 EndTxn answered (an exhausted epoch).
+    pub producer_ids_allocated: u64,
+    pub producer_id_rotations: u64,
 }
 
 /// What a handler may do to the world: send, flush, fail, trace.
@@ -195,7 +216,10 @@ impl World {
                     .collect(),
                 consumers: (0..n as i32).map(Consumer::new).collect(),
                 txn_producers: (0..txn_producers)
-                    .map(|i| TxnProducer::new(i, format!("txn-{i}"), txn_cfg))
+                    .map(|i| {
+                        let v2 = swarm.txn_version2[i];
+                        TxnProducer::new(i, transactional_id(i), txn_cfg, v2)
+                    })
                     .collect(),
                 txn_consumers: (0..txn_consumers as i32).map(TxnConsumer::new).collect(),
             },
@@ -214,7 +238,22 @@ impl World {
             w.schedule(at, Event::Tick(node));
         }
         w.schedule(TICK_MS, Event::Faults);
+        if let Some(epoch) = w.swarm.epoch_near_max {
+            w.seed_history(epoch, &assignment);
+        }
         w
+    }
+
+    /// `txn_history`: the first version 2 producer's id starts at `epoch`.
+    fn seed_history(&mut self, epoch: i16, assignment: &[Vec<i32>]) {
+        let i = self.swarm.txn_version2.iter().position(|v| *v);
+        let i = i.expect("an earlier life only for a version 2 producer");
+        let p = self.swarm.partitions;
+        self.next_id += 1;
+        for r in &assignment[p] {
+            let log = &mut self.nodes.brokers[*r as usize - 1].parts[p].log;
+            txn_history::seed(log, &transactional_id(i), epoch, self.next_id);
+        }
     }
 
     fn schedule(&mut self, at: i64, event: Event) {
@@ -303,6 +342,7 @@ impl World {
                 self.schedule(at, Event::Deliver { from, to, msg });
             }
         }
+        self.stats.late_copies = self.net.late_copies;
         for (b, incarnation, p, mark) in flushes {
             let mut at = self.now + 1 + self.rng.below(self.swarm.disk_max_ms as u64) as i64;
             if self.faults && self.rng.chance(self.swarm.stall) {
