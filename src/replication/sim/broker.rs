@@ -30,7 +30,7 @@ use super::log::{Kind, Log};
 use super::net::{Msg, Node};
 use super::txn_coordinator::Coordinator;
 use super::txn_partition::place;
-use super::txn_verify::{ProduceV2, Verifying};
+use super::txn_verify::Verifying;
 use super::world::Ctx;
 
 /// Timeouts and limits, the same for every broker of a run.
@@ -207,22 +207,7 @@ impl Broker {
                 ids,
                 kind,
             } => self.on_produce(from, id, partition, ids, kind, ctx),
-            Msg::ProduceV2 {
-                id,
-                partition,
-                ids,
-                kind,
-                transactional_id,
-            } => {
-                let produce = ProduceV2 {
-                    id,
-                    partition,
-                    ids,
-                    kind,
-                    transactional_id,
-                };
-                self.on_produce_v2(from, produce, ctx)
-            }
+            Msg::ProduceV2(produce) => self.on_produce_v2(from, produce, ctx),
             Msg::ProduceReply { id, result } => self.on_marker_reply(id, result, ctx),
             Msg::Txn { id, call } => self.on_txn_call(from, id, call, ctx),
             Msg::TxnReply { id, answer } => self.on_implicit_add(id, answer, ctx),

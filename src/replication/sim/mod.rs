@@ -8,7 +8,10 @@
 //! disk delays) and drives every random choice. Every seed also runs
 //! transactions over the real `txn::TxnCoordinator` and the real
 //! per-partition `storage::txn_state::TxnState` (and `ProducerState`):
-//! one more partition of the topic is `__transaction_state`.
+//! one more partition of the topic is `__transaction_state`. Each
+//! transactional producer follows transaction version 1 or 2 (KIP-890
+//! part 2: implicit adds by partition leaders, an epoch bump per EndTxn),
+//! and version 2's requests may be duplicated and delivered late.
 //!
 //! - `world`: clock, event queue, faults, the liveness phase; `nodes`
 //!   routes its events to the node they are for.
@@ -22,9 +25,12 @@
 //! - `clients`: a producer and a consumer per partition.
 //! - `txn_log`: a log's transaction and producer state, as fjord keeps it.
 //! - `txn_partition`: a leader's transactional produces and
-//!   read_committed reads.
+//!   read_committed reads; `txn_verify`: a leader adding a version 2
+//!   producer's partition at its coordinator before appending.
 //! - `txn_coordinator`, `txn_markers`: the coordinator on the state
-//!   partition's leader, and its markers.
+//!   partition's leader, and its markers; `txn_history`: for some seeds,
+//!   a state record from an earlier life leaving a producer's epoch near
+//!   `i16::MAX`.
 //! - `txn_client`, `txn_consumer`: transactional producers and a
 //!   read_committed consumer per data partition.
 //! - `checker`, `txn_checker`: the invariants (listed there).

@@ -88,6 +88,16 @@ pub enum TxnAnswer {
     Code(i16),
 }
 
+/// A version 2 transactional produce: a produce, and whose it is.
+#[derive(Clone, Debug)]
+pub struct ProduceV2 {
+    pub id: u64,
+    pub partition: i32,
+    pub ids: Vec<u64>,
+    pub kind: Kind,
+    pub transactional_id: String,
+}
+
 /// A read_committed read's answer.
 #[derive(Clone, Debug)]
 pub struct Stable {
@@ -153,13 +163,7 @@ pub enum Msg {
     /// Produce v12+ from a transaction version 2 producer: the leader
     /// adds the partition to the transaction before appending (answered
     /// with `ProduceReply`).
-    ProduceV2 {
-        id: u64,
-        partition: i32,
-        ids: Vec<u64>,
-        kind: Kind,
-        transactional_id: String,
-    },
+    ProduceV2(ProduceV2),
     /// The base offset, or the error code.
     ProduceReply {
         id: u64,
@@ -224,7 +228,7 @@ impl Msg {
     /// Whether a copy of it may come very late (see the module doc).
     fn may_be_late(&self) -> bool {
         match self {
-            Msg::ProduceV2 { .. } => true,
+            Msg::ProduceV2(_) => true,
             Msg::Txn { call, .. } => call.version2_end(),
             _ => false,
         }

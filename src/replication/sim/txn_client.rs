@@ -25,7 +25,7 @@ use kafka_protocol::error::ResponseError as E;
 
 use super::clients::Metadata;
 use super::log::Kind;
-use super::net::{Msg, Node, TxnAnswer, TxnCall};
+use super::net::{Msg, Node, ProduceV2, TxnAnswer, TxnCall};
 use super::world::Ctx;
 
 /// A request unanswered this long is given up (far beyond the network's
@@ -312,13 +312,13 @@ impl TxnProducer {
             };
             let (partition, ids) = (b.partition, b.ids.clone());
             let produce = match self.version2 {
-                true => Msg::ProduceV2 {
+                true => Msg::ProduceV2(ProduceV2 {
                     id,
                     partition,
                     ids,
                     kind,
                     transactional_id: self.transactional_id.clone(),
-                },
+                }),
                 false => Msg::Produce {
                     id,
                     partition,

@@ -7,7 +7,10 @@
 //! partition and reported complete once the high watermark passes it, or
 //! failed if it cannot be appended or leadership is lost; the actions that
 //! follow are carried out (replies, markers through `txn_markers`, Complete
-//! records).
+//! records). Requests are transaction version 1's and 2's (EndTxn v5,
+//! answered with the next producer id and epoch; a partition leader's
+//! implicit add); a producer id the core asks for comes from the run's
+//! counter, as the controller would allocate it.
 //!
 //! Must not: report a write complete before it is committed, keep
 //! anything across a crash or a change of leader epoch, or decide anything

@@ -20,7 +20,7 @@ use crate::handlers::txn_verify::passes;
 
 use super::broker::Broker;
 use super::log::Kind;
-use super::net::{Msg, Node, TxnAnswer, TxnCall};
+use super::net::{Msg, Node, ProduceV2, TxnAnswer, TxnCall};
 use super::world::Ctx;
 
 /// A produce waiting for the coordinator to add its partition.
@@ -34,15 +34,6 @@ pub(super) struct Verifying {
     ids: Vec<u64>,
     kind: Kind,
     since: i64,
-}
-
-/// A version 2 produce as the leader receives it.
-pub(super) struct ProduceV2 {
-    pub(super) id: u64,
-    pub(super) partition: i32,
-    pub(super) ids: Vec<u64>,
-    pub(super) kind: Kind,
-    pub(super) transactional_id: String,
 }
 
 impl Broker {
