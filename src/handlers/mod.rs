@@ -58,4 +58,4 @@ pub mod describe_transactions;
 pub mod end_txn;
 pub mod list_transactions;
 pub mod txn_offset_commit;
-pub(crate) mod txn_verify;
+mod txn_verify;

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::authorize;
 use super::group_common::{call, opt_text, text};
-use super::txn_verify::{coordinator_check, passes, Check};
+use super::txn_verify::{coordinator_check, Check};
 use crate::group::types::{CommitArgs, CommitPart, GroupCall, GroupReply};
 use crate::group::OFFSETS_TOPIC;
 use crate::security::acl::{operation, resource};
@@ -152,7 +152,7 @@ async fn in_transaction(
     );
     let refused = coordinator_check(shard, id, producer, vec![partition], check).await;
     let code = refused.into_values().next()?;
-    Some(if passes(code) {
+    Some(if crate::txn::is_transient(code) {
         E::CoordinatorLoadInProgress.code()
     } else if code == E::TransactionAbortable.code() && check == Check::VerifyOld {
         E::InvalidTxnState.code()

@@ -28,7 +28,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::shard::broker_connection::call_broker;
-use crate::txn::TRANSACTION_STATE_TOPIC;
+use crate::txn::{is_transient, TRANSACTION_STATE_TOPIC};
 
 use crate::shard::txn_coordinator::{self, TxnAnswer, TxnCall};
 use crate::shard::Shard;
@@ -256,7 +256,7 @@ async fn remote(
 /// a zombie, fatal for a transactional one); TRANSACTION_ABORTABLE is
 /// INVALID_TXN_STATE for clients that predate it.
 fn for_produce(code: i16, check: Check) -> i16 {
-    if passes(code) {
+    if is_transient(code) {
         E::NotEnoughReplicas.code()
     } else if code == E::ProducerFenced.code() {
         E::InvalidProducerEpoch.code()
@@ -265,16 +265,4 @@ fn for_produce(code: i16, check: Check) -> i16 {
     } else {
         code
     }
-}
-
-/// A coordinator refusal that passes by itself: the coordinator is moving
-/// or loading, or still completing the producer's previous transaction.
-pub fn passes(code: i16) -> bool {
-    let passing = [
-        E::NotCoordinator,
-        E::CoordinatorNotAvailable,
-        E::CoordinatorLoadInProgress,
-        E::ConcurrentTransactions,
-    ];
-    passing.iter().any(|e| e.code() == code)
 }

@@ -30,8 +30,8 @@ mod version2;
 pub use coordinator::{Loaded, TxnCoordinator};
 pub use metadata::{TopicPartition, TxnMetadata, TxnState, TxnVersion};
 pub use types::{
-    coordinator_error, Action, Fenced, Listed, Listing, Marker, Plan, Reply, Token, TxnDescription,
-    Write,
+    coordinator_error, is_transient, Action, Fenced, Listed, Listing, Marker, Plan, Reply, Token,
+    TxnDescription, Write,
 };
 
 /// The topic of the coordinator's log.

@@ -142,6 +142,20 @@ pub fn coordinator_error(append_error: i16) -> i16 {
     }
 }
 
+/// A coordinator's refusal that passes by itself: it is moving or
+/// loading, or still completing the producer's previous transaction. A
+/// partition leader or group coordinator asking on a producer's behalf
+/// turns it into an error the producer retries.
+pub fn is_transient(code: i16) -> bool {
+    let transient = [
+        E::NotCoordinator,
+        E::CoordinatorNotAvailable,
+        E::CoordinatorLoadInProgress,
+        E::ConcurrentTransactions,
+    ];
+    transient.iter().any(|e| e.code() == code)
+}
+
 /// DescribeTransactions' answer for one transactional id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxnDescription {

@@ -16,7 +16,7 @@
 
 use kafka_protocol::error::ResponseError as E;
 
-use crate::handlers::txn_verify::passes;
+use crate::txn::is_transient;
 
 use super::broker::Broker;
 use super::log::Kind;
@@ -110,7 +110,7 @@ impl Broker {
                 return ctx.fail(format!("b{}: an add answered {answer:?}", self.id));
             }
         };
-        let error = if passes(code) {
+        let error = if is_transient(code) {
             E::NotEnoughReplicas
         } else if code == E::ProducerFenced.code() {
             E::InvalidProducerEpoch
