@@ -2,8 +2,9 @@
 //! is about to write (v0–3, one transaction), or a partition leader asks
 //! the coordinator whether they are in a transaction (v4+ with verifyOnly,
 //! KIP-890) or adds them for the producer (v4+ without, transaction
-//! version 2); v4+ is a batch, from brokers only (CLUSTER_ACTION). The coordinator of the id is the
-//! shard leading its `__transaction_state` partition (`txn_coordinator`).
+//! version 2); v4+ is a batch, from brokers only (CLUSTER_ACTION). The
+//! coordinator of the id is the shard leading its `__transaction_state`
+//! partition (`txn_coordinator`).
 //!
 //! As Kafka: without WRITE on the transactional id every partition gets
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED; a topic without WRITE gets

@@ -10,9 +10,10 @@
 //!
 //! The coordinator answers over the mesh when it is on this broker, else
 //! over the inter-broker listener (AddPartitionsToTxn v4 verify only, or v5
-//! to add, as Kafka's AddPartitionsToTxnManager sends them). Coordinator errors that
-//! pass with a failover become NOT_ENOUGH_REPLICAS, which every producer
-//! retries.
+//! to add, as Kafka's AddPartitionsToTxnManager sends them). Coordinator
+//! errors that pass with time become NOT_ENOUGH_REPLICAS, which every
+//! producer retries. A partition where the producer's batches already
+//! opened its transaction at this epoch needs no question.
 
 use std::collections::HashMap;
 use std::rc::Rc;

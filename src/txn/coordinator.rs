@@ -1,7 +1,8 @@
 //! The transaction coordinator's request side (Kafka's
 //! TransactionCoordinator and TransactionStateManager; version 2's EndTxn
-//! and implicit adds are in `version2`): which `__transaction_state` partitions this shard leads, the
-//! transactional ids in them, and the rules InitProducerId,
+//! and implicit adds are in `version2`): which `__transaction_state`
+//! partitions this shard leads, the transactional ids in them, and the
+//! rules InitProducerId,
 //! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions and
 //! ListTransactions follow. A request is refused with a Kafka error code,
 //! succeeds as it stands ([`Plan::Done`]), or asks for a record to be
