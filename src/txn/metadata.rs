@@ -414,7 +414,12 @@ impl TxnMetadata {
             self.producer_epoch = self.producer_epoch.saturating_add(1);
         }
         self.last_producer_epoch = NO_PRODUCER_EPOCH;
-        self.prepare_end(false, now_ms)
+        // The bump is the fence's, not an EndTxn's: recorded as version 1,
+        // so a version 2 EndTxn one epoch behind is not taken for its retry
+        // (that would hand the fenced producer the fencing epoch).
+        let mut t = self.target(TxnState::PrepareAbort, now_ms);
+        t.version = TxnVersion::V1;
+        self.prepare(t)
     }
 
     /// After the markers: Complete{Commit,Abort}, partitions cleared.

@@ -72,10 +72,13 @@ impl TxnCoordinator {
             Some(entry) => &entry.meta,
             None => return Err(err(E::InvalidProducerIdMapping)),
         };
-        let retry_on_overflow = meta.prev_producer_id == producer_id
+        // Only a version 2 EndTxn's bump has retries; a fence's does not.
+        let bumped = meta.version == TxnVersion::V2;
+        let retry_on_overflow = bumped
+            && meta.prev_producer_id == producer_id
             && is_epoch_exhausted(producer_epoch)
             && meta.producer_epoch == 0;
-        let retry_on_bump = meta.producer_epoch == producer_epoch.wrapping_add(1);
+        let retry_on_bump = bumped && meta.producer_epoch == producer_epoch.wrapping_add(1);
         let current = meta.producer_epoch == producer_epoch;
         let valid_epoch = match meta.state {
             TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
@@ -87,7 +90,8 @@ impl TxnCoordinator {
         if meta.producer_id != producer_id && !retry_on_overflow {
             return Err(err(E::InvalidProducerIdMapping));
         }
-        if !valid_epoch {
+        // i16::MAX is only ever a fencing epoch, never a producer's.
+        if !valid_epoch || producer_epoch == i16::MAX {
             return Err(fenced.map(err(E::ProducerFenced)));
         }
         if meta.pending.is_some() {

@@ -258,3 +258,36 @@ fn a_failed_fence_at_the_last_epoch_is_retried_at_the_same_epoch() {
     // MAX is exhausted: the producer comes back under a new id.
     assert_eq!(h.init("f"), (h.next_pid, 0));
 }
+
+#[test]
+fn a_fenced_producer_is_not_taken_for_a_retry() {
+    // A version 2 transaction times out: the coordinator fences the
+    // producer (epoch + 1) and aborts. The producer's own abort, one epoch
+    // behind, looks like a retry of a version 2 bump but is not one: it is
+    // fenced, and never handed the fencing epoch. At the last epoch that
+    // epoch is i16::MAX, which no producer may hold.
+    for start in [3, i16::MAX - 2] {
+        let mut h = Harness::new();
+        at_epoch(&mut h, "f", 55, start);
+        let p = (55, start + 1);
+        let (next, _) = run(&mut h, "f", (55, start), true);
+        assert_eq!(next, p);
+        added(&mut h, "f", p, &[("t", 0)]);
+        h.now += i64::from(TIMEOUT) + 1;
+        let writes = h.c.tick(h.now);
+        let [fence] = writes.as_slice() else {
+            panic!("one fence expected, got {writes:?}");
+        };
+        let actions = h.append(fence.clone());
+        let (pid, epoch, marker, ce, _) = markers(&actions);
+        assert_eq!((pid, epoch, marker), (55, p.1 + 1, Marker::Abort));
+        let complete = h.c.markers_written("f", pid, epoch, ce).unwrap();
+        h.append(complete);
+        assert_eq!(end(&mut h, "f", p, false), Err(code(E::ProducerFenced)));
+        assert_eq!(end(&mut h, "f", p, true), Err(code(E::ProducerFenced)));
+        assert_eq!(
+            add(&mut h, "f", p, &[("t", 0)]),
+            Err(code(E::ProducerFenced))
+        );
+    }
+}
