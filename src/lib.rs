@@ -14,6 +14,7 @@ pub mod admin_cli;
 pub mod alloc_guard;
 pub mod cluster;
 pub mod config;
+pub mod descriptors;
 pub mod group;
 pub mod handlers;
 pub mod metrics;

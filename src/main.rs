@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
-    /// Check host settings (CPU governor, IRQs, THP, sysctls, disk queues, memlock).
+    /// Check host settings (CPU governor, IRQs, THP, sysctls, disk queues, memlock, open files).
     Tune(TuneArgs),
     /// Inspect a running cluster: `fjord cluster status`.
     Cluster(fjord::admin_cli::ClusterArgs),

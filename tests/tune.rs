@@ -18,12 +18,14 @@ fn stdout(output: &Output) -> String {
 
 /// Every check appears by name, whatever this host offers (a missing file is
 /// reported as unavailable, not skipped).
-const CHECK_NAMES: [&str; 13] = [
+const CHECK_NAMES: [&str; 15] = [
     "cpu frequency governor",
     "clocksource",
     "transparent hugepages",
     "vm.swappiness",
+    "vm.max_map_count",
     "RLIMIT_MEMLOCK",
+    "RLIMIT_NOFILE",
     "fs.aio-max-nr",
     "kernel.io_uring_disabled",
     "kernel.io_uring_group",
@@ -78,6 +80,7 @@ fn fake_root(root: &Path) {
             "performance\n",
         ),
         ("proc/sys/vm/swappiness", "60\n"),
+        ("proc/sys/vm/max_map_count", "65530\n"),
         ("proc/sys/fs/aio-max-nr", "65536\n"),
         ("sys/block/sda/queue/scheduler", "[bfq] mq-deadline none\n"),
         (
@@ -124,6 +127,10 @@ fn fake_host_check_then_apply() {
     let text = stdout(&output);
     assert!(output.status.success(), "{output:?}");
     assert!(text.contains("changed vm.swappiness: 60 → 1"), "{text}");
+    assert!(
+        text.contains("changed vm.max_map_count: 65530 → 262144"),
+        "{text}"
+    );
     assert!(
         text.contains("changed fs.aio-max-nr: 65536 → 1048576"),
         "{text}"

@@ -63,6 +63,9 @@ pub struct BrokerConfig {
     /// fjord.batch.cache.bytes: the hot-tail cache budget of each shard.
     pub batch_cache_bytes: usize,
     pub max_inflight_requests_per_connection: usize,
+    /// fjord.fd.reserve: descriptors kept out of the partition files'
+    /// budget (see `crate::descriptors`).
+    pub fd_reserve: u64,
     /// fjord.fetch.splice: cold reads leave the page cache by splice(2).
     pub fetch_splice: bool,
     /// quota.window.num and quota.window.size.seconds (client quotas).
@@ -216,6 +219,7 @@ impl BrokerConfig {
                 &get("fjord.max.inflight.requests.per.connection"),
             )?,
             fetch_splice: parse("fjord.fetch.splice", &get("fjord.fetch.splice"))?,
+            fd_reserve: parse("fjord.fd.reserve", &get("fjord.fd.reserve"))?,
             quota_window_num: parse("quota.window.num", &get("quota.window.num"))?,
             quota_window_size_seconds: parse(
                 "quota.window.size.seconds",

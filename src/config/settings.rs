@@ -136,6 +136,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("fjord.partition.cache.bytes", T::Long, "0", "Most of the shard's cache one partition may hold (0: no cap)"),
     setting("fjord.fetch.splice", T::Boolean, "true", "Send cold fetch data file-to-socket with splice(2); false reads it into memory first"),
     setting("fjord.max.inflight.requests.per.connection", T::Int, "64", "Requests in progress per connection"),
+    setting("fjord.fd.reserve", T::Long, "1024", "File descriptors RLIMIT_NOFILE keeps for connections, splice pipes and io_uring; the rest is the partition files' budget"),
     setting("quota.window.num", T::Int, "11", "Samples a client quota's rate is measured over"),
     setting("quota.window.size.seconds", T::Int, "1", "Length of each client quota sample"),
 ];

@@ -59,6 +59,8 @@ pub enum ServeError {
 /// ADDR (PROTOCOL)` per listener, then `fjord listening on ADDR` (the
 /// first listener) on stdout once every shard accepts connections.
 pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    // Before anything opens a descriptor: listeners and logs count against it.
+    crate::descriptors::start(options.cpus.len(), options.config.fd_reserve);
     let io = |what: &str| {
         let what = what.to_string();
         move |e| ServeError::Io(what, e)

@@ -3,15 +3,18 @@
 //!
 //! This module owns the check model (`Check`, `Status`), the shard set the
 //! checks are judged against, and the top-level `run`. The checks themselves
-//! live in `system` (sysctls, CPU, memory, limits), `block` (disk queues) and
-//! `irq` (interrupt affinity); `apply` writes, `report` prints, `host` reads
-//! /proc and /sys, `parse` understands their formats. Everything is read from
-//! /proc and /sys; a missing file makes a check "unavailable", never an error.
+//! live in `system` (sysctls, CPU, memory), `limits` (RLIMIT_MEMLOCK and
+//! RLIMIT_NOFILE), `block` (disk queues) and `irq` (interrupt affinity);
+//! `apply` writes, `report` prints, `host` reads /proc and /sys, `parse`
+//! understands their formats. Everything but the limits (getrlimit) is read
+//! from /proc and /sys; a missing file makes a check "unavailable", never an
+//! error.
 
 mod apply;
 mod block;
 mod host;
 mod irq;
+mod limits;
 mod parse;
 mod report;
 mod system;
@@ -166,7 +169,7 @@ impl Shards {
 pub fn checks(host: &Host, shards: &Shards) -> Vec<Check> {
     let mut all = system::cpu_checks(host);
     all.extend(system::memory_checks(host));
-    all.push(system::memlock(shards));
+    all.extend(limits::checks(shards));
     all.extend(system::io_checks(host));
     all.extend(system::network_checks(host));
     all.extend(block::checks(host));

@@ -1,13 +1,10 @@
 //! Host-wide checks: CPU frequency governor, clocksource, transparent
-//! hugepages, swappiness, AIO and io_uring limits, RLIMIT_MEMLOCK and the
-//! network buffer/backlog sysctls.
+//! hugepages, swappiness, the memory-map count, AIO and io_uring limits and
+//! the network buffer/backlog sysctls. (Process limits are in `limits`.)
 
 use super::host::Host;
 use super::parse;
-use super::{Check, Shards};
-
-/// glommio's documented minimum of locked memory per executor (shard).
-pub const MEMLOCK_PER_SHARD: u64 = 512 * 1024;
+use super::Check;
 
 pub fn cpu_checks(host: &Host) -> Vec<Check> {
     vec![governor(host), clocksource(host)]
@@ -17,6 +14,9 @@ pub fn memory_checks(host: &Host) -> Vec<Check> {
     vec![
         transparent_hugepages(host),
         sysctl(host, "vm.swappiness", Want::AtMost(1)),
+        // Index files are memory-mapped, two per segment: the kernel's
+        // default of 65530 maps would cap a node near 30,000 segments.
+        sysctl(host, "vm.max_map_count", Want::AtLeast(262_144)),
     ]
 }
 
@@ -204,50 +204,4 @@ fn transparent_hugepages(host: &Host) -> Check {
     Check::new(NAME, choice.active, recommended)
         .differs_if(!ok)
         .write(PATH, "madvise")
-}
-
-/// RLIMIT_MEMLOCK of this process (what `fjord serve` started the same way
-/// inherits). A process cannot raise another's, so `--apply` only advises.
-pub fn memlock(shards: &Shards) -> Check {
-    const NAME: &str = "RLIMIT_MEMLOCK";
-    let count = shards.cpus.len() as u64;
-    let needed = MEMLOCK_PER_SHARD * count;
-    let recommended = format!(
-        "unlimited (>= {} for {count} shards)",
-        parse::format_bytes(needed)
-    );
-    let Some((soft, hard)) = memlock_limits() else {
-        let reason = "getrlimit(RLIMIT_MEMLOCK) failed".to_string();
-        return Check::unavailable(NAME, recommended, reason);
-    };
-    let current = format!("soft {}, hard {}", limit_text(soft), limit_text(hard));
-    let ok = soft.is_none_or(|s| s >= needed);
-    let check = Check::new(NAME, current, recommended).differs_if(!ok);
-    if ok {
-        return check;
-    }
-    check.note(
-        "a process can only change its own limits: set LimitMEMLOCK=infinity in the systemd \
-         unit (tuning/fjord.service) or memlock in tuning/limits.d/fjord.conf",
-    )
-}
-
-/// (soft, hard); `None` means unlimited.
-fn memlock_limits() -> Option<(Option<u64>, Option<u64>)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
-        return None;
-    }
-    // rlim_t is 32 bits on some targets.
-    #[allow(clippy::unnecessary_cast)]
-    let finite = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v as u64);
-    Some((finite(limit.rlim_cur), finite(limit.rlim_max)))
-}
-
-fn limit_text(limit: Option<u64>) -> String {
-    limit.map_or_else(|| "unlimited".to_string(), parse::format_bytes)
 }
