@@ -9,12 +9,14 @@
 //! fdatasync and group commit into the shard's [`IoHistograms`] (through
 //! `storage::IoObserver`); the cache gauges are set from the shard's
 //! budget at each flush. Replication's counters and gauges are in
-//! `replication` (set from the shard's replication state at the flush).
+//! `replication` (set from the shard's replication state at the flush);
+//! the process's descriptor gauges are in `process` (read at each render).
 //!
 //! Must not: be read by the request path, or block a shard while rendering
 //! (the endpoint renders on shard 0 from the shared registry).
 
 pub mod cluster;
+pub mod process;
 pub mod quota;
 pub mod replication;
 
@@ -50,10 +52,12 @@ pub struct Metrics {
     cache_used: IntGaugeVec,
     cache_limit: IntGaugeVec,
     cache_evictions: IntCounterVec,
+    partitions: IntGaugeVec,
     replication: replication::ReplicationFamilies,
     quota: quota::QuotaFamilies,
     /// Set by the controller shard from its cluster node.
     pub cluster: cluster::ClusterGauges,
+    process: process::ProcessGauges,
 }
 
 /// Storage counters, in `StatsSnapshot` field order.
@@ -189,16 +193,23 @@ impl Metrics {
                 "Batches dropped from the hot-tail cache to stay within its budget",
                 &["shard"],
             ),
+            partitions: gauge(
+                &registry,
+                "fjord_partitions",
+                "Partition logs the shard holds open (those it leads and those it follows)",
+            ),
             connections,
             replication: replication::ReplicationFamilies::new(&registry),
             quota: quota::QuotaFamilies::new(&registry),
             cluster: cluster::ClusterGauges::new(&registry),
+            process: process::ProcessGauges::new(&registry),
             registry,
         })
     }
 
     /// The Prometheus text exposition of everything flushed so far.
     pub fn render(&self) -> String {
+        self.process.refresh();
         let mut out = Vec::new();
         let encoder = prometheus::TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
@@ -261,6 +272,7 @@ impl Metrics {
                 .with_label_values(&[label.as_str()])
                 .local(),
             evictions_seen: Cell::new(0),
+            partitions: self.partitions.with_label_values(&[label.as_str()]),
             replication: self.replication.shard(&label),
             quota: self.quota.shard(&label),
         }
@@ -302,6 +314,7 @@ pub struct ShardMetrics {
     cache_limit: IntGauge,
     cache_evictions: LocalIntCounter,
     evictions_seen: Cell<u64>,
+    partitions: IntGauge,
     /// Replication's recorders (published by the shard's flush task).
     pub replication: replication::ShardReplicationMetrics,
     /// Throttled responses and refused connections.
@@ -342,6 +355,11 @@ impl ShardMetrics {
 
     pub fn connection_closed(&self) {
         self.connections.dec();
+    }
+
+    /// Publishes how many partition logs the shard holds.
+    pub fn set_partitions(&self, count: usize) {
+        self.partitions.set(count as i64);
     }
 
     /// Publishes everything recorded since the last flush; `mesh_sent` is

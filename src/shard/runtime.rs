@@ -512,14 +512,17 @@ fn cluster_id(dir: &std::path::Path) -> String {
 async fn flush_metrics(shard: Rc<Shard>, metrics: Arc<crate::metrics::Metrics>) {
     while !shard.stopping.get() {
         glommio::timer::sleep(Duration::from_secs(1)).await;
-        let storage = shard
-            .logs
-            .borrow()
-            .values()
-            .flat_map(|partitions| partitions.values().map(|log| log.stats()))
-            .fold(Default::default(), |a, b| a + b);
+        let (storage, partitions) = {
+            let logs = shard.logs.borrow();
+            let storage = logs
+                .values()
+                .flat_map(|partitions| partitions.values().map(|log| log.stats()))
+                .fold(Default::default(), |a, b| a + b);
+            (storage, logs.values().map(HashMap::len).sum())
+        };
         let cache = shard.storage.cache.snapshot();
         shard.metrics.flush(shard.mesh.sent(), storage, cache);
+        shard.metrics.set_partitions(partitions);
         let replication = super::replication_stats::snapshot(&shard, crate::util::now_ms());
         shard.metrics.replication.flush(&replication);
         let node = shard.cluster.borrow().clone();

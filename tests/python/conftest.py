@@ -9,11 +9,11 @@ FJORD = os.environ.get("FJORD_BIN", os.path.join(os.path.dirname(__file__), ".."
 
 
 class Broker:
-    def __init__(self, *extra):
+    def __init__(self, *extra, cores=2):
         self.dir = tempfile.TemporaryDirectory()
         self.log = open(os.path.join(self.dir.name, "broker.log"), "w")
         self.proc = subprocess.Popen(
-            [FJORD, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir.name, "data"), "--cores", "2", *extra],
+            [FJORD, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir.name, "data"), "--cores", str(cores), *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("fjord listening on "), f"broker did not start: {line!r}"

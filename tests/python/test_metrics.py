@@ -1,11 +1,13 @@
 """The Prometheus endpoint (--metrics-addr): after real traffic, the
 counters a dashboard would chart show it."""
 import re
+import resource
 import threading
 import time
 import urllib.request
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import free_port
 from conftest import Broker
@@ -157,4 +159,41 @@ def test_shard_cache_stays_within_its_budget():
         assert total(text, "fjord_cache_misses_total") > 0
     finally:
         done.set()
+        b.stop()
+
+
+def value(text, name):
+    """The value of a metric without labels, or None."""
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_descriptor_and_partition_gauges():
+    """On a one-shard broker started with a soft RLIMIT_NOFILE below the
+    hard one: fjord raised the soft limit to the hard one and reports it,
+    its open descriptors are within it, and the shard's partition count is
+    the created topic's."""
+    addr = f"127.0.0.1:{free_port()}"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = 1024 if hard == resource.RLIM_INFINITY else min(soft, hard, 1024)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:  # the broker inherits the lowered soft limit
+        b = Broker("--metrics-addr", addr, cores=1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("dense", 7, 1)])["dense"].result(30)
+        deadline = time.time() + 10
+        while True:  # the shard publishes once a second
+            text = scrape(addr)
+            if samples(text, "fjord_partitions") == {"0": 7} or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert samples(text, "fjord_partitions") == {"0": 7}, text
+        open_fds, max_fds = value(text, "fjord_open_fds"), value(text, "fjord_max_fds")
+        if hard != resource.RLIM_INFINITY:
+            assert max_fds == hard, (max_fds, hard)
+        assert 0 < open_fds <= max_fds, (open_fds, max_fds)
+    finally:
         b.stop()
